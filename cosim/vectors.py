@@ -1,0 +1,140 @@
+"""Test vectors for every block: random and directed stimuli with golden-model expectations.
+
+Shared by the Amaranth testbenches (``tests/``) and the cocotb benches (``cosim/tb_*.py``), so both
+simulators check the same words against the same model. Plain Python data out (ints, lists).
+"""
+
+import random
+
+import torch
+
+from hw.formats import NetworkConfig
+from loco_sw.golden import (basis_slots, centroid_update, gauss, layer_run, project,
+                            rademacher_negative, weight_update, xorshift_next)
+
+
+__all__ = ["bits", "lif_vectors", "projector_vectors", "noise_vectors"]
+
+
+def bits(flags) -> int:
+    """Pack an iterable of truthy values into an integer, element 0 in bit 0."""
+    return sum(1 << index for index, flag in enumerate(flags) if flag)
+
+
+def lif_vectors(config: NetworkConfig, layer: int, *, passes: int, seed: int,
+                density: float | None = None, weight_range: float = 1.0, init=None,
+                perturb: bool | None = None) -> dict:
+    """Random passes of ``config.timesteps`` steps through one LIF core.
+
+    Each pass draws its own spike density (unless given), perturbation on/off and signs. Weights
+    are uniform over ``weight_range`` times the master range, so saturation is exercised, unless
+    ``init`` gives them; ``perturb`` forces the perturbation on or off.
+    Returns ``init`` (master words) and per step ``spikes_in``, ``negative``, ``first``,
+    ``perturb`` (ints), ``spikes_out`` (int) and per pass the final membranes ``v``.
+    """
+    rng = random.Random(seed)
+    n, m = config.sizes[layer], config.sizes[layer + 1]
+    fmt = config.learning.master
+    if init is None:
+        init = [rng.randint(int(fmt.min_raw * weight_range), int(fmt.max_raw * weight_range))
+                for _ in range(m * (n + 1))]
+    weights = torch.tensor(init).view(m, n + 1) >> config.weight_shift
+    sigma = config.noise_amplitude_raw
+    steps, finals = [], []
+    for _ in range(passes):
+        p = density if density is not None else rng.choice([0.0, 0.05, 0.3, 0.7, 1.0])
+        spikes = torch.tensor([[[rng.random() < p for _ in range(n)]
+                                for _ in range(config.timesteps)]])
+        perturbed = rng.random() < 0.5 if perturb is None else perturb
+        negative = torch.tensor([[rng.random() < 0.5 for _ in range(m)]])
+        noise = torch.where(negative, -sigma, sigma) if perturbed else None
+        out, v = layer_run(spikes, weights, config.lif(layer), noise)
+        for t in range(config.timesteps):
+            steps.append({"spikes_in": bits(spikes[0, t].tolist()),
+                          "negative": bits(negative[0].tolist()), "first": int(t == 0),
+                          "perturb": int(perturbed), "spikes_out": bits(out[0, t].tolist())})
+        finals.append(v[0].tolist())
+    return {"init": init, "steps": steps, "v": finals}
+
+
+def projector_vectors(config: NetworkConfig, layer: int, *, samples: int, seed: int) -> dict:
+    """Random samples through one projector/update unit, with directed corner cases mixed in.
+
+    Corner cases: all-zero errors (no row touched), extreme errors and weights near the rails
+    (saturation), full counts (all inputs at ``T``), zero counts, basis words at the rails.
+    Returns ``init``, ``basis`` (words) and per sample its inputs and the expected ``weights``,
+    ``u`` and ``centroids`` (flat word lists) after it.
+    """
+    rng = random.Random(seed)
+    learn = config.learning
+    n, m, clusters = config.sizes[layer] + 1, config.sizes[layer + 1], config.clusters
+    fmt = learn.master
+    init = [rng.choice([fmt.min_raw, fmt.max_raw, rng.randint(fmt.min_raw, fmt.max_raw),
+                        rng.randint(fmt.min_raw >> 4, fmt.max_raw >> 4)]) for _ in range(m * n)]
+    basis = [rng.choice([learn.basis.min_raw, learn.basis.max_raw,
+                         rng.randint(-(1 << 13), 1 << 13), 0]) for _ in range(2 * clusters * n)]
+    w = torch.tensor(init).view(m, n)
+    q = torch.tensor(basis).view(2 * clusters, n)
+    c = torch.zeros(clusters, n, dtype=torch.int64)
+    out = []
+    for index in range(samples):
+        kind = index % 6
+        if kind == 1:
+            counts = [config.timesteps] * (n - 1)
+        elif kind == 2:
+            counts = [0] * (n - 1)
+        else:
+            counts = [rng.randint(0, config.timesteps) for _ in range(n - 1)]
+        if kind == 3:
+            errors = [0] * m
+        elif kind == 4:
+            errors = [rng.choice([learn.delta.min_raw, learn.delta.max_raw]) for _ in range(m)]
+        else:
+            errors = [rng.choice([0, rng.randint(learn.delta.min_raw, learn.delta.max_raw),
+                                  rng.randint(-64, 64)]) for _ in range(m)]
+        own = rng.randrange(clusters)
+        use_projector = kind != 5
+        update_centroid = rng.random() < 0.7
+        vector = torch.tensor(counts + [config.timesteps]) << learn.vector.frac_bits
+        slots, add = basis_slots(clusters, own)
+        u = project(vector, q[list(slots)], torch.tensor(add), learn) if use_projector \
+            else vector
+        w = weight_update(w, torch.tensor(errors), u, learn)
+        if update_centroid:
+            c = centroid_update(c, own, vector, learn)
+        out.append({"counts": counts, "errors": errors, "own": own,
+                    "use_projector": int(use_projector), "update_centroid": int(update_centroid),
+                    "weights": w.flatten().tolist(), "u": u.tolist(),
+                    "centroids": c.flatten().tolist()})
+    return {"init": init, "basis": basis, "samples": out}
+
+
+def noise_vectors(lanes: dict, *, draws: int, seed: int) -> dict:
+    """A schedule of advances and reseeds per lane with the expected words.
+
+    Returns per cycle the ``advance``/``reseed``/``seed`` inputs of every lane and what each
+    lane must show in that cycle, before the clock edge: ``word``, ``negative`` and ``gauss``.
+    """
+    def outputs(word):
+        tensor = torch.tensor(word)
+        return {"word": word, "negative": int(rademacher_negative(tensor)),
+                "gauss": int(gauss(tensor))}
+
+    rng = random.Random(seed)
+    state = {name: xorshift_next(s) for name, s in lanes.items()}
+    cycles = []
+    for _ in range(draws):
+        cycle = {"expect": {name: outputs(word) for name, word in state.items()}, "inputs": {}}
+        for name in lanes:
+            roll = rng.random()
+            reseed = roll < 0.02
+            advance = roll < 0.8
+            new_seed = rng.randint(1, (1 << 32) - 1)
+            cycle["inputs"][name] = {"reseed": int(reseed), "advance": int(advance),
+                                     "seed": new_seed}
+            if reseed:
+                state[name] = xorshift_next(new_seed)
+            elif advance:
+                state[name] = xorshift_next(state[name])
+        cycles.append(cycle)
+    return {"cycles": cycles}

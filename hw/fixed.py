@@ -1,0 +1,35 @@
+"""Amaranth twins of the arithmetic rules in :mod:`hw.formats` (the only place they become logic)."""
+
+from amaranth.hdl import Cat, Mux, Shape, signed
+
+from .formats import QFormat
+
+
+__all__ = ["shape", "saturate", "round_shift", "lowest_set_bit"]
+
+
+def shape(fmt: QFormat) -> Shape:
+    """Amaranth shape of a raw ``fmt`` word."""
+    return signed(fmt.width)
+
+
+def saturate(value, fmt: QFormat):
+    """Clamp the expression ``value`` to the range of ``fmt``; same rule as ``QFormat.saturate``."""
+    return Mux(value > fmt.max_raw, fmt.max_raw, Mux(value < fmt.min_raw, fmt.min_raw, value))
+
+
+def round_shift(value, shift: int):
+    """Right shift rounding half up, as :func:`hw.formats.round_shift` (``>>`` is arithmetic)."""
+    return value if shift == 0 else (value + (1 << (shift - 1))) >> shift
+
+
+def lowest_set_bit(value):
+    """Index of the lowest set bit of ``value`` (0 when none is set): a priority encoder.
+
+    Isolates the lowest set bit (``v & -v``), then encodes the one-hot word with one OR tree per
+    index bit, which stays shallow where a chain of muxes would be ``len(value)`` deep.
+    """
+    width = len(value)
+    one_hot = (value & -value)[:width]
+    return Cat(Cat(one_hot[i] for i in range(width) if i >> b & 1).any()
+               for b in range(max(1, (width - 1).bit_length())))

@@ -1,0 +1,373 @@
+"""Number formats and constants shared by the gateware, the golden model and the benches.
+
+This is the only place where word widths, binary points, shifts, seeds and the noise generator's
+recurrence are written down. It imports only the standard library, so :mod:`loco_sw` reads it
+without Amaranth and :mod:`hw` reads it without PyTorch.
+
+Arithmetic conventions (each has a directed test in ``tests/test_golden.py``):
+
+* **Rounding of right shifts** is *round half up*: ``round_shift(v, s) = (v + 2**(s-1)) >> s``
+  for ``s > 0`` with an arithmetic (flooring) ``>>``; ``s == 0`` is the identity.
+* **Saturation** clamps to the destination :class:`QFormat`; it happens only where a docstring says
+  so, never on intermediate sums (those are kept wide enough to be exact).
+* **The LIF leak** is ``v - (v >> leak_shift)`` (floor), so it costs a subtractor, no multiplier.
+* **Spikes** fire when the potential is *strictly* above the threshold, which is then subtracted in
+  the same step (soft reset).
+"""
+
+import dataclasses
+import json
+from dataclasses import dataclass
+
+
+__all__ = [
+    "QFormat", "round_shift", "LIFConfig", "LearningConfig", "NetworkConfig",
+    "XORSHIFT_WIDTH", "XORSHIFT_SHIFTS", "xorshift32", "ENCODER_SEED", "PERTURB_SEED", "ENCODER_BITS",
+    "GAUSS_SLICES", "GRAM_SCHMIDT_TOL", "DEFAULT_HIDDEN", "DEFAULT_READOUT", "DEFAULT_LEARNING", "DEFAULT_NETWORK",
+]
+
+
+def _check_int(name, value, lo, hi=None):
+    if not isinstance(value, int) or isinstance(value, bool) or value < lo or \
+            (hi is not None and value > hi):
+        bound = f"[{lo}, {hi}]" if hi is not None else f">= {lo}"
+        raise TypeError(f"{name} must be an integer {bound}, not {value!r}")
+
+
+@dataclass(frozen=True)
+class QFormat:
+    """Two's complement fixed-point format.
+
+    A raw word ``r`` stands for ``r * 2 ** -frac_bits``. The sign bit is counted in ``int_bits``,
+    so ``QFormat(4, 12)`` is the 16-bit format often written Q4.12.
+
+    Raises
+    ------
+    TypeError
+        If ``int_bits`` is not an integer >= 1 or ``frac_bits`` is not an integer >= 0.
+    """
+
+    int_bits: int
+    frac_bits: int
+
+    def __post_init__(self):
+        _check_int("Integer bits", self.int_bits, 1)
+        _check_int("Fraction bits", self.frac_bits, 0)
+
+    def __str__(self):
+        return f"Q{self.int_bits}.{self.frac_bits}"
+
+    @property
+    def width(self) -> int:
+        return self.int_bits + self.frac_bits
+
+    @property
+    def min_raw(self) -> int:
+        return -(1 << (self.width - 1))
+
+    @property
+    def max_raw(self) -> int:
+        return (1 << (self.width - 1)) - 1
+
+    @property
+    def one(self) -> int:
+        """Raw word of 1.0 (may exceed ``max_raw`` when ``int_bits == 1``)."""
+        return 1 << self.frac_bits
+
+    def saturate(self, raw: int) -> int:
+        """Clamp ``raw`` to the range of this format."""
+        return min(max(raw, self.min_raw), self.max_raw)
+
+    def from_float(self, value: float) -> int:
+        """Round ``value`` to the nearest raw word (ties to even), saturating."""
+        return self.saturate(round(value * (1 << self.frac_bits)))
+
+    def to_float(self, raw: int) -> float:
+        return raw / (1 << self.frac_bits)
+
+
+def round_shift(value: int, shift: int) -> int:
+    """Shift ``value`` right by ``shift`` bits, rounding half up (the rule every block uses)."""
+    _check_int("Shift", shift, 0)
+    return value if shift == 0 else (value + (1 << (shift - 1))) >> shift
+
+
+@dataclass(frozen=True)
+class LIFConfig:
+    """One layer's neuron: leaky integrate-and-fire, or a non-spiking integrator (readout).
+
+    Per time step, with ``I`` the (exact, wide) sum of the weights of the inputs that spiked, the
+    bias and the perturbation current::
+
+        v_leak = v - (v >> leak_shift)          # leak_shift == 0: no leak (IF / integrator)
+        v_sum  = saturate(v_leak + I, membrane)
+        spike  = v_sum > threshold              # threshold None: never (integrator)
+        v_next = v_sum - threshold if spike else v_sum
+
+    Parameters
+    ----------
+    membrane : QFormat
+        Membrane potential format.
+    weight : QFormat
+        Forward weight (synaptic current) format; must share the membrane's binary point.
+    threshold : float or None
+        Firing threshold; ``None`` makes the layer a non-spiking integrator (the readout layer).
+    leak_shift : int
+        Leak ``beta = 1 - 2**-leak_shift``; 0 means no leak.
+
+    Raises
+    ------
+    TypeError
+        If a format is not a :class:`QFormat` or ``leak_shift`` is not an integer in range.
+    ValueError
+        If the formats disagree on the binary point or the threshold does not fit the membrane.
+    """
+
+    membrane: QFormat = QFormat(8, 10)
+    weight: QFormat = QFormat(4, 10)
+    threshold: float | None = 1.0
+    leak_shift: int = 4
+
+    def __post_init__(self):
+        for name in ("membrane", "weight"):
+            if not isinstance(getattr(self, name), QFormat):
+                raise TypeError(f"{name.capitalize()} format must be a QFormat, "
+                                f"not {getattr(self, name)!r}")
+        if self.weight.frac_bits != self.membrane.frac_bits:
+            raise ValueError(f"Weight format {self.weight} and membrane format {self.membrane} "
+                             f"must have the same number of fraction bits")
+        if self.weight.width > self.membrane.width:
+            raise ValueError(f"Weight format {self.weight} is wider than membrane format "
+                             f"{self.membrane}")
+        if self.threshold is not None:
+            if not isinstance(self.threshold, (int, float)) or isinstance(self.threshold, bool):
+                raise TypeError(f"Threshold must be a number or None, not {self.threshold!r}")
+            raw = round(self.threshold * self.membrane.one)
+            if not 0 < raw <= self.membrane.max_raw:
+                raise ValueError(f"Threshold {self.threshold!r} is not representable as a "
+                                 f"positive {self.membrane} number")
+        _check_int("Leak shift", self.leak_shift, 0, self.membrane.width - 1)
+
+    @property
+    def spiking(self) -> bool:
+        return self.threshold is not None
+
+    @property
+    def threshold_raw(self) -> int:
+        if self.threshold is None:
+            raise ValueError("An integrator (threshold None) has no threshold")
+        return self.membrane.from_float(self.threshold)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, fields: dict) -> "LIFConfig":
+        fields = dict(fields)
+        return cls(membrane=QFormat(**fields.pop("membrane")),
+                   weight=QFormat(**fields.pop("weight")), **fields)
+
+
+@dataclass(frozen=True)
+class LearningConfig:
+    """Formats and shifts of the learning datapath (loss difference, projector, weight update).
+
+    The datapath, per sample and layer (golden model: :mod:`loco_sw.golden.learning`)::
+
+        y        = saturate(round_shift(sum_t I_t, log2 T), output)         # readout, per class
+        dL       = saturate(round_shift(sum_k (y~_k - y_k)(y~_k + y_k - 2 t_k),
+                                        2*output.frac - delta.frac), delta) # 1/K folded into eta
+        e_i      = m_i * (xi_i < 0 ? -dL : dL)                             # Rademacher xi
+        v_j      = x~_j << vector.frac                                     # counts, bias = T
+        a_k      = saturate(round_shift(sum_j q_kj v_j, basis.frac + vector.frac - coeff.frac), coeff)
+        v_j      = saturate(v_j - round_shift(sum_k q_kj a_k, basis.frac + coeff.frac - vector.frac))
+                                                                           # "remove" (clusters)
+        W_ij     = saturate(W_ij - round_shift(e_i * u_j, update_shift), master)
+        c_kj    += round_shift((x~_j << vector.frac) - c_kj, centroid_shift)  # own cluster only
+
+    The forward weight of a master word ``W`` is ``W >> (master.frac - weight.frac)`` (floor).
+
+    Raises
+    ------
+    TypeError
+        If a field has the wrong type or an integer field is out of range.
+    ValueError
+        If the formats are inconsistent (see the messages).
+    """
+
+    master: QFormat = QFormat(4, 20)
+    output: QFormat = QFormat(6, 10)
+    delta: QFormat = QFormat(4, 12)
+    vector: QFormat = QFormat(10, 6)
+    coeff: QFormat = QFormat(8, 8)
+    basis: QFormat = QFormat(1, 15)
+    update_shift: int = 6
+    centroid_shift: int = 4
+
+    def __post_init__(self):
+        for field in ("master", "output", "delta", "vector", "coeff", "basis"):
+            if not isinstance(getattr(self, field), QFormat):
+                raise TypeError(f"{field.capitalize()} format must be a QFormat, "
+                                f"not {getattr(self, field)!r}")
+        _check_int("Update shift", self.update_shift, 0, 48)
+        _check_int("Centroid shift", self.centroid_shift, 0, 16)
+        if self.basis.int_bits != 1:
+            raise ValueError(f"Basis format must be Q1.n (entries of unit vectors), "
+                             f"not {self.basis}")
+        if 2 * self.output.frac_bits < self.delta.frac_bits:
+            raise ValueError(f"Delta format {self.delta} has more fraction bits than the "
+                             f"product of two {self.output} numbers")
+        if self.basis.frac_bits + self.vector.frac_bits < self.coeff.frac_bits or \
+                self.basis.frac_bits + self.coeff.frac_bits < self.vector.frac_bits:
+            raise ValueError(f"Coefficient format {self.coeff} and vector format {self.vector} "
+                             f"are not reachable by right shifts from {self.basis} products")
+
+    @property
+    def delta_shift(self) -> int:
+        return 2 * self.output.frac_bits - self.delta.frac_bits
+
+    @property
+    def dot_shift(self) -> int:
+        return self.basis.frac_bits + self.vector.frac_bits - self.coeff.frac_bits
+
+    @property
+    def expand_shift(self) -> int:
+        return self.basis.frac_bits + self.coeff.frac_bits - self.vector.frac_bits
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, fields: dict) -> "LearningConfig":
+        fields = dict(fields)
+        formats = {k: QFormat(**fields.pop(k))
+                   for k in ("master", "output", "delta", "vector", "coeff", "basis")}
+        return cls(**formats, **fields)
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """A whole fixed-point LOCO network: sizes, time steps, neurons, noise and learning.
+
+    Parameters
+    ----------
+    sizes : tuple of int
+        Layer widths, input first, classes last (e.g. ``(64, 32, 10)``).
+    timesteps : int
+        Time steps T per pass; a power of two so that rate readout is a shift.
+    hidden, readout : LIFConfig
+        Neuron of the hidden layers (spiking) and of the last layer (integrator).
+    learning : LearningConfig
+    noise_amplitude : float
+        Perturbation current sigma added every step in the noisy pass, in weight units.
+    clusters : int
+        Protected clusters C per layer (the projector holds C - 1 "other" basis vectors).
+    """
+
+    sizes: tuple = (64, 32, 10)
+    timesteps: int = 16
+    hidden: LIFConfig = LIFConfig()
+    readout: LIFConfig = LIFConfig(membrane=QFormat(12, 10), threshold=None, leak_shift=0)
+    learning: LearningConfig = LearningConfig()
+    noise_amplitude: float = 0.125
+    clusters: int = 10
+
+    def __post_init__(self):
+        if not isinstance(self.sizes, tuple) or len(self.sizes) < 2:
+            raise TypeError(f"Sizes must be a tuple of at least two layer widths, "
+                            f"not {self.sizes!r}")
+        for size in self.sizes:
+            _check_int("Layer width", size, 1, 4096)
+        _check_int("Time steps", self.timesteps, 1, 1024)
+        if self.timesteps & (self.timesteps - 1):
+            raise ValueError(f"Time steps must be a power of two, not {self.timesteps!r}")
+        if not isinstance(self.hidden, LIFConfig) or not self.hidden.spiking:
+            raise ValueError(f"Hidden neuron must be a spiking LIFConfig, not {self.hidden!r}")
+        if not isinstance(self.readout, LIFConfig) or self.readout.spiking:
+            raise ValueError(f"Readout neuron must be an integrator LIFConfig (threshold None), "
+                             f"not {self.readout!r}")
+        if self.readout.weight.frac_bits != self.learning.output.frac_bits:
+            raise ValueError(f"Readout weight format {self.readout.weight} and output format "
+                             f"{self.learning.output} must share the binary point")
+        if self.hidden.weight != self.readout.weight:
+            raise ValueError("Hidden and readout layers must share one forward weight format")
+        if self.learning.master.frac_bits < self.hidden.weight.frac_bits or \
+                self.learning.master.int_bits != self.hidden.weight.int_bits:
+            raise ValueError(f"Master format {self.learning.master} must extend forward "
+                             f"weight format {self.hidden.weight} with fraction bits")
+        if not isinstance(self.noise_amplitude, (int, float)) or not \
+                0 < self.noise_amplitude_raw <= self.hidden.weight.max_raw:
+            raise ValueError(f"Noise amplitude must be a positive {self.hidden.weight} number, "
+                             f"not {self.noise_amplitude!r}")
+        _check_int("Clusters", self.clusters, 1, 64)
+        if (self.timesteps << self.learning.vector.frac_bits) > self.learning.vector.max_raw:
+            raise ValueError(f"Vector format {self.learning.vector} cannot hold a spike count "
+                             f"of {self.timesteps}")
+
+    @property
+    def layers(self) -> int:
+        return len(self.sizes) - 1
+
+    @property
+    def log2_timesteps(self) -> int:
+        return self.timesteps.bit_length() - 1
+
+    @property
+    def noise_amplitude_raw(self) -> int:
+        return self.hidden.weight.from_float(self.noise_amplitude)
+
+    @property
+    def weight_shift(self) -> int:
+        """Right shift from a master word to its forward weight."""
+        return self.learning.master.frac_bits - self.hidden.weight.frac_bits
+
+    def lif(self, layer: int) -> LIFConfig:
+        """Neuron of ``layer`` (0-based): hidden, or readout for the last one."""
+        return self.readout if layer == self.layers - 1 else self.hidden
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> "NetworkConfig":
+        fields = json.loads(text)
+        return cls(sizes=tuple(fields.pop("sizes")),
+                   hidden=LIFConfig.from_dict(fields.pop("hidden")),
+                   readout=LIFConfig.from_dict(fields.pop("readout")),
+                   learning=LearningConfig.from_dict(fields.pop("learning")), **fields)
+
+
+# --- Noise: xorshift32 (Marsaglia 2003), period 2**32 - 1 --------------------------------------
+# state ^= state << 13; state ^= state >> 17; state ^= state << 5  (all mod 2**32).
+# One word per draw. 32 bits, not 16: one digits sample needs ~1.1k encoder draws per pass and a
+# 16-bit LFSR would repeat every 60 samples (loco-algorithm.md section 5.4).
+XORSHIFT_WIDTH  = 32
+XORSHIFT_SHIFTS = (13, 17, 5)
+# Two streams that must never share bits: input spike encoding (replayed identically in the clean
+# and the noisy pass: common random numbers) and the node perturbation signs.
+
+
+def xorshift32(state):
+    """One xorshift32 draw; works on ``int`` and on ``int64`` tensors alike (operators only)."""
+    a, b, c = XORSHIFT_SHIFTS
+    mask = (1 << XORSHIFT_WIDTH) - 1
+    state = state ^ ((state << a) & mask)
+    state = state ^ (state >> b)
+    return state ^ ((state << c) & mask)
+
+
+ENCODER_SEED = 0x2545F491
+PERTURB_SEED = 0x9E3779B9
+# An input spikes in a step when the low ENCODER_BITS of the encoder word are below its intensity
+# (an unsigned ENCODER_BITS probability), so intensities are 0 .. 2**ENCODER_BITS - 1.
+ENCODER_BITS = 8
+# Host re-orthonormalisation of the centroid bases: a Gram-Schmidt column is dropped when its
+# residual is below this fraction of its norm (the official code's rule, loco-algorithm.md 1.4).
+GRAM_SCHMIDT_TOL = 0.1
+# Approximately Gaussian output: sum of GAUSS_SLICES unsigned bytes of one word, minus the mean.
+GAUSS_SLICES = 4
+
+DEFAULT_HIDDEN   = LIFConfig()
+DEFAULT_READOUT  = NetworkConfig.readout
+DEFAULT_LEARNING = LearningConfig()
+DEFAULT_NETWORK  = NetworkConfig()

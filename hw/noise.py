@@ -1,0 +1,89 @@
+"""On-chip noise: reseedable xorshift32 lanes (input encoding and node perturbation)."""
+
+from amaranth import *
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .formats import (ENCODER_SEED, GAUSS_SLICES, PERTURB_SEED, XORSHIFT_SHIFTS,
+                      XORSHIFT_WIDTH, xorshift32)
+
+
+__all__ = ["GAUSS_SHAPE", "lane_signature", "xorshift_next", "NoiseGenerator"]
+
+GAUSS_SHAPE = signed(12)
+
+
+def lane_signature() -> wiring.Signature:
+    """One lane, seen from the generator: inputs ``seed``/``reseed``/``advance``, outputs the
+    current ``word``, its Rademacher sign ``negative`` and its Gaussian-ish value ``gauss``."""
+    return wiring.Signature({
+        "seed":     In(XORSHIFT_WIDTH),
+        "reseed":   In(1),
+        "advance":  In(1),
+        "word":     Out(XORSHIFT_WIDTH),
+        "negative": Out(1),
+        "gauss":    Out(GAUSS_SHAPE),
+    })
+
+
+def xorshift_next(state):
+    """One xorshift32 step of the expression ``state`` (combinational, three shift-xors)."""
+    a, b, c = XORSHIFT_SHIFTS
+    state = (state ^ (state << a))[:XORSHIFT_WIDTH]
+    state = state ^ (state >> b)
+    return (state ^ (state << c))[:XORSHIFT_WIDTH]
+
+
+class NoiseGenerator(wiring.Component):
+    """Independent xorshift32 lanes, each bit-exact with :func:`loco_sw.golden.xorshift_words`.
+
+    Lane ``word`` shows the current draw; it is the seed's *successor* right after a reseed.
+    ``advance`` moves to the next draw on the clock edge; ``reseed`` (priority over ``advance``)
+    loads ``xorshift_next(seed)``, so replaying a seed replays the stream (common random
+    numbers for the clean and noisy passes). Latency: the new word is visible one cycle later.
+
+    Parameters
+    ----------
+    lanes : dict of str to int
+        Lane name -> power-on seed (nonzero). Default: ``encoder`` and ``perturb``.
+
+    Members
+    -------
+    <lane name> : ``Out(lane_signature())``
+    """
+
+    def __init__(self, lanes=None):
+        if lanes is None:
+            lanes = {"encoder": ENCODER_SEED, "perturb": PERTURB_SEED}
+        if not isinstance(lanes, dict) or not lanes:
+            raise TypeError(f"Lanes must be a non-empty dict of name to seed, not {lanes!r}")
+        for name, seed in lanes.items():
+            if not isinstance(name, str) or not name.isidentifier():
+                raise TypeError(f"Lane name must be an identifier, not {name!r}")
+            if not isinstance(seed, int) or not 0 < seed < (1 << XORSHIFT_WIDTH):
+                raise ValueError(f"Seed of lane {name!r} must be a nonzero unsigned "
+                                 f"{XORSHIFT_WIDTH}-bit integer, not {seed!r}")
+        self._lanes = dict(lanes)
+        super().__init__({name: Out(lane_signature()) for name in lanes})
+
+    @property
+    def lanes(self):
+        return dict(self._lanes)
+
+    def elaborate(self, platform):
+        m = Module()
+        for name, seed in self._lanes.items():
+            lane = getattr(self, name)
+            first = xorshift32(seed)
+            state = Signal(XORSHIFT_WIDTH, init=first, name=f"{name}_state")
+            with m.If(lane.reseed):
+                m.d.sync += state.eq(xorshift_next(lane.seed))
+            with m.Elif(lane.advance):
+                m.d.sync += state.eq(xorshift_next(state))
+            total = sum(state[8 * k:8 * k + 8] for k in range(GAUSS_SLICES))
+            m.d.comb += [
+                lane.word.eq(state),
+                lane.negative.eq(state[-1]),
+                lane.gauss.eq(total - GAUSS_SLICES * 255 // 2),
+            ]
+        return m

@@ -1,0 +1,263 @@
+"""Cluster-orthogonal projector and rank-1 weight-update unit of one layer."""
+
+from amaranth import *
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from . import fixed
+from .formats import NetworkConfig
+from .neuron import weight_port_signature
+
+
+__all__ = ["ProjectorUpdate"]
+
+
+class ProjectorUpdate(wiring.Component):
+    """Projects the presynaptic vector away from the other clusters and updates the weights.
+
+    Bit-exact with :func:`loco_sw.golden.project`, :func:`~loco_sw.golden.weight_update` and
+    :func:`~loco_sw.golden.centroid_update`. Per sample:
+
+    1. ``x`` accepts the ``n`` presynaptic spike counts (the bias count ``T`` is appended here);
+    2. ``e`` accepts the ``m`` per-neuron errors; the last one samples ``own``, ``use_projector``
+       and ``update_centroid`` and starts the unit (``busy`` rises);
+    3. with the projector: ``C + 1`` dot products ``a_k = q_k . v`` (slots of
+       :func:`loco_sw.golden.basis_slots`), then ``u_j = v_j - sum_k +-a_k q_kj``; one MAC/cycle;
+    4. ``W_ij -= round_shift(e_i u_j)`` over the ``weights`` port, one word per cycle, rows
+       with ``e_i == 0`` skipped (saturating read-modify-write);
+    5. optionally the own centroid moves toward ``v``; ``done`` pulses and ``busy`` falls.
+
+    Cycles after the last ``e`` word: ``(C + 1) * (n + 1) + 2`` (dots) + ``n * (C + 3)``
+    (expansion) when projecting, ``2 m + (active rows) * (n + 2)`` (update),
+    ``n + 2`` (centroid), 1 (done). The re-orthonormalisation of the bases is the host's job
+    (see ``docs/design.md``): it writes them through ``basis_*``.
+
+    Members
+    -------
+    x : ``In(stream.Signature(count))``; e : ``In(stream.Signature(delta))``
+    own : ``In(range(C))``; use_projector, update_centroid : ``In(1)``
+    busy, done : ``Out(1)``
+    basis_waddr, basis_wdata, basis_we : basis memory write port (``2C x (n + 1)`` words)
+    centroid_raddr / centroid_rdata, u_raddr / u_rdata : read ports, data one cycle later, only
+        while waiting for ``x``
+    weights : ``Out(weight_port_signature(m * (n + 1), master))``
+    """
+
+    def __init__(self, config: NetworkConfig, layer: int):
+        if not isinstance(config, NetworkConfig):
+            raise TypeError(f"Config must be a NetworkConfig, not {config!r}")
+        if not isinstance(layer, int) or layer not in range(config.layers):
+            raise TypeError(f"Layer must be an integer in [0, {config.layers}), not {layer!r}")
+        self._config = config
+        self._layer = layer
+        self._n = config.sizes[layer] + 1
+        self._m = config.sizes[layer + 1]
+        learn, n, clusters = config.learning, self._n, config.clusters
+        super().__init__({
+            "x":               In(stream.Signature(range(config.timesteps + 1))),
+            "e":               In(stream.Signature(fixed.shape(learn.delta))),
+            "own":             In(range(clusters)),
+            "use_projector":   In(1),
+            "update_centroid": In(1),
+            "busy":            Out(1),
+            "done":            Out(1),
+            "basis_waddr":     In(range(2 * clusters * n)),
+            "basis_wdata":     In(fixed.shape(learn.basis)),
+            "basis_we":        In(1),
+            "centroid_raddr":  In(range(clusters * n)),
+            "centroid_rdata":  Out(fixed.shape(learn.vector)),
+            "u_raddr":         In(range(n)),
+            "u_rdata":         Out(fixed.shape(learn.vector)),
+            "weights":         Out(weight_port_signature(self._m * n, fixed.shape(learn.master))),
+        })
+
+    @property
+    def config(self):
+        return self._config
+
+    @property
+    def layer(self):
+        return self._layer
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, learn, n, rows, clusters = self._config, self._config.learning, self._n, self._m, \
+            self._config.clusters
+        frac = learn.vector.frac_bits
+
+        def memory(name, fmt, depth):
+            mem = Memory(shape=fixed.shape(fmt), depth=depth, init=[])
+            m.submodules[name] = mem
+            return mem.read_port(), mem.write_port()
+
+        x_rd, x_wr = memory("xmem", learn.vector, n)        # v = counts << frac
+        u_rd, u_wr = memory("umem", learn.vector, n)        # projected vector
+        e_rd, e_wr = memory("emem", learn.delta, rows)      # per-neuron errors
+        b_rd, b_wr = memory("bmem", learn.basis, 2 * clusters * n)
+        c_rd, c_wr = memory("cmem", learn.vector, clusters * n)
+
+        coeff = Array(Signal(fixed.shape(learn.coeff), name=f"coeff{k}")
+                      for k in range(clusters + 1))
+        index   = Signal(range(n + 1))                  # inner position j (or row i on loads)
+        slot    = Signal(range(clusters + 2))           # basis slot k in the dot/expand loops
+        row     = Signal(range(rows))
+        base    = Signal(range(max(2 * clusters * n, rows * n) + 1))
+        own_base = Signal(range(2 * clusters * n))      # first word of slot C + own
+        waddr   = Signal(range(max(rows, clusters) * n))
+        fetched = Signal()
+        acc     = Signal(signed(learn.basis.width + max(learn.vector.width, learn.coeff.width)
+                                + (n * (clusters + 1)).bit_length() + 1))
+        # Coefficient of the slot read last cycle; one bit wider, as the add-back slot negates.
+        factor  = Signal(signed(learn.coeff.width + 1))
+        error   = Signal(fixed.shape(learn.delta))
+        own     = Signal(range(clusters))
+        project = Signal()
+        centroid = Signal()
+        source_data = Mux(project, u_rd.data, x_rd.data)
+
+        m.d.comb += [
+            b_wr.addr.eq(self.basis_waddr), b_wr.data.eq(self.basis_wdata),
+            b_wr.en.eq(self.basis_we & ~self.busy),
+            self.centroid_rdata.eq(c_rd.data),
+            self.u_rdata.eq(u_rd.data),
+        ]
+
+        def next_slot_base(k):
+            # Slots 0 .. C-1 are consecutive; the last one used is C + own.
+            return Mux(k + 1 == clusters, own_base, base + n)
+
+        with m.FSM():
+            with m.State("LOAD_X"):
+                m.d.comb += [
+                    self.x.ready.eq(1),
+                    x_wr.addr.eq(index), x_wr.data.eq(self.x.payload << frac),
+                    x_wr.en.eq(self.x.valid),
+                    c_rd.addr.eq(self.centroid_raddr), u_rd.addr.eq(self.u_raddr),
+                ]
+                with m.If(self.x.valid):
+                    m.d.sync += index.eq(index + 1)
+                    with m.If(index == n - 2):
+                        m.next = "BIAS"
+            with m.State("BIAS"):
+                m.d.comb += [x_wr.addr.eq(n - 1), x_wr.data.eq(cfg.timesteps << frac),
+                             x_wr.en.eq(1)]
+                m.d.sync += index.eq(0)
+                m.next = "LOAD_E"
+            with m.State("LOAD_E"):
+                m.d.comb += [
+                    self.e.ready.eq(1),
+                    e_wr.addr.eq(index), e_wr.data.eq(self.e.payload), e_wr.en.eq(self.e.valid),
+                ]
+                with m.If(self.e.valid):
+                    m.d.sync += index.eq(index + 1)
+                    with m.If(index == rows - 1):
+                        m.d.sync += [
+                            self.busy.eq(1), index.eq(0), slot.eq(0), base.eq(0), acc.eq(0),
+                            fetched.eq(0), row.eq(0),
+                            own.eq(self.own), own_base.eq((clusters + self.own) * n),
+                            project.eq(self.use_projector), centroid.eq(self.update_centroid),
+                        ]
+                        with m.If(self.use_projector):
+                            m.next = "DOT"
+                        with m.Else():
+                            m.next = "ROW"
+
+            with m.State("DOT"):
+                # a_k = sum_j q_kj v_j: a read of (q_kj, v_j) per cycle, accumulated a cycle later.
+                m.d.comb += [b_rd.addr.eq(base + index), x_rd.addr.eq(index)]
+                m.d.sync += fetched.eq(index < n)
+                with m.If(index < n):
+                    m.d.sync += index.eq(index + 1)
+                with m.If(fetched):
+                    m.d.sync += acc.eq(acc + b_rd.data * x_rd.data)
+                with m.Elif(index == n):
+                    m.d.sync += [
+                        coeff[slot].eq(fixed.saturate(fixed.round_shift(acc, learn.dot_shift),
+                                                      learn.coeff)),
+                        acc.eq(0), index.eq(0),
+                    ]
+                    with m.If(slot == clusters):
+                        m.d.sync += [slot.eq(0), base.eq(0)]
+                        m.next = "EXPAND"
+                    with m.Else():
+                        m.d.sync += [slot.eq(slot + 1), base.eq(next_slot_base(slot))]
+
+            with m.State("EXPAND"):
+                # u_j = v_j - round_shift(sum_k +-a_k q_kj): inner loop over the slots.
+                m.d.comb += [b_rd.addr.eq(base + index), x_rd.addr.eq(index)]
+                m.d.sync += fetched.eq(slot <= clusters)
+                with m.If(slot <= clusters):
+                    m.d.sync += [
+                        slot.eq(slot + 1), base.eq(next_slot_base(slot)),
+                        factor.eq(Mux(slot == clusters, -coeff[slot], coeff[slot])),
+                    ]
+                with m.If(fetched):
+                    m.d.sync += acc.eq(acc + b_rd.data * factor)
+                with m.Elif(slot == clusters + 1):
+                    correction = fixed.round_shift(acc, learn.expand_shift)
+                    m.d.comb += [u_wr.addr.eq(index), u_wr.en.eq(1),
+                                 u_wr.data.eq(fixed.saturate(x_rd.data - correction,
+                                                             learn.vector))]
+                    m.d.sync += [acc.eq(0), slot.eq(0), base.eq(0)]
+                    with m.If(index == n - 1):
+                        m.d.sync += index.eq(0)
+                        m.next = "ROW"
+                    with m.Else():
+                        m.d.sync += index.eq(index + 1)
+
+            with m.State("ROW"):
+                m.d.comb += e_rd.addr.eq(row)
+                m.next = "ROW_CHECK"
+            with m.State("ROW_CHECK"):
+                m.d.sync += [error.eq(e_rd.data), index.eq(0), fetched.eq(0)]
+                with m.If(e_rd.data != 0):
+                    m.next = "COLUMNS"
+                with m.Elif(row == rows - 1):
+                    m.next = "CENTROID_START"
+                with m.Else():
+                    m.d.sync += [row.eq(row + 1), base.eq(base + n)]
+                    m.next = "ROW"
+            with m.State("COLUMNS"):
+                # Saturating read-modify-write of W_i., one word per cycle.
+                m.d.comb += [self.weights.raddr.eq(base + index),
+                             x_rd.addr.eq(index), u_rd.addr.eq(index)]
+                m.d.sync += [fetched.eq(index < n), waddr.eq(base + index)]
+                with m.If(index < n):
+                    m.d.sync += index.eq(index + 1)
+                with m.If(fetched):
+                    step = fixed.round_shift(error * source_data, learn.update_shift)
+                    m.d.comb += [
+                        self.weights.waddr.eq(waddr), self.weights.we.eq(1),
+                        self.weights.wdata.eq(fixed.saturate(self.weights.rdata - step,
+                                                             learn.master)),
+                    ]
+                with m.Elif(index == n):
+                    with m.If(row == rows - 1):
+                        m.next = "CENTROID_START"
+                    with m.Else():
+                        m.d.sync += [row.eq(row + 1), base.eq(base + n)]
+                        m.next = "ROW"
+
+            with m.State("CENTROID_START"):
+                m.d.sync += [index.eq(0), fetched.eq(0), base.eq(own * n)]
+                with m.If(centroid):
+                    m.next = "CENTROID"
+                with m.Else():
+                    m.next = "DONE"
+            with m.State("CENTROID"):
+                m.d.comb += [c_rd.addr.eq(base + index), x_rd.addr.eq(index)]
+                m.d.sync += [fetched.eq(index < n), waddr.eq(base + index)]
+                with m.If(index < n):
+                    m.d.sync += index.eq(index + 1)
+                with m.If(fetched):
+                    moved = c_rd.data + fixed.round_shift(x_rd.data - c_rd.data,
+                                                          learn.centroid_shift)
+                    m.d.comb += [c_wr.addr.eq(waddr), c_wr.data.eq(moved), c_wr.en.eq(1)]
+                with m.Elif(index == n):
+                    m.next = "DONE"
+            with m.State("DONE"):
+                m.d.comb += self.done.eq(1)
+                m.d.sync += [self.busy.eq(0), index.eq(0)]
+                m.next = "LOAD_X"
+        return m

@@ -1,0 +1,82 @@
+"""Bit-exact model of the learning datapath: loss difference, modulator, projector, update.
+
+Every formula is the one written in :class:`hw.formats.LearningConfig`; raw words are ``int64``.
+"""
+
+import torch
+
+from hw.formats import LearningConfig
+
+from .lif import round_shift, saturate
+
+
+__all__ = ["readout", "loss_delta", "modulator", "basis_slots", "project", "weight_update",
+           "centroid_update", "forward_weights"]
+
+
+def readout(v: torch.Tensor, log2_timesteps: int, config: LearningConfig) -> torch.Tensor:
+    """Output word per class: the integrator membrane divided by ``T`` (rounded), saturated."""
+    return saturate(round_shift(v, log2_timesteps), config.output)
+
+
+def loss_delta(y_clean: torch.Tensor, y_noisy: torch.Tensor, labels: torch.Tensor,
+               config: LearningConfig) -> torch.Tensor:
+    """``K * (L(y~) - L(y))`` for the MSE to one-hot targets, in the difference form.
+
+    ``y_*`` are ``(B, K)`` output words, ``labels`` ``(B,)``; returns ``(B,)`` delta words.
+    """
+    target = torch.zeros_like(y_clean)
+    target[torch.arange(len(labels)), labels] = config.output.one
+    diff = y_noisy - y_clean
+    total = (diff * (y_noisy + y_clean - 2 * target)).sum(dim=-1)
+    return saturate(round_shift(total, config.delta_shift), config.delta)
+
+
+def modulator(delta: torch.Tensor, negative: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Per-neuron error ``e_i = m_i * sign(xi_i) * dL``: ``(B,)`` x ``(B, m)`` -> ``(B, m)``."""
+    signed = torch.where(negative, -delta[:, None], delta[:, None])
+    return torch.where(mask, signed, torch.zeros_like(signed))
+
+
+def basis_slots(clusters: int, own) -> tuple:
+    """Slots of the basis memory the projector uses for a sample of cluster ``own``.
+
+    The memory holds ``2C`` vectors: an orthonormal basis of all ``C`` centroids (slots
+    ``0 .. C-1``, removed) and per cluster the unit residual of its centroid against the others
+    (slot ``C + own``, added back), so that ``u = x - P_all x + r r^T x = (I - P_others) x``.
+    Returns ``(slots, add)``: ``C + 1`` slot indices and whether each is added back.
+    """
+    return tuple(range(clusters)) + (clusters + own,), (False,) * clusters + (True,)
+
+
+def project(vector: torch.Tensor, basis: torch.Tensor, add: torch.Tensor,
+            config: LearningConfig) -> torch.Tensor:
+    """Projected presynaptic vector ``u = v - sum_k (+-) q_k (q_k^T v)`` in vector words.
+
+    ``vector`` ``(n,)`` vector words; ``basis`` ``(K, n)`` basis words; ``add`` ``(K,)`` bool
+    (``True``: the term is added back instead of removed).
+    """
+    coeff = saturate(round_shift(basis @ vector, config.dot_shift), config.coeff)
+    signed = torch.where(add, -coeff, coeff)
+    correction = round_shift(signed @ basis, config.expand_shift)
+    return saturate(vector - correction, config.vector)
+
+
+def weight_update(master: torch.Tensor, error: torch.Tensor, u: torch.Tensor,
+                  config: LearningConfig) -> torch.Tensor:
+    """Rank-1 saturating update ``W -= round_shift(e u^T, update_shift)`` of master words."""
+    step = round_shift(error[:, None] * u[None, :], config.update_shift)
+    return saturate(master - step, config.master)
+
+
+def centroid_update(centroids: torch.Tensor, own: int, vector: torch.Tensor,
+                    config: LearningConfig) -> torch.Tensor:
+    """Move centroid ``own`` toward ``vector`` (both vector words) by ``2**-centroid_shift``."""
+    out = centroids.clone()
+    out[own] += round_shift(vector - centroids[own], config.centroid_shift)
+    return out
+
+
+def forward_weights(master: torch.Tensor, shift: int) -> torch.Tensor:
+    """Forward (LIF-side) weight words of master words: arithmetic shift (floor)."""
+    return master >> shift

@@ -1,0 +1,74 @@
+"""Bit-exact model of :class:`hw.noise.NoiseGenerator`: xorshift32 lanes and what they feed.
+
+Words are ``int64`` tensors holding unsigned 32-bit values. A lane seeded with ``s`` emits
+``next(s), next(next(s)), ...``: the seed itself is never emitted.
+"""
+
+import torch
+
+from hw.formats import ENCODER_BITS, GAUSS_SLICES, XORSHIFT_WIDTH, xorshift32
+
+
+__all__ = ["xorshift_next", "xorshift_words", "sample_seed", "rademacher_negative", "gauss",
+           "encode_spikes"]
+
+_MASK = (1 << XORSHIFT_WIDTH) - 1
+_GOLDEN = 0x9E3779B9
+
+
+xorshift_next = xorshift32  # operators only: advances an int64 tensor of lanes element-wise
+
+
+def xorshift_words(seeds, count: int) -> torch.Tensor:
+    """The first ``count`` words of a lane per seed; shape ``seeds.shape + (count,)``."""
+    state = torch.as_tensor(seeds, dtype=torch.int64)
+    if bool((state <= 0).any()) or bool((state > _MASK).any()):
+        raise ValueError(f"Seeds must be nonzero unsigned {XORSHIFT_WIDTH}-bit words")
+    words = torch.empty(state.shape + (count,), dtype=torch.int64)
+    for index in range(count):
+        state = xorshift_next(state)
+        words[..., index] = state
+    return words
+
+
+def sample_seed(base: int, index: int) -> int:
+    """Seed of sample number ``index`` for a lane whose base seed is ``base`` (host side).
+
+    MurmurHash3's 32-bit finaliser of ``base + index * golden ratio``, forced nonzero.
+    """
+    h = (base + index * _GOLDEN) & _MASK
+    h ^= h >> 16
+    h = (h * 0x85EBCA6B) & _MASK
+    h ^= h >> 13
+    h = (h * 0xC2B2AE35) & _MASK
+    h ^= h >> 16
+    return h or 1
+
+
+def rademacher_negative(words: torch.Tensor) -> torch.Tensor:
+    """Sign of a Rademacher draw: ``True`` where the perturbation is ``-sigma`` (top bit set)."""
+    return (words >> (XORSHIFT_WIDTH - 1)).bool()
+
+
+def gauss(words: torch.Tensor) -> torch.Tensor:
+    """Approximately Gaussian integers: sum of ``GAUSS_SLICES`` bytes of each word minus the mean.
+
+    Zero mean; standard deviation ``sqrt(GAUSS_SLICES * (256**2 - 1) / 12)`` (147.8 for 4 slices).
+    """
+    total = sum((words >> (8 * k)) & 0xFF for k in range(GAUSS_SLICES))
+    return total - GAUSS_SLICES * 255 // 2  # GAUSS_SLICES is even: the mean is an integer
+
+
+def encode_spikes(intensity: torch.Tensor, seeds, timesteps: int) -> torch.Tensor:
+    """Bernoulli input spikes: ``(B, n)`` intensities in ``[0, 2**ENCODER_BITS)`` -> ``(B, T, n)``.
+
+    Input ``j`` spikes in step ``t`` when the low ``ENCODER_BITS`` of encoder word ``t * n + j``
+    are below its intensity. The same seed gives the same spikes in the clean and noisy pass.
+    """
+    if intensity.dtype != torch.int64:
+        raise TypeError(f"Intensities must be an int64 tensor, not {intensity.dtype}")
+    if bool((intensity < 0).any()) or bool((intensity >= 1 << ENCODER_BITS).any()):
+        raise ValueError(f"Intensities must lie in [0, {1 << ENCODER_BITS})")
+    batch, n = intensity.shape
+    words = xorshift_words(seeds, timesteps * n).view(batch, timesteps, n)
+    return (words & ((1 << ENCODER_BITS) - 1)) < intensity[:, None, :]

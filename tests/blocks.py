@@ -1,0 +1,106 @@
+"""Amaranth-simulator drivers for each block: run a vector set, compare every word, return cycles.
+
+A mismatch raises ``AssertionError`` naming the step and the word.
+"""
+
+from hw.neuron import LIFCore
+from hw.noise import NoiseGenerator
+from hw.projector import ProjectorUpdate
+from hw.testing import run_simulation, serve_memory
+
+
+def check_lif(config, layer, vectors, *, name):
+    dut = LIFCore(config, layer, init=vectors["init"])
+    steps_per_pass = config.timesteps
+    cycles = [0]
+
+    async def testbench(ctx):
+        for step, vec in enumerate(vectors["steps"]):
+            for port in ("spikes_in", "negative", "first", "perturb"):
+                ctx.set(getattr(dut, port), vec[port])
+            ctx.set(dut.start, 1)
+            await ctx.tick()
+            ctx.set(dut.start, 0)
+            cycles[0] += 1
+            while ctx.get(dut.busy):
+                await ctx.tick()
+                cycles[0] += 1
+            got = ctx.get(dut.spikes_out)
+            assert got == vec["spikes_out"], \
+                f"step {step}: spikes {got:#x}, want {vec['spikes_out']:#x}"
+            if step % steps_per_pass == steps_per_pass - 1:
+                want = vectors["v"][step // steps_per_pass]
+                for neuron, v in enumerate(want):
+                    ctx.set(dut.v_addr, neuron)
+                    await ctx.tick()
+                    assert ctx.get(dut.v_data) == v, \
+                        f"step {step} neuron {neuron}: v {ctx.get(dut.v_data)}, want {v}"
+
+    run_simulation(dut, testbench, name=name)
+    return cycles[0]
+
+
+def check_projector(config, layer, vectors, *, name):
+    dut = ProjectorUpdate(config, layer)
+    words = list(vectors["init"])
+    cycles = [0]
+
+    async def put(ctx, stream, payload):
+        ctx.set(stream.payload, payload)
+        ctx.set(stream.valid, 1)
+        await ctx.tick().until(stream.ready)
+        ctx.set(stream.valid, 0)
+
+    async def read_all(ctx, addr, data, count):
+        out = []
+        for a in range(count):
+            ctx.set(addr, a)
+            await ctx.tick()
+            out.append(ctx.get(data))
+        return out
+
+    async def testbench(ctx):
+        for address, word in enumerate(vectors["basis"]):
+            ctx.set(dut.basis_waddr, address)
+            ctx.set(dut.basis_wdata, word)
+            ctx.set(dut.basis_we, 1)
+            await ctx.tick()
+        ctx.set(dut.basis_we, 0)
+        for index, sample in enumerate(vectors["samples"]):
+            for port in ("own", "use_projector", "update_centroid"):
+                ctx.set(getattr(dut, port), sample[port])
+            for count in sample["counts"]:
+                await put(ctx, dut.x, count)
+            for error in sample["errors"]:
+                await put(ctx, dut.e, error)
+            while not ctx.get(dut.done):
+                await ctx.tick()
+                cycles[0] += 1
+            await ctx.tick()
+            for i, (got, want) in enumerate(zip(words, sample["weights"], strict=True)):
+                assert got == want, f"sample {index}: weight word {i} is {got}, want {want}"
+            if sample["use_projector"]:
+                u = await read_all(ctx, dut.u_raddr, dut.u_rdata, len(sample["u"]))
+                assert u == sample["u"], f"sample {index}: u {u}, want {sample['u']}"
+            c = await read_all(ctx, dut.centroid_raddr, dut.centroid_rdata,
+                               len(sample["centroids"]))
+            assert c == sample["centroids"], f"sample {index}: centroids differ"
+
+    run_simulation(dut, testbench, processes=[serve_memory(dut.weights, words)], name=name)
+    return cycles[0]
+
+
+def check_noise(lanes, vectors, *, name):
+    dut = NoiseGenerator(lanes)
+
+    async def testbench(ctx):
+        for cycle, vec in enumerate(vectors["cycles"]):
+            for lane, want in vec["expect"].items():
+                port = getattr(dut, lane)
+                got = {key: ctx.get(getattr(port, key)) for key in want}
+                assert got == want, f"cycle {cycle} lane {lane}: {got}, want {want}"
+                for key, value in vec["inputs"][lane].items():
+                    ctx.set(getattr(port, key), value)
+            await ctx.tick()
+
+    run_simulation(dut, testbench, name=name)

@@ -1,0 +1,109 @@
+# amaranth: UnusedElaboratable=no
+"""Every block in the Amaranth simulator against the golden model, every output word compared."""
+
+import dataclasses
+
+import pytest
+
+from blocks import check_lif, check_noise, check_projector
+from cosim.vectors import lif_vectors, noise_vectors, projector_vectors
+from hw.formats import (DEFAULT_LEARNING, DEFAULT_NETWORK, ENCODER_SEED, PERTURB_SEED, LIFConfig,
+                        QFormat)
+from hw.neuron import LIFCore
+from hw.noise import NoiseGenerator
+from hw.projector import ProjectorUpdate
+
+# Small layers keep thousands of vectors fast; the default size runs a few passes too.
+SMALL = dataclasses.replace(DEFAULT_NETWORK, sizes=(12, 6, 3), timesteps=8, clusters=3)
+NARROW = dataclasses.replace(
+    SMALL, hidden=LIFConfig(membrane=QFormat(3, 8), weight=QFormat(2, 8), threshold=0.5,
+                            leak_shift=1),
+    readout=LIFConfig(membrane=QFormat(6, 8), weight=QFormat(2, 8), threshold=None,
+                      leak_shift=0),
+    learning=dataclasses.replace(DEFAULT_LEARNING, master=QFormat(2, 14), output=QFormat(6, 8)),
+    noise_amplitude=0.25)
+LANES = {"encoder": ENCODER_SEED, "perturb": PERTURB_SEED}
+
+
+@pytest.mark.parametrize("config, layer", [(SMALL, 0), (SMALL, 1), (NARROW, 0), (NARROW, 1)],
+                         ids=["small-lif", "small-readout", "narrow-lif", "narrow-readout"])
+def test_lif_core_matches_golden(config, layer, request):
+    vectors = lif_vectors(config, layer, passes=150, seed=0x10C0)
+    assert len(vectors["steps"]) * config.sizes[layer + 1] >= 1000   # thousands of words
+    check_lif(config, layer, vectors, name=request.node.name)
+
+
+def test_lif_core_default_size(request):
+    check_lif(DEFAULT_NETWORK, 0, lif_vectors(DEFAULT_NETWORK, 0, passes=2, seed=3),
+              name=request.node.name)
+
+
+@pytest.mark.parametrize("density", [0.0, 1.0], ids=["zero-input", "all-spike"])
+def test_lif_core_corner_inputs(density, request):
+    vectors = lif_vectors(SMALL, 0, passes=4, seed=5, density=density, weight_range=1.0)
+    check_lif(SMALL, 0, vectors, name=request.node.name)
+
+
+def test_lif_core_reaches_threshold_exactly(request):
+    # Two inputs of weight threshold / 2, no bias: the first step lands exactly on the threshold
+    # and must not fire (strict >); the leak then keeps it below until the next input.
+    config = dataclasses.replace(SMALL, sizes=(2, 2, 2))
+    half = (config.hidden.threshold_raw // 2) << config.weight_shift
+    init = [half, half, 0] * 2
+    vectors = lif_vectors(config, 0, passes=2, seed=1, density=1.0, init=init, perturb=False)
+    assert vectors["steps"][0]["spikes_out"] == 0 and vectors["steps"][1]["spikes_out"] == 0b11
+    check_lif(config, 0, vectors, name=request.node.name)
+
+
+@pytest.mark.parametrize("config, layer", [(SMALL, 0), (SMALL, 1), (NARROW, 0)],
+                         ids=["small-0", "small-1", "narrow-0"])
+def test_projector_matches_golden(config, layer, request):
+    vectors = projector_vectors(config, layer, samples=120, seed=0x9E37)
+    check_projector(config, layer, vectors, name=request.node.name)
+
+
+def test_projector_default_size(request):
+    vectors = projector_vectors(DEFAULT_NETWORK, 1, samples=6, seed=11)
+    check_projector(DEFAULT_NETWORK, 1, vectors, name=request.node.name)
+
+
+def test_noise_matches_golden(request):
+    check_noise(LANES, noise_vectors(LANES, draws=3000, seed=4), name=request.node.name)
+
+
+# A deliberately wrong golden parameter must make the comparison fail: each mutant changes one
+# constant of the model only (the gateware keeps the right one).
+def test_wrong_leak_is_caught(request):
+    wrong = dataclasses.replace(SMALL, hidden=dataclasses.replace(SMALL.hidden, leak_shift=3))
+    vectors = lif_vectors(wrong, 0, passes=6, seed=0x10C0)
+    with pytest.raises(AssertionError, match=r"^step \d+: "):
+        check_lif(SMALL, 0, vectors, name=request.node.name)
+
+
+def test_wrong_update_shift_is_caught(request):
+    wrong = dataclasses.replace(SMALL, learning=dataclasses.replace(SMALL.learning,
+                                                                    update_shift=7))
+    vectors = projector_vectors(wrong, 0, samples=6, seed=1)
+    with pytest.raises(AssertionError, match=r"^sample \d+: weight word"):
+        check_projector(SMALL, 0, vectors, name=request.node.name)
+
+
+def test_wrong_noise_seed_is_caught(request):
+    vectors = noise_vectors({"encoder": ENCODER_SEED ^ 1, "perturb": PERTURB_SEED}, draws=5,
+                            seed=4)
+    with pytest.raises(AssertionError, match=r"^cycle 0 lane encoder"):
+        check_noise(LANES, vectors, name=request.node.name)
+
+
+def test_components_reject_bad_parameters():
+    with pytest.raises(TypeError, match=r"^Config must be a NetworkConfig, not 1$"):
+        LIFCore(1, 0)
+    with pytest.raises(TypeError, match=r"^Layer must be an integer in \[0, 2\), not 2$"):
+        ProjectorUpdate(DEFAULT_NETWORK, 2)
+    with pytest.raises(ValueError, match=r"^Initial weights must have 2080 words, not 3$"):
+        LIFCore(DEFAULT_NETWORK, 0, init=[1, 2, 3])
+    with pytest.raises(ValueError, match=r"^Seed of lane 'a' must be a nonzero unsigned 32-bit "
+                                         r"integer, not 0$"):
+        NoiseGenerator({"a": 0})
+    with pytest.raises(TypeError, match=r"^Lane name must be an identifier, not '1x'$"):
+        NoiseGenerator({"1x": 5})

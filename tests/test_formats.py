@@ -1,0 +1,83 @@
+import dataclasses
+
+import pytest
+
+from hw.formats import (DEFAULT_NETWORK, LearningConfig, LIFConfig, NetworkConfig, QFormat,
+                        round_shift)
+
+
+def test_qformat_ranges():
+    fmt = QFormat(4, 12)
+    assert (fmt.width, fmt.min_raw, fmt.max_raw, fmt.one, str(fmt)) == \
+        (16, -32768, 32767, 4096, "Q4.12")
+    assert fmt.from_float(100.0) == 32767 and fmt.from_float(-100.0) == -32768
+    assert fmt.to_float(fmt.from_float(0.25)) == 0.25
+
+
+@pytest.mark.parametrize("value, shift, want", [
+    (5, 1, 3), (-5, 1, -2), (4, 2, 1), (6, 2, 2), (-6, 2, -1), (-7, 2, -2), (7, 0, 7),
+])
+def test_round_shift_rounds_half_up(value, shift, want):
+    assert round_shift(value, shift) == want
+
+
+@pytest.mark.parametrize("args, message", [
+    ((0, 4), r"^Integer bits must be an integer >= 1, not 0$"),
+    ((4, -1), r"^Fraction bits must be an integer >= 0, not -1$"),
+    ((4.0, 1), r"^Integer bits must be an integer >= 1, not 4\.0$"),
+])
+def test_qformat_rejects(args, message):
+    with pytest.raises(TypeError, match=message):
+        QFormat(*args)
+
+
+def test_lif_rejects_bad_parameters():
+    with pytest.raises(ValueError, match=r"^Weight format Q4\.8 and membrane format Q8\.10 must "
+                                         r"have the same number of fraction bits$"):
+        LIFConfig(weight=QFormat(4, 8))
+    with pytest.raises(ValueError, match=r"^Threshold 1000\.0 is not representable as a positive "
+                                         r"Q8\.10 number$"):
+        LIFConfig(threshold=1000.0)
+    with pytest.raises(TypeError, match=r"^Leak shift must be an integer \[0, 17\], not 18$"):
+        LIFConfig(leak_shift=18)
+    with pytest.raises(TypeError, match=r"^Membrane format must be a QFormat, not 16$"):
+        LIFConfig(membrane=16)
+
+
+def test_learning_rejects_bad_parameters():
+    with pytest.raises(ValueError, match=r"^Basis format must be Q1\.n"):
+        LearningConfig(basis=QFormat(2, 14))
+    with pytest.raises(TypeError, match=r"^Update shift must be an integer \[0, 48\], not -1$"):
+        LearningConfig(update_shift=-1)
+
+
+@pytest.mark.parametrize("changes, error, message", [
+    ({"sizes": (64,)}, TypeError, r"^Sizes must be a tuple of at least two layer widths"),
+    ({"sizes": [64, 10]}, TypeError, r"^Sizes must be a tuple"),
+    ({"sizes": (64, 0, 10)}, TypeError, r"^Layer width must be an integer \[1, 4096\], not 0$"),
+    ({"timesteps": 12}, ValueError, r"^Time steps must be a power of two, not 12$"),
+    ({"noise_amplitude": 0.0}, ValueError, r"^Noise amplitude must be a positive Q4\.10 number"),
+    ({"readout": LIFConfig()}, ValueError, r"^Readout neuron must be an integrator"),
+    ({"hidden": LIFConfig(threshold=None)}, ValueError, r"^Hidden neuron must be a spiking"),
+    ({"clusters": 0}, TypeError, r"^Clusters must be an integer \[1, 64\], not 0$"),
+    ({"timesteps": 1024}, ValueError, r"^Vector format Q10\.6 cannot hold a spike count of 1024$"),
+])
+def test_network_rejects_bad_parameters(changes, error, message):
+    with pytest.raises(error, match=message):
+        dataclasses.replace(DEFAULT_NETWORK, **changes)
+
+
+def test_network_json_round_trip():
+    config = dataclasses.replace(DEFAULT_NETWORK, sizes=(16, 8, 4), timesteps=8)
+    assert NetworkConfig.from_json(config.to_json()) == config
+
+
+def test_formats_is_standard_library_only():
+    import ast
+    import hw.formats
+    tree = ast.parse(open(hw.formats.__file__).read())
+    modules = {alias.name.split(".")[0] for node in ast.walk(tree)
+               if isinstance(node, ast.Import) for alias in node.names}
+    modules |= {node.module.split(".")[0] for node in ast.walk(tree)
+                if isinstance(node, ast.ImportFrom)}
+    assert modules <= {"dataclasses", "json"}

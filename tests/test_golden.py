@@ -1,0 +1,135 @@
+"""Directed tests of the golden model's arithmetic rules (the spec decisions in hw.formats)."""
+
+import pytest
+import torch
+
+from hw.formats import (DEFAULT_LEARNING, DEFAULT_NETWORK, ENCODER_SEED, XORSHIFT_WIDTH,
+                        LIFConfig, QFormat)
+from loco_sw.golden import (basis_slots, encode_spikes, gauss, init_state, lif_step,
+                            loss_delta, modulator, orthonormal_bases, predict, project,
+                            rademacher_negative, refresh_bases, sample_seed, train_step,
+                            weight_update, xorshift_words)
+
+
+def raw(*values):
+    return torch.tensor(values, dtype=torch.int64)
+
+
+def test_threshold_is_strict_and_reset_subtracts():
+    config = LIFConfig(threshold=1.0, leak_shift=4)
+    thr = config.threshold_raw
+    v_next, spike = lif_step(raw(0, 0), raw(thr, thr + 1), config)
+    assert spike.tolist() == [False, True]
+    assert v_next.tolist() == [thr, 1]
+
+
+def test_leak_rounds_toward_minus_infinity():
+    v_next, _ = lif_step(raw(-1, 1, -17), raw(0, 0, 0), LIFConfig(leak_shift=4))
+    assert v_next.tolist() == [0, 1, -15]
+
+
+def test_membrane_saturates():
+    config = LIFConfig(membrane=QFormat(5, 10), threshold=1.0, leak_shift=0)
+    v_next, spike = lif_step(raw(0, 0), raw(10 ** 6, -10 ** 6), config)
+    assert v_next.tolist() == [config.membrane.max_raw - config.threshold_raw,
+                               config.membrane.min_raw]
+    assert spike.tolist() == [True, False]
+
+
+def test_integrator_never_spikes():
+    config = LIFConfig(membrane=QFormat(12, 10), threshold=None, leak_shift=0)
+    v, spike = lif_step(raw(5000), raw(5000), config)
+    assert v.tolist() == [10000] and spike.tolist() == [False]
+
+
+def test_xorshift_full_period_slice_has_no_repeat():
+    words = xorshift_words([1], 1 << 16)[0]
+    assert len(set(words.tolist())) == 1 << 16
+    assert int(words.min()) > 0 and int(words.max()) < 1 << XORSHIFT_WIDTH
+    # Marsaglia's published first outputs of xorshift32 (13, 17, 5) from seed 1
+    assert words[:3].tolist() == [270369, 67634689, 2647435461]
+
+
+def test_noise_statistics():
+    words = xorshift_words([sample_seed(7, i) for i in range(64)], 1024).flatten()
+    negative = rademacher_negative(words).double()
+    g = gauss(words).double()
+    assert abs(negative.mean() - 0.5) < 0.01
+    assert abs(g.mean()) < 3 and abs(g.std() - 147.8) < 3
+
+
+def test_encoder_replays_the_same_spikes():
+    intensity = torch.randint(0, 256, (3, 64))
+    seeds = [sample_seed(ENCODER_SEED, i) for i in range(3)]
+    a = encode_spikes(intensity, seeds, 16)
+    assert torch.equal(a, encode_spikes(intensity, seeds, 16))
+    assert not torch.equal(a, encode_spikes(intensity, [s ^ 1 for s in seeds], 16))
+    rate = encode_spikes(torch.full((1, 4000), 64), [5], 1).double().mean()
+    assert abs(rate - 0.25) < 0.03
+
+
+def test_encoder_rejects_out_of_range_intensity():
+    with pytest.raises(ValueError, match=r"^Intensities must lie in \[0, 256\)$"):
+        encode_spikes(torch.tensor([[256]]), [1], 4)
+
+
+def test_loss_delta_matches_difference_of_losses():
+    learn = DEFAULT_LEARNING
+    y = torch.randint(-800, 1200, (50, 10))
+    y_noisy = y + torch.randint(-60, 60, (50, 10))
+    labels = torch.randint(0, 10, (50,))
+    target = torch.nn.functional.one_hot(labels, 10) * learn.output.one
+    exact = ((y_noisy - target) ** 2 - (y - target) ** 2).sum(-1).double() / 2 ** learn.delta_shift
+    got = loss_delta(y, y_noisy, labels, learn).double()
+    assert torch.all((got - exact).abs() <= 0.5)
+
+
+def test_modulator_masks_and_signs():
+    e = modulator(raw(100), torch.tensor([[True, False, True]]),
+                  torch.tensor([[True, True, False]]))
+    assert e.tolist() == [[-100, 100, 0]]
+
+
+def test_projection_removes_other_clusters_and_keeps_own():
+    config = DEFAULT_NETWORK
+    learn = config.learning
+    gen = torch.Generator().manual_seed(0)
+    centroids = torch.randint(0, 16 << 6, (config.clusters, 65), generator=gen)
+    bases = orthonormal_bases(centroids, config)
+    own = 3
+    slots, add = basis_slots(config.clusters, own)
+    x = centroids[own] // 2 + torch.randint(0, 4 << 6, (65,), generator=gen)
+    u = project(x, bases[list(slots)], torch.tensor(add), learn).double()
+    others = torch.cat([centroids[:own], centroids[own + 1:]]).double()
+    cos = (others @ u) / (others.norm(dim=1) * u.norm())
+    assert cos.abs().max() < 0.01                      # protected prototypes untouched
+    own_cos = centroids[own].double() @ u / (centroids[own].double().norm() * u.norm())
+    assert own_cos > 0.1                                 # the own direction survives
+
+
+def test_weight_update_saturates():
+    learn = DEFAULT_LEARNING
+    w = raw(learn.master.max_raw, learn.master.min_raw).view(2, 1)
+    out = weight_update(w, raw(-learn.delta.max_raw, learn.delta.max_raw), raw(1 << 14), learn)
+    assert out.flatten().tolist() == [learn.master.max_raw, learn.master.min_raw]
+
+
+def test_golden_training_is_deterministic_and_learns_digits():
+    from sklearn.datasets import load_digits
+    digits = load_digits()
+    x = (torch.tensor(digits.data, dtype=torch.int64) * 16).clamp(max=255)
+    y = torch.tensor(digits.target)
+    config = DEFAULT_NETWORK
+
+    def run():
+        state = init_state(config, seed=1)
+        for i in range(200):
+            if i % 25 == 0:
+                refresh_bases(config, state)
+            train_step(config, state, x[i], int(y[i]), i)
+        return state
+
+    a, b = run(), run()
+    assert all(torch.equal(p, q) for p, q in zip(a.master, b.master, strict=True))
+    accuracy = (predict(config, a, x[1400:1700], range(1400, 1700)).argmax(1) == y[1400:1700])
+    assert accuracy.double().mean() > 0.3                # chance is 0.1
