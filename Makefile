@@ -25,8 +25,8 @@ $(VENV)/.stamp: pyproject.toml
 
 setup: $(VENV)/.stamp  ## venv with every dependency, plus Debian's iverilog
 
-demo: setup      ## short LOCO training on the embedded digits data, fixed-point comparison, plots
-	$(PY) -m loco_sw train --rule loco --epochs 8 --name demo --fixed-point-compare
+demo: setup      ## LOCO, NP and BP on the embedded digits data -> runs/demo-*/ (metrics + plots)
+	for rule in loco np bp; do $(PY) -m loco_sw train --rule $$rule --epochs 20 --name demo-$$rule || exit 1; done
 
 test: setup      ## the CI suite: fast tests, both simulators, one iCE40 build
 	$(PY) -m pytest -m "not slow" -n $(PYTEST_WORKERS)

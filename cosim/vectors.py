@@ -99,7 +99,8 @@ def projector_vectors(config: NetworkConfig, layer: int, *, samples: int, seed: 
         slots, add = basis_slots(clusters, own)
         u = project(vector, q[list(slots)], torch.tensor(add), learn) if use_projector \
             else vector
-        w = weight_update(w, torch.tensor(errors), u, learn)
+        w = weight_update(w, torch.tensor(errors), u, learn,
+                          learn.weight_shift_for(layer, config.layers))
         if update_centroid:
             c = centroid_update(c, own, vector, learn)
         out.append({"counts": counts, "errors": errors, "own": own,

@@ -182,8 +182,13 @@ class LearningConfig:
         a_k      = saturate(round_shift(sum_j q_kj v_j, basis.frac + vector.frac - coeff.frac), coeff)
         v_j      = saturate(v_j - round_shift(sum_k q_kj a_k, basis.frac + coeff.frac - vector.frac))
                                                                            # "remove" (clusters)
-        W_ij     = saturate(W_ij - round_shift(e_i * u_j, update_shift), master)
+        W_ij     = saturate(W_ij - round_shift(e_i * u_j, shift), master)  # shift: see below
         c_kj    += round_shift((x~_j << vector.frac) - c_kj, centroid_shift)  # own cluster only
+
+    ``shift`` is ``update_shift`` in hidden layers and ``readout_update_shift`` in the last one
+    (the official code scales the readout's step 25x up: 1/10 vs 1/256). The effective SGD rate
+    on rates (counts / T) is ``T**2 * 2**(master.frac - delta.frac - vector.frac - shift)`` per
+    unit of ``K * dL * sign(xi)``.
 
     The forward weight of a master word ``W`` is ``W >> (master.frac - weight.frac)`` (floor).
 
@@ -201,7 +206,8 @@ class LearningConfig:
     vector: QFormat = QFormat(10, 6)
     coeff: QFormat = QFormat(8, 8)
     basis: QFormat = QFormat(1, 15)
-    update_shift: int = 6
+    update_shift: int = 12
+    readout_update_shift: int = 8
     centroid_shift: int = 4
 
     def __post_init__(self):
@@ -210,6 +216,7 @@ class LearningConfig:
                 raise TypeError(f"{field.capitalize()} format must be a QFormat, "
                                 f"not {getattr(self, field)!r}")
         _check_int("Update shift", self.update_shift, 0, 48)
+        _check_int("Readout update shift", self.readout_update_shift, 0, 48)
         _check_int("Centroid shift", self.centroid_shift, 0, 16)
         if self.basis.int_bits != 1:
             raise ValueError(f"Basis format must be Q1.n (entries of unit vectors), "
@@ -221,6 +228,10 @@ class LearningConfig:
                 self.basis.frac_bits + self.coeff.frac_bits < self.vector.frac_bits:
             raise ValueError(f"Coefficient format {self.coeff} and vector format {self.vector} "
                              f"are not reachable by right shifts from {self.basis} products")
+
+    def weight_shift_for(self, layer: int, layers: int) -> int:
+        """Update shift of ``layer`` (0-based) in a network of ``layers`` layers."""
+        return self.readout_update_shift if layer == layers - 1 else self.update_shift
 
     @property
     def delta_shift(self) -> int:

@@ -226,7 +226,8 @@ class ProjectorUpdate(wiring.Component):
                 with m.If(index < n):
                     m.d.sync += index.eq(index + 1)
                 with m.If(fetched):
-                    step = fixed.round_shift(error * source_data, learn.update_shift)
+                    step = fixed.round_shift(error * source_data,
+                                             learn.weight_shift_for(self._layer, cfg.layers))
                     m.d.comb += [
                         self.weights.waddr.eq(waddr), self.weights.we.eq(1),
                         self.weights.wdata.eq(fixed.saturate(self.weights.rdata - step,

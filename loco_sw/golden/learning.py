@@ -63,9 +63,9 @@ def project(vector: torch.Tensor, basis: torch.Tensor, add: torch.Tensor,
 
 
 def weight_update(master: torch.Tensor, error: torch.Tensor, u: torch.Tensor,
-                  config: LearningConfig) -> torch.Tensor:
-    """Rank-1 saturating update ``W -= round_shift(e u^T, update_shift)`` of master words."""
-    step = round_shift(error[:, None] * u[None, :], config.update_shift)
+                  config: LearningConfig, shift: int) -> torch.Tensor:
+    """Rank-1 saturating update ``W -= round_shift(e u^T, shift)`` of master words."""
+    step = round_shift(error[:, None] * u[None, :], shift)
     return saturate(master - step, config.master)
 
 

@@ -107,7 +107,8 @@ def train_step(config: NetworkConfig, state: GoldenState, intensity: torch.Tenso
             u = project(vector, state.bases[layer][list(slots)], torch.tensor(add), learn)
         else:
             u = vector
-        state.master[layer] = weight_update(state.master[layer], error, u, learn)
+        shift = learn.weight_shift_for(layer, config.layers)
+        state.master[layer] = weight_update(state.master[layer], error, u, learn, shift)
         if update_centroids:
             state.centroids[layer] = centroid_update(state.centroids[layer], label, vector,
                                                      learn)
