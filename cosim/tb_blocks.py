@@ -43,7 +43,8 @@ async def lif_core_matches_golden(dut):
         while dut.busy.value == 1:
             await cycle(dut)
         got = int(dut.spikes_out.value)
-        assert got == vec["spikes_out"], f"step {step}: spikes {got:#x}, want {vec['spikes_out']:#x}"
+        want = vec["spikes_out"]
+        assert got == want, f"step {step}: spikes {got:#x}, want {want:#x}"
         if step % config.timesteps == config.timesteps - 1:
             want = vectors["v"][step // config.timesteps]
             got_v = await read_port(dut, "v_addr", "v_data", len(want))

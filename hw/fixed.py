@@ -1,4 +1,4 @@
-"""Amaranth twins of the arithmetic rules in :mod:`hw.formats` (the only place they become logic)."""
+"""Amaranth twins of the arithmetic rules in :mod:`hw.formats` (where they become logic)."""
 
 from amaranth.hdl import Cat, Mux, Shape, signed
 

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 
 __all__ = [
     "QFormat", "round_shift", "LIFConfig", "LearningConfig", "NetworkConfig",
-    "XORSHIFT_WIDTH", "XORSHIFT_SHIFTS", "xorshift32", "ENCODER_SEED", "PERTURB_SEED", "ENCODER_BITS",
-    "GAUSS_SLICES", "GRAM_SCHMIDT_TOL", "DEFAULT_HIDDEN", "DEFAULT_READOUT", "DEFAULT_LEARNING", "DEFAULT_NETWORK",
+    "XORSHIFT_WIDTH", "XORSHIFT_SHIFTS", "xorshift32", "ENCODER_SEED", "PERTURB_SEED",
+    "ENCODER_BITS", "GAUSS_SLICES", "GRAM_SCHMIDT_TOL", "DEFAULT_HIDDEN", "DEFAULT_READOUT",
+    "DEFAULT_LEARNING", "DEFAULT_NETWORK",
 ]
 
 
@@ -179,8 +180,10 @@ class LearningConfig:
                                         2*output.frac - delta.frac), delta) # 1/K folded into eta
         e_i      = m_i * (xi_i < 0 ? -dL : dL)                             # Rademacher xi
         v_j      = x~_j << vector.frac                                     # counts, bias = T
-        a_k      = saturate(round_shift(sum_j q_kj v_j, basis.frac + vector.frac - coeff.frac), coeff)
-        v_j      = saturate(v_j - round_shift(sum_k q_kj a_k, basis.frac + coeff.frac - vector.frac))
+        a_k      = saturate(round_shift(sum_j q_kj v_j, dot_shift), coeff)
+        u_j      = saturate(v_j - round_shift(sum_k +-q_kj a_k, expand_shift), vector)
+        # dot_shift = basis.frac + vector.frac - coeff.frac, expand_shift = basis.frac +
+        # coeff.frac - vector.frac; "+-": the add-back slot (basis_slots) is negated
                                                                            # "remove" (clusters)
         W_ij     = saturate(W_ij - round_shift(e_i * u_j, shift), master)  # shift: see below
         c_kj    += round_shift((x~_j << vector.frac) - c_kj, centroid_shift)  # own cluster only

@@ -28,7 +28,8 @@ class ProjectorUpdate(wiring.Component):
        with ``e_i == 0`` skipped (saturating read-modify-write);
     5. optionally the own centroid moves toward ``v``; ``done`` pulses and ``busy`` falls.
 
-    Cycles after the last ``e`` word: ``(C + 1) * (n + 1) + 2`` (dots) + ``n * (C + 3)``
+    Cycles after the last ``e`` word, estimated from the state machine (not measured):
+    ``(C + 1) * (n + 1) + 2`` (dots) + ``n * (C + 3)``
     (expansion) when projecting, ``2 m + (active rows) * (n + 2)`` (update),
     ``n + 2`` (centroid), 1 (done). The re-orthonormalisation of the bases is the host's job
     (see ``docs/design.md``): it writes them through ``basis_*``.

@@ -15,7 +15,8 @@ def _widths(text):
     try:
         widths = tuple(int(w) for w in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"hidden widths must be like 64 or 64,32, not {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"hidden widths must be like 64 or 64,32, not {text!r}") from None
     return widths
 
 
