@@ -9,7 +9,7 @@ from . import fixed
 from .formats import NetworkConfig
 
 
-__all__ = ["weight_port_signature", "LIFCore"]
+__all__ = ["weight_port_signature", "LayerComponent", "LIFCore"]
 
 
 def weight_port_signature(depth: int, data_shape) -> wiring.Signature:
@@ -25,7 +25,39 @@ def weight_port_signature(depth: int, data_shape) -> wiring.Signature:
     })
 
 
-class LIFCore(wiring.Component):
+class LayerComponent(wiring.Component):
+    """A component that computes layer ``layer`` of a :class:`~hw.formats.NetworkConfig`.
+
+    Raises
+    ------
+    TypeError
+        If ``config`` is not a ``NetworkConfig`` or ``layer`` is not one of its layers.
+    """
+
+    @staticmethod
+    def check_layer(config, layer) -> None:
+        """Raise the documented ``TypeError`` unless ``layer`` is a layer of ``config``."""
+        if not isinstance(config, NetworkConfig):
+            raise TypeError(f"Config must be a NetworkConfig, not {config!r}")
+        if not isinstance(layer, int) or layer not in range(config.layers):
+            raise TypeError(f"Layer must be an integer in [0, {config.layers}), not {layer!r}")
+
+    def __init__(self, config: NetworkConfig, layer: int, members: dict):
+        self.check_layer(config, layer)
+        self._config = config
+        self._layer = layer
+        super().__init__(members)
+
+    @property
+    def config(self):
+        return self._config
+
+    @property
+    def layer(self):
+        return self._layer
+
+
+class LIFCore(LayerComponent):
     """One layer of ``m`` neurons with ``n`` inputs, one neuron at a time.
 
     Bit-exact with :func:`loco_sw.golden.lif_step` over
@@ -62,19 +94,14 @@ class LIFCore(wiring.Component):
     """
 
     def __init__(self, config: NetworkConfig, layer: int, *, init=None):
-        if not isinstance(config, NetworkConfig):
-            raise TypeError(f"Config must be a NetworkConfig, not {config!r}")
-        if not isinstance(layer, int) or layer not in range(config.layers):
-            raise TypeError(f"Layer must be an integer in [0, {config.layers}), not {layer!r}")
-        self._config = config
-        self._layer = layer
+        self.check_layer(config, layer)
         self._n, self._m = config.sizes[layer], config.sizes[layer + 1]
         depth = self._m * (self._n + 1)
         if init is not None and len(init) != depth:
             raise ValueError(f"Initial weights must have {depth} words, not {len(init)}")
         self._init = list(init) if init is not None else [0] * depth
         lif = config.lif(layer)
-        super().__init__({
+        super().__init__(config, layer, {
             "spikes_in":  In(self._n),
             "negative":   In(self._m),
             "first":      In(1),
@@ -86,14 +113,6 @@ class LIFCore(wiring.Component):
             "v_data":     Out(fixed.shape(lif.membrane)),
             "weights":    In(weight_port_signature(depth, fixed.shape(config.learning.master))),
         })
-
-    @property
-    def config(self):
-        return self._config
-
-    @property
-    def layer(self):
-        return self._layer
 
     def elaborate(self, platform):
         m = Module()

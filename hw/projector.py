@@ -1,19 +1,19 @@
 """Cluster-orthogonal projector and rank-1 weight-update unit of one layer."""
 
 from amaranth import *
-from amaranth.lib import stream, wiring
+from amaranth.lib import stream
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from . import fixed
 from .formats import NetworkConfig
-from .neuron import weight_port_signature
+from .neuron import LayerComponent, weight_port_signature
 
 
 __all__ = ["ProjectorUpdate"]
 
 
-class ProjectorUpdate(wiring.Component):
+class ProjectorUpdate(LayerComponent):
     """Projects the presynaptic vector away from the other clusters and updates the weights.
 
     Bit-exact with :func:`loco_sw.golden.project`, :func:`~loco_sw.golden.weight_update` and
@@ -46,16 +46,11 @@ class ProjectorUpdate(wiring.Component):
     """
 
     def __init__(self, config: NetworkConfig, layer: int):
-        if not isinstance(config, NetworkConfig):
-            raise TypeError(f"Config must be a NetworkConfig, not {config!r}")
-        if not isinstance(layer, int) or layer not in range(config.layers):
-            raise TypeError(f"Layer must be an integer in [0, {config.layers}), not {layer!r}")
-        self._config = config
-        self._layer = layer
+        self.check_layer(config, layer)
         self._n = config.sizes[layer] + 1
         self._m = config.sizes[layer + 1]
         learn, n, clusters = config.learning, self._n, config.clusters
-        super().__init__({
+        super().__init__(config, layer, {
             "x":               In(stream.Signature(range(config.timesteps + 1))),
             "e":               In(stream.Signature(fixed.shape(learn.delta))),
             "own":             In(range(clusters)),
@@ -72,14 +67,6 @@ class ProjectorUpdate(wiring.Component):
             "u_rdata":         Out(fixed.shape(learn.vector)),
             "weights":         Out(weight_port_signature(self._m * n, fixed.shape(learn.master))),
         })
-
-    @property
-    def config(self):
-        return self._config
-
-    @property
-    def layer(self):
-        return self._layer
 
     def elaborate(self, platform):
         m = Module()
