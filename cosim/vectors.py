@@ -8,12 +8,13 @@ import random
 
 import torch
 
-from hw.formats import NetworkConfig
-from loco_sw.golden import (basis_slots, centroid_update, gauss, layer_run, project,
-                            rademacher_negative, weight_update, xorshift_next)
+from hw.formats import ENCODER_SEED, PERTURB_SEED, NetworkConfig
+from loco_sw.golden import (basis_slots, centroid_update, gauss, init_state, layer_run, predict,
+                            project, rademacher_negative, refresh_bases, sample_seed,
+                            train_step, weight_update, xorshift_next)
 
 
-__all__ = ["bits", "lif_vectors", "projector_vectors", "noise_vectors"]
+__all__ = ["bits", "lif_vectors", "projector_vectors", "noise_vectors", "learner_vectors"]
 
 
 def bits(flags) -> int:
@@ -139,3 +140,38 @@ def noise_vectors(lanes: dict, *, draws: int, seed: int) -> dict:
                 state[name] = xorshift_next(state[name])
         cycles.append(cycle)
     return {"cycles": cycles}
+
+
+def learner_vectors(config: NetworkConfig, *, samples: int, seed: int, refresh: int = 8,
+                    use_projector: bool = True, data=None) -> dict:
+    """An online training run of the golden model, as the host would drive the learner.
+
+    Before every ``refresh``-th sample the host recomputes the bases from the centroids and
+    writes them (``bases`` is then set on that sample). ``data`` is ``(intensities, labels)``;
+    random inputs when omitted. Returns the initial master words and, per sample, its inputs,
+    seeds, the expected ``delta``, clean outputs, prediction and every master word after it.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    if data is None:
+        x = torch.randint(0, 256, (samples, config.sizes[0]), generator=gen)
+        y = torch.randint(0, config.sizes[-1], (samples,), generator=gen)
+    else:
+        x, y = data
+    state = init_state(config, seed=seed)
+    init = [w.flatten().tolist() for w in state.master]
+    out = []
+    for index in range(samples):
+        bases = None
+        if use_projector and index % refresh == 0:
+            refresh_bases(config, state)
+            bases = [b.flatten().tolist() for b in state.bases]
+        clean = predict(config, state, x[index][None], [index])[0]
+        result = train_step(config, state, x[index], int(y[index]), index,
+                            use_projector=use_projector)
+        out.append({"intensity": x[index].tolist(), "label": int(y[index]), "bases": bases,
+                    "encoder_seed": sample_seed(ENCODER_SEED, index),
+                    "perturb_seed": sample_seed(PERTURB_SEED, index),
+                    "delta": result["delta"], "outputs": clean.tolist(),
+                    "prediction": int(clean.argmax()),
+                    "weights": [w.flatten().tolist() for w in state.master]})
+    return {"init": init, "use_projector": int(use_projector), "samples": out}

@@ -5,7 +5,7 @@ from amaranth.hdl import Cat, Mux, Shape, signed
 from .formats import QFormat
 
 
-__all__ = ["shape", "saturate", "round_shift", "lowest_set_bit"]
+__all__ = ["shape", "saturate", "saturate_symmetric", "round_shift", "lowest_set_bit"]
 
 
 def shape(fmt: QFormat) -> Shape:
@@ -16,6 +16,11 @@ def shape(fmt: QFormat) -> Shape:
 def saturate(value, fmt: QFormat):
     """Clamp the expression ``value`` to the range of ``fmt``; same rule as ``QFormat.saturate``."""
     return Mux(value > fmt.max_raw, fmt.max_raw, Mux(value < fmt.min_raw, fmt.min_raw, value))
+
+
+def saturate_symmetric(value, fmt: QFormat):
+    """Clamp ``value`` to ``[-fmt.max_raw, fmt.max_raw]`` (so that its negation fits ``fmt``)."""
+    return Mux(value > fmt.max_raw, fmt.max_raw, Mux(value < -fmt.max_raw, -fmt.max_raw, value))
 
 
 def round_shift(value, shift: int):

@@ -176,8 +176,8 @@ class LearningConfig:
     The datapath, per sample and layer (golden model: :mod:`loco_sw.golden.learning`)::
 
         y        = saturate(round_shift(sum_t I_t, log2 T), output)         # readout, per class
-        dL       = saturate(round_shift(sum_k (y~_k - y_k)(y~_k + y_k - 2 t_k),
-                                        2*output.frac - delta.frac), delta) # 1/K folded into eta
+        dL       = clamp(round_shift(sum_k (y~_k - y_k)(y~_k + y_k - 2 t_k),
+                                     2*output.frac - delta.frac), +-delta.max)  # 1/K into eta
         e_i      = m_i * (xi_i < 0 ? -dL : dL)                             # Rademacher xi
         v_j      = x~_j << vector.frac                                     # counts, bias = T
         a_k      = saturate(round_shift(sum_j q_kj v_j, dot_shift), coeff)
@@ -188,7 +188,8 @@ class LearningConfig:
         W_ij     = saturate(W_ij - round_shift(e_i * u_j, shift), master)  # shift: see below
         c_kj    += round_shift((x~_j << vector.frac) - c_kj, centroid_shift)  # own cluster only
 
-    ``shift`` is ``update_shift`` in hidden layers and ``readout_update_shift`` in the last one
+    ``dL`` saturates *symmetrically* (``delta.min_raw`` is excluded) so that ``-dL`` always fits
+    the error word. ``shift`` is ``update_shift`` in hidden layers and ``readout_update_shift`` in the last one
     (the official code scales the readout's step 25x up: 1/10 vs 1/256). The effective SGD rate
     on rates (counts / T) is ``T**2 * 2**(master.frac - delta.frac - vector.frac - shift)`` per
     unit of ``K * dL * sign(xi)``.
@@ -209,7 +210,7 @@ class LearningConfig:
     vector: QFormat = QFormat(10, 6)
     coeff: QFormat = QFormat(8, 8)
     basis: QFormat = QFormat(1, 15)
-    update_shift: int = 12
+    update_shift: int = 11
     readout_update_shift: int = 8
     centroid_shift: int = 4
 

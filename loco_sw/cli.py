@@ -1,4 +1,8 @@
-"""Command line: ``python -m loco_sw train --rule loco --epochs 20 --name demo``."""
+"""Command line: ``python -m loco_sw train --rule loco --depth 3 --epochs 20 --name demo``.
+
+Writes ``runs/<name>/metrics.json`` (everything measured, machine-readable), a learning-curve
+PNG, and for ``--tasks`` the accuracy (forgetting) matrix PNG; prints a one-line JSON summary.
+"""
 
 import argparse
 import json
@@ -6,63 +10,106 @@ import sys
 from pathlib import Path
 
 from .data import DataError, load_digits_split, load_mnist
-from .train import RULES, TrainConfig, save_run, train
+from .model import NeuronConfig
+from .train import RULES, TrainConfig, class_incremental_tasks, train, train_fixed_point
 
-__all__ = ["main"]
-
-
-def _widths(text):
-    try:
-        widths = tuple(int(w) for w in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"hidden widths must be like 64 or 64,32, not {text!r}") from None
-    return widths
+__all__ = ["main", "build_parser"]
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m loco_sw")
+def build_parser():
+    parser = argparse.ArgumentParser(prog="python -m loco_sw",
+                                     description="LOCO / NP / DFA / BP training of spiking nets")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("train", help="train one network and write runs/<name>/")
     p.add_argument("--rule", choices=RULES, default="loco")
-    p.add_argument("--hidden", type=_widths, default=(64,), help="hidden widths, e.g. 64,64")
-    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--depth", type=int, default=2, help="layers incl. the readout (default 2)")
+    p.add_argument("--width", type=int, default=64, help="hidden layer width (default 64)")
+    p.add_argument("--neuron", choices=("rate", "lif"), default="rate",
+                   help="clip-ReLU rate surrogate or LIF with T steps (hardware semantics)")
+    p.add_argument("--timesteps", type=int, default=16, help="T for --neuron lif")
+    p.add_argument("--epochs", type=int, default=20, help="epochs (per task with --tasks)")
     p.add_argument("--lr", type=float, default=0.05)
-    p.add_argument("--sigma", type=float, default=0.05)
+    p.add_argument("--momentum", type=float, default=0.0)
+    p.add_argument("--sigma", type=float, default=0.05, help="node-perturbation std")
+    p.add_argument("--noise", choices=("gaussian", "rademacher"), default="gaussian")
     p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--rank", type=int, default=0, help="LOCO low-rank dimension (0: off)")
+    p.add_argument("--lowrank-source", choices=("running", "batch"), default="running")
+    p.add_argument("--init-gain", type=float, default=1.0)
+    p.add_argument("--tasks", type=int, default=0,
+                   help="class-incremental: learn the classes in this many tasks, in order")
+    p.add_argument("--fixed-point", action="store_true",
+                   help="train the bit-exact hardware-arithmetic model instead (loco/np)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data", choices=("digits", "mnist"), default="digits")
     p.add_argument("--data-dir", type=Path, help="directory of the MNIST IDX files")
     p.add_argument("--name", default=None, help="run name (default: <rule>-<data>)")
-    p.add_argument("--runs", type=Path, default=Path("runs"))
-    args = parser.parse_args(argv)
+    p.add_argument("--runs", type=Path, default=Path("runs"), help="output root (default runs)")
+    return parser
 
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.data == "mnist" and args.data_dir is None:
+        parser.error("--data mnist needs --data-dir (a directory of IDX files)")
     try:
-        config = TrainConfig(rule=args.rule, hidden=args.hidden, epochs=args.epochs, lr=args.lr,
-                             sigma=args.sigma, batch=args.batch, seed=args.seed)
-        if args.data == "mnist":
-            if args.data_dir is None:
-                parser.error("--data mnist needs --data-dir (a directory of IDX files)")
-            data = load_mnist(args.data_dir)
-        else:
-            data = load_digits_split(seed=args.seed)
-    except (ValueError, DataError) as error:
+        if args.depth < 2:
+            raise ValueError(f"Depth must be at least 2 (a hidden layer and the readout), "
+                             f"not {args.depth}")
+        neuron = NeuronConfig(kind=args.neuron, timesteps=args.timesteps)
+        config = TrainConfig(rule=args.rule, hidden=(args.width,) * (args.depth - 1),
+                             neuron=neuron, epochs=args.epochs, lr=args.lr,
+                             momentum=args.momentum, sigma=args.sigma, noise=args.noise,
+                             batch=args.batch, seed=args.seed, rank=args.rank,
+                             lowrank_source=args.lowrank_source, init_gain=args.init_gain)
+        data = load_mnist(args.data_dir) if args.data == "mnist" else \
+            load_digits_split(seed=args.seed)
+        tasks = class_incremental_tasks(int(data[1].max()) + 1,
+                                        (int(data[1].max()) + 1) // args.tasks) \
+            if args.tasks else None
+        if args.fixed_point and tasks:
+            raise ValueError("--fixed-point and --tasks cannot be combined yet")
+    except (ValueError, ZeroDivisionError, DataError) as error:
         parser.exit(2, f"error: {error}\n")
 
     from tqdm import tqdm
-    bar = tqdm(total=config.epochs, desc=f"{config.rule} {args.data}", unit="epoch",
-               file=sys.stderr)
+    total = config.epochs * (len(tasks) if tasks else 1)
+    label = f"{config.rule}{' fixed-point' if args.fixed_point else ''} {args.data}"
+    bar = tqdm(total=total, desc=label, unit="epoch", file=sys.stderr)
 
-    def progress(epoch, history):
-        bar.update(1)
+    def progress(done, total, history):
+        bar.update(done - bar.n)
         bar.set_postfix(test=f"{history['test_accuracy'][-1]:.3f}")
 
-    result = train(config, data, progress=progress)
+    try:
+        if args.fixed_point:
+            result = train_fixed_point(config, data, progress=progress)
+        else:
+            result = train(config, data, tasks=tasks, progress=progress)
+    except ValueError as error:
+        parser.exit(2, f"error: {error}\n")
     bar.close()
     run_dir = args.runs / (args.name or f"{config.rule}-{args.data}")
-    save_run(result, run_dir)
-    summary = {"rule": config.rule, "sizes": result["sizes"],
+    save_run(result, run_dir, title=label)
+    summary = {"rule": config.rule, "fixed_point": args.fixed_point, "sizes": result["sizes"],
                "final_test_accuracy": round(result["final_test_accuracy"], 4),
                "seconds": result["history"]["seconds"][-1], "run_dir": str(run_dir)}
+    for key in ("average_accuracy", "forgetting"):
+        if key in result:
+            summary[key] = round(result[key], 4)
     print(json.dumps(summary))
     return summary
+
+
+def save_run(result: dict, run_dir: Path, *, title: str) -> None:
+    """Write ``metrics.json`` and the plots of one run into ``run_dir``."""
+    from . import plots
+    run_dir.mkdir(parents=True, exist_ok=True)
+    metrics = {k: v for k, v in result.items() if k not in ("network", "state")}
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    plots.learning_curves({title: result["history"]}, run_dir / "learning_curve.png",
+                          title=f"{title} {'-'.join(map(str, result['sizes']))}")
+    if "accuracy_matrix" in result:
+        plots.accuracy_matrix(result["accuracy_matrix"], run_dir / "accuracy_matrix.png",
+                              title=f"{title}: accuracy after each task")

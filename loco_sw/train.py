@@ -1,37 +1,43 @@
-"""Float reference training: LOCO, NP and BP on the clipped-ReLU rate surrogate of the IF/LIF SNN.
+"""Training loops: float LOCO/NP/DFA/BP (joint or class-incremental) and the fixed-point mode.
 
-The hidden nonlinearity ``clip(a, 0, 1)`` is the firing-rate model of a soft-reset IF neuron
-(``loco-algorithm.md`` section 1.2); the readout is linear, the loss MSE to one-hot targets.
-NP and LOCO use no autograd: one clean and one noisy pass, one scalar loss difference per sample,
-every layer updated at once. LOCO right-multiplies each layer's NP update by the projector away
-from the *other* classes' input centroids (online running means), applied to the presynaptic
-vector. Plain SGD keeps that projection exact (Adam would not).
+The float rules live in :mod:`loco_sw.rules`, the networks in :mod:`loco_sw.model`. The fixed-point
+mode trains through the bit-exact golden model (:mod:`loco_sw.golden`), one sample at a time, so
+its accuracy is what the hardware would reach with the same seeds.
 """
 
 import dataclasses
-import json
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
-__all__ = ["TrainConfig", "Network", "other_cluster_bases", "np_gradients", "train", "RULES"]
+from .model import Network, NeuronConfig
+from .rules import Projector, bp_gradients, dfa_gradients, np_gradients
 
-RULES = ("loco", "np", "bp")
+__all__ = ["RULES", "TrainConfig", "class_incremental_tasks", "train", "train_fixed_point"]
+
+RULES = ("loco", "np", "dfa", "bp")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """One training run. ``lr`` is the SGD step; NP/LOCO gradients carry ``1/sigma**2``."""
+
     rule: str = "loco"
     hidden: tuple = (64,)
+    neuron: NeuronConfig = NeuronConfig()
     epochs: int = 20
     lr: float = 0.05
+    momentum: float = 0.0
     sigma: float = 0.05
+    noise: str = "gaussian"
     batch: int = 16
     seed: int = 0
+    rank: int = 0
+    lowrank_source: str = "running"
     centroid_momentum: float = 0.05
-    refresh: int = 20  # steps between projector rebuilds
+    refresh: int = 20
+    init_gain: float = 1.0
 
     def __post_init__(self):
         if self.rule not in RULES:
@@ -42,148 +48,155 @@ class TrainConfig:
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"{name.capitalize()} must be a positive integer, "
                                  f"not {getattr(self, name)!r}")
-        for name in ("lr", "sigma"):
+        for name in ("lr", "sigma", "init_gain"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name.capitalize()} must be positive, "
                                  f"not {getattr(self, name)!r}")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"Momentum must be in [0, 1), not {self.momentum!r}")
+        if self.noise not in ("gaussian", "rademacher"):
+            raise ValueError(f"Noise must be 'gaussian' or 'rademacher', not {self.noise!r}")
+        if self.rule in ("bp", "dfa") and self.neuron.kind != "rate":
+            raise ValueError(f"Rule {self.rule!r} trains the rate model; use neuron 'rate'")
+        if self.rank and self.rule != "loco":
+            raise ValueError("A low-rank restriction (rank > 0) applies to rule 'loco' only")
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
 
 
-class Network:
-    """Weights ``(n_out, n_in + 1)`` per layer, bias last (PyTorch ``nn.Linear`` init, readout
-    x 0.1 as in the official code)."""
-
-    def __init__(self, sizes, generator):
-        self.weights = []
-        for layer, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-            bound = n_in ** -0.5 * (0.1 if layer == len(sizes) - 2 else 1.0)
-            self.weights.append((torch.rand(n_out, n_in + 1, generator=generator,
-                                            dtype=torch.float64) * 2 - 1) * bound)
-
-    def forward(self, x, noise=None):
-        """Returns the layer inputs (augmented), the pre-noise activations and the output."""
-        inputs, activations, h = [], [], x
-        for layer, w in enumerate(self.weights):
-            h_aug = torch.cat([h, torch.ones(len(h), 1, dtype=h.dtype)], dim=1)
-            inputs.append(h_aug)
-            a = h_aug @ w.T
-            mu = a if layer == len(self.weights) - 1 else a.clamp(0, 1)
-            activations.append(mu)
-            h = mu if noise is None else mu + noise[layer]
-        return inputs, activations, h
+def class_incremental_tasks(classes: int, per_task: int) -> list:
+    """``[[0, 1], [2, 3], ...]``: consecutive classes, ``per_task`` at a time."""
+    if per_task < 1 or classes % per_task:
+        raise ValueError(f"Classes per task must divide {classes}, not {per_task!r}")
+    return [list(range(start, start + per_task)) for start in range(0, classes, per_task)]
 
 
-def mse(y, target):
-    return ((y - target) ** 2).mean(dim=1)
+def _accuracy(net, x, labels) -> float:
+    if len(labels) == 0:
+        return float("nan")
+    return float((net.predict(x).argmax(1) == labels).double().mean())
 
 
-def other_cluster_bases(centroids: torch.Tensor, tol: float = 1e-6) -> torch.Tensor:
-    """Per class ``c``, an orthonormal basis ``(C, n, C-1)`` of the other classes' centroids
-    (columns of zero where a centroid is missing or dependent)."""
-    classes, n = centroids.shape
-    bases = torch.zeros(classes, n, classes - 1, dtype=centroids.dtype)
-    for own in range(classes):
-        others = torch.cat([centroids[:own], centroids[own + 1:]]).T
-        q, r = torch.linalg.qr(others)
-        keep = r.diagonal().abs() > tol * max(1.0, float(r.diagonal().abs().max()))
-        bases[own][:, keep] = q[:, keep]
-    return bases
+def train(config: TrainConfig, data, *, tasks=None, progress=None) -> dict:
+    """Train on ``data = (x_train, y_train, x_test, y_test)`` (x in [0, 1]).
 
-
-def np_gradients(net, x, target, sigma, generator, bases=None, labels=None):
-    """NP (or, with ``bases``, LOCO) weight gradients of one mini-batch, no autograd."""
-    noise = [torch.randn(len(x), w.shape[0], generator=generator, dtype=x.dtype) * sigma
-             for w in net.weights]
-    _, _, y = net.forward(x)
-    inputs, activations, y_noisy = net.forward(x, noise)
-    delta = mse(y_noisy, target) - mse(y, target)
-    grads = []
-    for layer, (h, mu, xi) in enumerate(zip(inputs, activations, noise, strict=True)):
-        mask = torch.ones_like(mu) if layer == len(net.weights) - 1 else \
-            ((mu > 0) & (mu < 1)).to(mu.dtype)
-        error = delta[:, None] * xi * mask / sigma ** 2
-        if bases is not None:
-            q = bases[layer][labels]                      # (B, n, C-1)
-            h = h - torch.einsum("bnk,bk->bn", q, torch.einsum("bnk,bn->bk", q, h))
-        grads.append(error.T @ h / len(x))
-    return grads
-
-
-def bp_gradients(net, x, target):
-    weights = [w.clone().requires_grad_(True) for w in net.weights]
-    h = x
-    for layer, w in enumerate(weights):
-        a = torch.cat([h, torch.ones(len(h), 1, dtype=h.dtype)], dim=1) @ w.T
-        h = a if layer == len(weights) - 1 else a.clamp(0, 1)
-    mse(h, target).mean().backward()
-    return [w.grad for w in weights]
-
-
-def accuracy(net, x, labels) -> float:
-    return float((net.forward(x)[2].argmax(1) == labels).double().mean())
-
-
-def train(config: TrainConfig, data, *, progress=None) -> dict:
-    """Train on ``data`` (x_train, y_train, x_test, y_test; x in [0, 1]); return metrics."""
+    Without ``tasks`` every epoch sees all classes. With ``tasks`` (lists of classes) the tasks are
+    learned one after another, ``config.epochs`` each, and ``accuracy_matrix[i][j]`` is the test
+    accuracy on task ``j``'s classes after learning task ``i`` (one shared readout: class-
+    incremental). ``progress(done, total, history)`` is called after each epoch.
+    """
     x_train, y_train, x_test, y_test = data
-    classes = int(max(y_train.max(), y_test.max())) + 1
+    classes = int(max(int(y_train.max()), int(y_test.max()))) + 1
     gen = torch.Generator().manual_seed(config.seed)
     sizes = (x_train.shape[1], *config.hidden, classes)
-    net = Network(sizes, gen)
-    centroids = [torch.zeros(classes, n + 1, dtype=torch.float64) for n in sizes[:-1]]
-    bases, step = None, 0
-    history = {"epoch": [], "train_accuracy": [], "test_accuracy": [], "seconds": []}
-    started = time.monotonic()
+    net = Network(sizes, config.neuron, gen, config.init_gain)
+    projector = Projector(sizes, classes, momentum=config.centroid_momentum, rank=config.rank,
+                          source=config.lowrank_source) if config.rule == "loco" else None
+    feedback = [torch.randn(classes, n, generator=gen, dtype=torch.float64) / classes ** 0.5
+                for n in sizes[1:-1]]
+    velocity = [torch.zeros_like(w) for w in net.weights]
+    schedule = tasks if tasks is not None else [list(range(classes))]
+    history = {"epoch": [], "task": [], "train_accuracy": [], "test_accuracy": [],
+               "seconds": [], "step_ms": []}
+    matrix, step, started = [], 0, time.monotonic()
+    total = config.epochs * len(schedule)
+    for task_index, task in enumerate(schedule):
+        in_task = torch.isin(y_train, torch.tensor(task))
+        xs, ys = x_train[in_task], y_train[in_task]
+        for _ in range(config.epochs):
+            order = torch.randperm(len(xs), generator=gen)
+            step_time = 0.0
+            for first in range(0, len(order), config.batch):
+                index = order[first:first + config.batch]
+                x, labels = xs[index], ys[index]
+                target = torch.nn.functional.one_hot(labels, classes).to(x.dtype)
+                tick = time.perf_counter()
+                spikes = net.encode(x, gen)
+                if config.rule == "bp":
+                    grads = bp_gradients(net, x, target)
+                elif config.rule == "dfa":
+                    grads = dfa_gradients(net, x, target, feedback)
+                else:
+                    if projector is not None:
+                        clean_inputs = net.forward(x, spikes).inputs
+                        projector.observe(clean_inputs, labels)
+                        if config.lowrank_source == "batch" and config.rank:
+                            projector.rebuild(clean_inputs)
+                        elif step % config.refresh == 0:
+                            projector.rebuild()
+                    grads, _ = np_gradients(net, x, target, sigma=config.sigma, generator=gen,
+                                            noise=config.noise, projector=projector,
+                                            labels=labels, spikes=spikes)
+                for w, v, g in zip(net.weights, velocity, grads, strict=True):
+                    v.mul_(config.momentum).add_(g)
+                    w -= config.lr * v
+                step_time += time.perf_counter() - tick
+                step += 1
+            history["epoch"].append(len(history["epoch"]) + 1)
+            history["task"].append(task_index)
+            history["train_accuracy"].append(_accuracy(net, x_train, y_train))
+            history["test_accuracy"].append(_accuracy(net, x_test, y_test))
+            history["seconds"].append(round(time.monotonic() - started, 3))
+            history["step_ms"].append(1e3 * step_time / max(1, -(-len(xs) // config.batch)))
+            if progress is not None:
+                progress(len(history["epoch"]), total, history)
+        if tasks is not None:
+            masks = [torch.isin(y_test, torch.tensor(t)) for t in schedule]
+            matrix.append([_accuracy(net, x_test[m], y_test[m]) for m in masks])
+    result = {"config": config.to_dict(), "sizes": list(sizes), "history": history,
+              "final_test_accuracy": history["test_accuracy"][-1], "network": net}
+    if tasks is not None:
+        result.update(continual_metrics(matrix), tasks=schedule, accuracy_matrix=matrix)
+    return result
+
+
+def continual_metrics(matrix) -> dict:
+    """Average final accuracy over tasks and average forgetting (best earlier minus final)."""
+    last = matrix[-1]
+    forgetting = [max(row[j] for row in matrix[j:-1]) - last[j] for j in range(len(matrix) - 1)]
+    return {"average_accuracy": sum(last) / len(last),
+            "forgetting": sum(forgetting) / len(forgetting) if forgetting else 0.0}
+
+
+def train_fixed_point(config: TrainConfig, data, *, network=None, progress=None) -> dict:
+    """Train the bit-exact fixed-point model (hardware arithmetic) on ``data``.
+
+    ``network`` is the :class:`hw.formats.NetworkConfig` (default: ``DEFAULT_NETWORK`` resized to
+    the data and ``config.hidden``). One sample per step, rule ``loco`` or ``np``; the projector
+    bases are refreshed by the host routine every ``config.refresh`` samples.
+    """
+    from hw.formats import DEFAULT_NETWORK
+
+    from .golden import init_state, predict, refresh_bases, train_step
+
+    if config.rule not in ("loco", "np"):
+        raise ValueError(f"The fixed-point mode implements 'loco' and 'np', not {config.rule!r}")
+    x_train, y_train, x_test, y_test = data
+    classes = int(max(int(y_train.max()), int(y_test.max()))) + 1
+    if network is None:
+        network = dataclasses.replace(DEFAULT_NETWORK, sizes=(x_train.shape[1], *config.hidden,
+                                                              classes), clusters=classes)
+    to_intensity = (lambda x: torch.clamp(torch.round(x * 256), max=255).to(torch.int64))
+    xi_train, xi_test = to_intensity(x_train), to_intensity(x_test)
+    test_index = range(10 ** 6, 10 ** 6 + len(y_test))      # encoder seeds apart from training
+    state = init_state(network, seed=config.seed)
+    gen = torch.Generator().manual_seed(config.seed)
+    history = {"epoch": [], "test_accuracy": [], "seconds": []}
+    step, started = 0, time.monotonic()
     for epoch in range(config.epochs):
-        order = torch.randperm(len(x_train), generator=gen)
-        for first in range(0, len(order), config.batch):
-            index = order[first:first + config.batch]
-            x, labels = x_train[index], y_train[index]
-            target = torch.nn.functional.one_hot(labels, classes).to(x.dtype)
-            if config.rule == "bp":
-                grads = bp_gradients(net, x, target)
-            else:
-                if config.rule == "loco":
-                    inputs, _, _ = net.forward(x)
-                    for layer, h in enumerate(inputs):
-                        for c in labels.unique():
-                            mean = h[labels == c].mean(0)
-                            centroids[layer][c] += config.centroid_momentum * \
-                                (mean - centroids[layer][c])
-                    if step % config.refresh == 0:
-                        bases = [other_cluster_bases(c) for c in centroids]
-                grads = np_gradients(net, x, target, config.sigma, gen,
-                                     bases if config.rule == "loco" else None, labels)
-            for w, g in zip(net.weights, grads, strict=True):
-                w -= config.lr * g
+        for i in torch.randperm(len(y_train), generator=gen).tolist():
+            if config.rule == "loco" and step % config.refresh == 0:
+                refresh_bases(network, state)
+            train_step(network, state, xi_train[i], int(y_train[i]), step,
+                       use_projector=config.rule == "loco")
             step += 1
+        y = predict(network, state, xi_test, test_index)
         history["epoch"].append(epoch + 1)
-        history["train_accuracy"].append(accuracy(net, x_train, y_train))
-        history["test_accuracy"].append(accuracy(net, x_test, y_test))
-        history["seconds"].append(round(time.monotonic() - started, 2))
+        history["test_accuracy"].append(float((y.argmax(1) == y_test).double().mean()))
+        history["seconds"].append(round(time.monotonic() - started, 3))
         if progress is not None:
-            progress(epoch, history)
-    return {"config": dataclasses.asdict(config), "sizes": list(sizes), "history": history,
-            "final_test_accuracy": history["test_accuracy"][-1], "network": net}
-
-
-def save_run(result: dict, run_dir: Path) -> None:
-    """Write ``metrics.json`` and ``learning_curve.png`` into ``run_dir``."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    run_dir.mkdir(parents=True, exist_ok=True)
-    metrics = {k: v for k, v in result.items() if k != "network"}
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    h = result["history"]
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    ax.plot(h["epoch"], h["train_accuracy"], label="train")
-    ax.plot(h["epoch"], h["test_accuracy"], label="test")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("accuracy")
-    ax.set_title(f"{result['config']['rule'].upper()} {'-'.join(map(str, result['sizes']))}")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(run_dir / "learning_curve.png", dpi=120)
-    plt.close(fig)
+            progress(epoch + 1, config.epochs, history)
+    return {"config": config.to_dict(), "network_config": network.to_json(),
+            "sizes": list(network.sizes), "history": history,
+            "final_test_accuracy": history["test_accuracy"][-1], "state": state}

@@ -3,6 +3,7 @@
 A mismatch raises ``AssertionError`` naming the step and the word.
 """
 
+from hw.learner import Command, LearnerCore
 from hw.neuron import LIFCore
 from hw.noise import NoiseGenerator
 from hw.projector import ProjectorUpdate
@@ -104,3 +105,66 @@ def check_noise(lanes, vectors, *, name):
             await ctx.tick()
 
     run_simulation(dut, testbench, name=name)
+
+
+def check_learner(config, vectors, *, name, infer_every=0):
+    """Train the learner on ``vectors`` (:func:`cosim.vectors.learner_vectors`), comparing
+    delta, the clean outputs, the prediction and every master word after every sample; returns
+    the cycles per training sample (and per inference when ``infer_every``)."""
+    dut = LearnerCore(config, init=vectors["init"])
+    cycles = {"train": [], "infer": []}
+
+    async def command(ctx, which):
+        ctx.set(dut.command, which)
+        ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        while ctx.get(dut.busy):
+            await ctx.tick()
+        return ctx.get(dut.cycles)
+
+    async def testbench(ctx):
+        ctx.set(dut.use_projector, vectors["use_projector"])
+        ctx.set(dut.update_centroid, 1)
+        for index, sample in enumerate(vectors["samples"]):
+            for layer, words in enumerate(sample["bases"] or []):
+                ctx.set(dut.basis_layer, layer)
+                ctx.set(dut.basis_we, 1)
+                for address, word in enumerate(words):
+                    ctx.set(dut.basis_addr, address)
+                    ctx.set(dut.basis_data, word)
+                    await ctx.tick()
+                ctx.set(dut.basis_we, 0)
+            ctx.set(dut.input_we, 1)
+            for address, value in enumerate(sample["intensity"]):
+                ctx.set(dut.input_addr, address)
+                ctx.set(dut.input_data, value)
+                await ctx.tick()
+            ctx.set(dut.input_we, 0)
+            for port in ("label", "encoder_seed", "perturb_seed"):
+                ctx.set(getattr(dut, port), sample[port])
+            if infer_every and index % infer_every == 0:
+                cycles["infer"].append(await command(ctx, Command.INFER))
+                assert ctx.get(dut.prediction) == sample["prediction"], f"sample {index}"
+            cycles["train"].append(await command(ctx, Command.TRAIN))
+            assert ctx.get(dut.prediction) == sample["prediction"], \
+                f"sample {index}: prediction {ctx.get(dut.prediction)}, want {sample['prediction']}"
+            assert ctx.get(dut.delta) == sample["delta"], \
+                f"sample {index}: delta {ctx.get(dut.delta)}, want {sample['delta']}"
+            outputs = []
+            for k in range(len(sample["outputs"])):
+                ctx.set(dut.output_addr, k)
+                await ctx.tick()
+                outputs.append(ctx.get(dut.output_clean))
+            assert outputs == sample["outputs"], f"sample {index}: outputs {outputs}"
+            for layer, want in enumerate(sample["weights"]):
+                ctx.set(dut.weight_layer, layer)
+                for address, word in enumerate(want):
+                    ctx.set(dut.weight_addr, address)
+                    await ctx.tick()
+                    got = ctx.get(dut.weight_rdata)
+                    assert got == word, (f"sample {index} layer {layer}: weight word {address} "
+                                         f"is {got}, want {word}")
+
+    run_simulation(dut, testbench, name=name)
+    return cycles

@@ -82,7 +82,7 @@ def test_wrong_leak_is_caught(request):
 
 def test_wrong_update_shift_is_caught(request):
     wrong = dataclasses.replace(SMALL, learning=dataclasses.replace(SMALL.learning,
-                                                                    update_shift=11))
+                                                                    update_shift=12))
     vectors = projector_vectors(wrong, 0, samples=6, seed=1)
     with pytest.raises(AssertionError, match=r"^sample \d+: weight word"):
         check_projector(SMALL, 0, vectors, name=request.node.name)

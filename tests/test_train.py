@@ -6,41 +6,109 @@ import pytest
 import torch
 
 from loco_sw.cli import main
-from loco_sw.data import DataError, load_idx, load_mnist
-from loco_sw.train import Network, TrainConfig, np_gradients, other_cluster_bases
+from loco_sw.data import DataError, load_digits_split, load_idx, load_mnist
+from loco_sw.model import Network, NeuronConfig
+from loco_sw.rules import Projector, bp_gradients, np_gradients
+from loco_sw.train import (TrainConfig, class_incremental_tasks, continual_metrics, train,
+                           train_fixed_point)
+
+RATE = NeuronConfig()
 
 
-def test_projected_update_leaves_protected_prototypes_unchanged():
+def _projector_with_centroids(rank, gen):
+    projector = Projector((64, 10), 10, rank=rank)
+    inputs = [torch.rand(200, 65, generator=gen, dtype=torch.float64)]
+    labels = torch.arange(200) % 10
+    inputs[0][:, :10] += torch.nn.functional.one_hot(labels, 10) * 2    # distinct prototypes
+    inputs[0][:, -1] = 1.0
+    projector.observe(inputs, labels)
+    projector.rebuild()
+    return projector, inputs[0], labels
+
+
+@pytest.mark.parametrize("rank", [0, 16], ids=["cluster", "cluster+lowrank"])
+def test_projected_update_leaves_protected_prototypes_unchanged(rank):
     gen = torch.Generator().manual_seed(0)
-    centroids = torch.rand(10, 65, generator=gen, dtype=torch.float64)
-    bases = other_cluster_bases(centroids)
+    projector, h, labels = _projector_with_centroids(rank, gen)
     own = 4
-    h = torch.rand(8, 65, generator=gen, dtype=torch.float64)
-    q = bases[own]
-    u = h - (h @ q) @ q.T
-    update = torch.randn(32, 8, generator=gen, dtype=torch.float64) @ u     # sum_b e_b u_b^T
+    rows = labels == own
+    u = projector.apply(0, h[rows], labels[rows])
+    update = torch.randn(32, int(rows.sum()), generator=gen, dtype=torch.float64) @ u
+    centroids = projector.centroids[0]
     others = torch.cat([centroids[:own], centroids[own + 1:]])
-    assert (update @ others.T).abs().max() < 1e-10                          # SGD: exact
-    assert (update @ centroids[own]).abs().max() > 1e-3                     # own class learns
+    assert (update @ others.T).abs().max() < 1e-9 * update.abs().max()     # SGD: exact
+    assert (update @ centroids[own]).abs().max() > 1e-3                    # own class learns
     # An element-wise adaptive step (Adam's first step is sign-like) breaks the guarantee.
     adam_like = update / (update.abs() + 1e-8)
     assert (adam_like @ others.T).abs().max() > 0.1
 
 
+def test_lowrank_restriction_has_the_requested_rank():
+    projector, h, labels = _projector_with_centroids(8, torch.Generator().manual_seed(1))
+    u = projector.apply(0, h, labels)
+    assert torch.linalg.matrix_rank(u[labels == 3]) <= 8
+
+
 def test_np_estimate_is_unbiased_to_first_order():
     gen = torch.Generator().manual_seed(1)
-    net = Network((5, 3), gen)                                              # linear readout
-    x = torch.rand(1, 5, generator=gen, dtype=torch.float64)
-    target = torch.tensor([[1.0, 0.0, 0.0]], dtype=torch.float64)
-    y = torch.cat([x, torch.ones(1, 1, dtype=x.dtype)], 1) @ net.weights[0].T
-    true = 2 / 3 * (y - target).T @ torch.cat([x, torch.ones(1, 1, dtype=x.dtype)], 1)
-    estimate = sum(np_gradients(net, x.expand(4000, 5), target.expand(4000, 3), 1e-3, gen)[0]
+    net = Network((5, 3), RATE, gen)                                     # linear readout
+    x = torch.rand(1, 5, generator=gen, dtype=torch.float64).expand(4000, 5)
+    target = torch.tensor([[1.0, 0.0, 0.0]], dtype=torch.float64).expand(4000, 3)
+    true = bp_gradients(net, x[:1], target[:1])[0]
+    estimate = sum(np_gradients(net, x, target, sigma=1e-3, generator=gen)[0][0]
                    for _ in range(10)) / 10
     assert torch.allclose(estimate, true, atol=0.03 * true.abs().max())
 
 
+def test_lif_model_matches_hardware_semantics():
+    # One neuron, weight 0.6, input always on: v = 0.6, 1.2 -> fire (strict >), 0.2 + leak ...
+    net = Network((1, 1, 1), NeuronConfig(kind="lif", timesteps=4, leak_shift=0),
+                  torch.Generator())
+    net.weights[0][:] = torch.tensor([[0.6, 0.0]])
+    run = net.forward(None, torch.ones(1, 4, 1, dtype=torch.bool))
+    assert torch.allclose(run.inputs[1][0, 0], torch.tensor(2 / 4, dtype=torch.float64))
+    assert run.masks[0].tolist() == [[1.0]]
+
+
+def test_continual_metrics():
+    matrix = [[0.9, 0.0], [0.5, 0.8]]
+    assert continual_metrics(matrix) == {"average_accuracy": 0.65, "forgetting": 0.4}
+    assert class_incremental_tasks(10, 2)[1] == [2, 3]
+    with pytest.raises(ValueError, match=r"^Classes per task must divide 10, not 3$"):
+        class_incremental_tasks(10, 3)
+
+
+def test_loco_learns_digits_in_a_short_run():
+    data = load_digits_split()
+    result = train(TrainConfig(rule="loco", epochs=3), data)
+    assert result["final_test_accuracy"] > 0.5
+    assert len(result["history"]["step_ms"]) == 3
+
+
+def test_class_incremental_run_reports_a_matrix():
+    data = load_digits_split()
+    result = train(TrainConfig(rule="bp", epochs=3), data, tasks=class_incremental_tasks(10, 5))
+    matrix = result["accuracy_matrix"]
+    assert len(matrix) == 2 and len(matrix[0]) == 2
+    assert matrix[0][0] > 0.5 and matrix[1][1] > 0.5          # each task is learned
+    assert result["forgetting"] == pytest.approx(matrix[0][0] - matrix[1][0])
+
+
+def test_fixed_point_mode_runs_the_golden_model():
+    x_train, y_train, x_test, y_test = load_digits_split()
+    data = (x_train[:40], y_train[:40], x_test[:30], y_test[:30])
+    result = train_fixed_point(TrainConfig(rule="loco", hidden=(16,), epochs=1, refresh=10),
+                               data)
+    assert result["sizes"] == [64, 16, 10] and 0 <= result["final_test_accuracy"] <= 1
+    assert result["state"].samples_seen == 40
+
+
 @pytest.mark.parametrize("changes, message", [
-    ({"rule": "adam"}, r"^Rule must be one of loco, np, bp, not 'adam'$"),
+    ({"rule": "adam"}, r"^Rule must be one of loco, np, dfa, bp, not 'adam'$"),
+    ({"rule": "bp", "neuron": NeuronConfig(kind="lif")},
+     r"^Rule 'bp' trains the rate model; use neuron 'rate'$"),
+    ({"rule": "np", "rank": 4}, r"^A low-rank restriction \(rank > 0\) applies to rule 'loco'"),
+    ({"momentum": 1.0}, r"^Momentum must be in \[0, 1\), not 1\.0$"),
     ({"lr": 0.0}, r"^Lr must be positive, not 0\.0$"),
     ({"hidden": ()}, r"^Hidden widths must be positive integers, not \(\)$"),
     ({"epochs": 0}, r"^Epochs must be a positive integer, not 0$"),

@@ -29,7 +29,8 @@ def loss_delta(y_clean: torch.Tensor, y_noisy: torch.Tensor, labels: torch.Tenso
     target[torch.arange(len(labels)), labels] = config.output.one
     diff = y_noisy - y_clean
     total = (diff * (y_noisy + y_clean - 2 * target)).sum(dim=-1)
-    return saturate(round_shift(total, config.delta_shift), config.delta)
+    bound = config.delta.max_raw        # symmetric: -delta must fit the error word
+    return torch.clamp(round_shift(total, config.delta_shift), -bound, bound)
 
 
 def modulator(delta: torch.Tensor, negative: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,39 @@
+"""(c) Class-incremental continual learning on digits (5 tasks of 2 classes): average accuracy
+after all tasks and forgetting, LOCO vs NP vs BP (DFA too).
+``python benchmarks/continual.py [--epochs 10 --seeds 3]``."""
+
+import argparse
+
+from _common import OUT, mean_std, print_table, write_json
+
+from loco_sw.data import load_digits_split
+from loco_sw.plots import accuracy_matrix
+from loco_sw.train import TrainConfig, class_incremental_tasks, train
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--epochs", type=int, default=10, help="epochs per task")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--rules", default="loco,np,bp,dfa")
+    args = parser.parse_args()
+    tasks = class_incremental_tasks(10, 2)
+    results, rows = {}, []
+    for rule in args.rules.split(","):
+        runs = [train(TrainConfig(rule=rule, epochs=args.epochs, seed=seed),
+                      load_digits_split(seed=seed), tasks=tasks) for seed in range(args.seeds)]
+        avg = mean_std(r["average_accuracy"] for r in runs)
+        forget = mean_std(r["forgetting"] for r in runs)
+        results[rule] = {"average_accuracy": avg, "forgetting": forget,
+                         "matrices": [r["accuracy_matrix"] for r in runs]}
+        rows.append([rule, f"{avg[0]:.3f} ± {avg[1]:.3f}", f"{forget[0]:.3f} ± {forget[1]:.3f}"])
+        OUT.mkdir(parents=True, exist_ok=True)
+        accuracy_matrix(runs[0]["accuracy_matrix"], OUT / f"continual_{rule}.png",
+                        title=f"{rule.upper()}: accuracy after each task (seed 0)")
+        print(f"{rule}: average {avg[0]:.3f}, forgetting {forget[0]:.3f}", flush=True)
+    print_table(["rule", "average accuracy", "forgetting"], rows)
+    write_json("continual", {"tasks": tasks, "epochs_per_task": args.epochs, "rules": results})
+
+
+if __name__ == "__main__":
+    main()

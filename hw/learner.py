@@ -1,0 +1,337 @@
+"""The on-chip LOCO learner: encoder, LIF layers, noise, loss difference and per-layer updates.
+
+Bit-exact with :func:`loco_sw.golden.train_step` (training) and :func:`loco_sw.golden.predict`
+(inference) for the same seeds.
+"""
+
+from amaranth import *
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from . import fixed
+from .formats import ENCODER_BITS, NetworkConfig
+from .neuron import LIFCore
+from .noise import NoiseGenerator
+from .projector import ProjectorUpdate
+
+
+__all__ = ["Command", "LearnerCore"]
+
+
+class Command:
+    """Values of :attr:`LearnerCore.command`."""
+
+    TRAIN = 1
+    INFER = 2
+
+
+class LearnerCore(wiring.Component):
+    """A whole LOCO network on chip, one sample per command.
+
+    Per ``TRAIN`` command: the encoder lane is reseeded with ``encoder_seed`` and a clean pass of
+    ``T`` steps runs through every layer; the perturbation lane is reseeded with
+    ``perturb_seed``, one sign per neuron is drawn (layer by layer), and a noisy pass replays
+    the same input spikes with ``+-sigma`` currents; the readout gives ``delta``; then every
+    layer's :class:`ProjectorUpdate` receives its presynaptic counts and errors *at the same
+    time* (the O(1)-in-depth update) and ``busy`` falls when all are done. ``INFER`` runs the
+    clean pass only. ``prediction`` is the argmax of the clean outputs (lowest index on ties).
+
+    Host-side ports (all honoured only while ``busy`` is low):
+
+    * ``input_addr/input_data/input_we``: the ``n0`` input intensities (``ENCODER_BITS`` each);
+    * ``weight_layer/weight_addr`` -> ``weight_rdata`` (a cycle later), ``weight_wdata/weight_we``;
+    * ``basis_layer/basis_addr/basis_data/basis_we``; ``centroid_layer/centroid_addr`` ->
+      ``centroid_rdata``; ``output_addr`` -> ``output_clean``/``output_noisy`` (a cycle later).
+
+    Parameters
+    ----------
+    config : NetworkConfig
+    init : list of lists of int, optional
+        Master weight words per layer (row-major, bias last).
+    """
+
+    def __init__(self, config: NetworkConfig, *, init=None):
+        if not isinstance(config, NetworkConfig):
+            raise TypeError(f"Config must be a NetworkConfig, not {config!r}")
+        if init is not None and len(init) != config.layers:
+            raise ValueError(f"Initial weights must list {config.layers} layers, not {len(init)}")
+        self._config = config
+        self._init = init
+        learn, sizes = config.learning, config.sizes
+        max_words = max(m * (n + 1) for n, m in zip(sizes[:-1], sizes[1:], strict=True))
+        max_basis = max(2 * config.clusters * (n + 1) for n in sizes[:-1])
+        max_centroid = max(config.clusters * (n + 1) for n in sizes[:-1])
+        super().__init__({
+            "command":        In(2),
+            "start":          In(1),
+            "label":          In(range(sizes[-1])),
+            "encoder_seed":   In(32),
+            "perturb_seed":   In(32),
+            "use_projector":  In(1),
+            "update_centroid": In(1),
+            "busy":           Out(1),
+            "prediction":     Out(range(sizes[-1])),
+            "delta":          Out(fixed.shape(learn.delta)),
+            "samples":        Out(32),
+            "cycles":         Out(32),
+            "input_addr":     In(range(sizes[0])),
+            "input_data":     In(ENCODER_BITS),
+            "input_we":       In(1),
+            "weight_layer":   In(range(config.layers)),
+            "weight_addr":    In(range(max_words)),
+            "weight_rdata":   Out(fixed.shape(learn.master)),
+            "weight_wdata":   In(fixed.shape(learn.master)),
+            "weight_we":      In(1),
+            "basis_layer":    In(range(config.layers)),
+            "basis_addr":     In(range(max_basis)),
+            "basis_data":     In(fixed.shape(learn.basis)),
+            "basis_we":       In(1),
+            "centroid_layer": In(range(config.layers)),
+            "centroid_addr":  In(range(max_centroid)),
+            "centroid_rdata": Out(fixed.shape(learn.vector)),
+            "output_addr":    In(range(sizes[-1])),
+            "output_clean":   Out(fixed.shape(learn.output)),
+            "output_noisy":   Out(fixed.shape(learn.output)),
+        })
+
+    @property
+    def config(self):
+        return self._config
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, learn = self._config, self._config.learning
+        sizes, layers, steps = cfg.sizes, cfg.layers, cfg.timesteps
+        n0, classes = sizes[0], sizes[-1]
+        count_shape = range(steps + 1)
+
+        m.submodules.noise = noise = NoiseGenerator()
+        cores, units = [], []
+        for layer in range(layers):
+            init = self._init[layer] if self._init is not None else None
+            core = LIFCore(cfg, layer, init=init)
+            unit = ProjectorUpdate(cfg, layer)
+            m.submodules[f"core{layer}"] = core
+            m.submodules[f"update{layer}"] = unit
+            cores.append(core)
+            units.append(unit)
+
+        m.submodules.inputs = input_mem = Memory(shape=ENCODER_BITS, depth=n0, init=[])
+        in_rd, in_wr = input_mem.read_port(), input_mem.write_port()
+        m.d.comb += [in_wr.addr.eq(self.input_addr), in_wr.data.eq(self.input_data),
+                     in_wr.en.eq(self.input_we & ~self.busy)]
+
+        # Spike counts of every layer's input in the current pass (layer 0: the encoder).
+        counts = [Array(Signal(count_shape, name=f"count{layer}_{i}") for i in range(n))
+                  for layer, n in enumerate(sizes[:-1])]
+        in_spikes = Signal(n0)
+        signs = Signal(sum(sizes[1:]))                  # perturbation signs, layer 0 first
+        offsets = [sum(sizes[1:1 + layer]) for layer in range(layers)]
+        y_clean = Array(Signal(fixed.shape(learn.output), name=f"y_clean{k}")
+                        for k in range(classes))
+        y_noisy = Array(Signal(fixed.shape(learn.output), name=f"y_noisy{k}")
+                        for k in range(classes))
+        m.d.sync += [self.output_clean.eq(y_clean[self.output_addr]),
+                     self.output_noisy.eq(y_noisy[self.output_addr])]
+
+        command = Signal(2)
+        noisy   = Signal()
+        step    = Signal(range(steps + 1))
+        layer   = Signal(range(layers + 1))
+        index   = Signal(range(max(n0, classes, len(signs)) + 1))
+        previous = (index - 1)[:len(index)]            # the position whose read data arrived
+        fetched = Signal()
+        acc     = Signal(signed(2 * learn.output.width + classes.bit_length() + 2))
+        best    = Signal(fixed.shape(learn.output))
+        label   = Signal(range(classes))
+        flags   = Signal(2)                             # use_projector, update_centroid
+
+        # Wiring of the layers: spikes flow from each core to the next, signs from the register.
+        for l, core in enumerate(cores):
+            m.d.comb += [
+                core.spikes_in.eq(in_spikes if l == 0 else cores[l - 1].spikes_out),
+                core.negative.eq(signs[offsets[l]:offsets[l] + sizes[l + 1]]),
+                core.first.eq(step == 0),
+                core.perturb.eq(noisy),
+            ]
+            # The weight port belongs to the update unit, or to the host while idle.
+            host = ~self.busy & (self.weight_layer == l)
+            m.d.comb += [
+                core.weights.raddr.eq(Mux(host, self.weight_addr, units[l].weights.raddr)),
+                core.weights.waddr.eq(Mux(host, self.weight_addr, units[l].weights.waddr)),
+                core.weights.wdata.eq(Mux(host, self.weight_wdata, units[l].weights.wdata)),
+                core.weights.we.eq(Mux(host, self.weight_we, units[l].weights.we)),
+                units[l].weights.rdata.eq(core.weights.rdata),
+                units[l].own.eq(label),
+                units[l].use_projector.eq(flags[0]),
+                units[l].update_centroid.eq(flags[1]),
+                units[l].basis_waddr.eq(self.basis_addr),
+                units[l].basis_wdata.eq(self.basis_data),
+                units[l].basis_we.eq(self.basis_we & (self.basis_layer == l)),
+                units[l].centroid_raddr.eq(self.centroid_addr),
+            ]
+        m.d.comb += [
+            self.weight_rdata.eq(Array(c.weights.rdata for c in cores)[self.weight_layer]),
+            self.centroid_rdata.eq(Array(u.centroid_rdata for u in units)[self.centroid_layer]),
+        ]
+        with m.If(self.busy):
+            m.d.sync += self.cycles.eq(self.cycles + 1)
+
+        sigma_count = Signal(range(len(signs) + 1))
+        readout = cores[-1]
+        enc, pert = noise.encoder, noise.perturb
+
+        # Per-layer feeders of the update units (all layers run at once).
+        feed_x = [Signal(range(n + 1), name=f"feed_x{l}") for l, n in enumerate(sizes[:-1])]
+        feed_e = [Signal(range(mm + 1), name=f"feed_e{l}") for l, mm in enumerate(sizes[1:])]
+        finished = Signal(layers)
+        feeding = Signal()
+        for l, unit in enumerate(units):
+            n_in, n_out = sizes[l], sizes[l + 1]
+            m.d.comb += [unit.x.payload.eq(counts[l][feed_x[l]]),
+                         unit.x.valid.eq(feeding & (feed_x[l] < n_in))]
+            with m.If(unit.x.valid & unit.x.ready):
+                m.d.sync += feed_x[l].eq(feed_x[l] + 1)
+            neuron = feed_e[l]
+            if l == layers - 1:
+                mask = C(1)
+            else:
+                post = counts[l + 1][neuron]
+                mask = (post > 0) & (post < steps)
+            negative = signs.bit_select(offsets[l] + neuron, 1)
+            error = Mux(mask, Mux(negative, -self.delta, self.delta), 0)
+            m.d.comb += [unit.e.payload.eq(error),
+                         unit.e.valid.eq(feeding & (feed_x[l] == n_in) & (neuron < n_out))]
+            with m.If(unit.e.valid & unit.e.ready):
+                m.d.sync += feed_e[l].eq(feed_e[l] + 1)
+            with m.If(unit.done):
+                m.d.sync += finished[l].eq(1)
+
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.start & ((self.command == Command.TRAIN) |
+                                        (self.command == Command.INFER))):
+                    m.d.sync += [self.busy.eq(1), self.cycles.eq(0), command.eq(self.command),
+                                 label.eq(self.label), noisy.eq(0),
+                                 flags.eq(Cat(self.use_projector, self.update_centroid))]
+                    m.next = "PASS"
+
+            with m.State("PASS"):
+                # Start a pass: replay the encoder stream, clear the counts.
+                m.d.comb += [enc.seed.eq(self.encoder_seed), enc.reseed.eq(1)]
+                m.d.sync += [step.eq(0), index.eq(0), fetched.eq(0)]
+                m.d.sync += [c.eq(0) for layer_counts in counts for c in layer_counts]
+                with m.If(noisy):
+                    m.d.comb += [pert.seed.eq(self.perturb_seed), pert.reseed.eq(1)]
+                    m.d.sync += sigma_count.eq(0)
+                    m.next = "SIGNS"
+                with m.Else():
+                    m.next = "ENCODE"
+
+            with m.State("SIGNS"):
+                # One perturbation word per neuron, layer by layer; the first lands in bit 0.
+                m.d.comb += pert.advance.eq(1)
+                m.d.sync += [signs.eq(Cat(signs[1:], pert.negative)),
+                             sigma_count.eq(sigma_count + 1)]
+                with m.If(sigma_count == len(signs) - 1):
+                    m.next = "ENCODE"
+
+            with m.State("ENCODE"):
+                # Input j spikes when the low bits of its encoder word are below its intensity.
+                m.d.comb += in_rd.addr.eq(index)
+                m.d.sync += fetched.eq(index < n0)
+                with m.If(index < n0):
+                    m.d.sync += index.eq(index + 1)
+                with m.If(fetched):
+                    spike = enc.word[:ENCODER_BITS] < in_rd.data
+                    m.d.comb += enc.advance.eq(1)
+                    m.d.sync += in_spikes.bit_select(previous, 1).eq(spike)
+                with m.Elif(index == n0):
+                    m.d.sync += [layer.eq(0), index.eq(0)]
+                    m.next = "LAYER_START"
+
+            with m.State("LAYER_START"):
+                for l, core in enumerate(cores):
+                    m.d.comb += core.start.eq(layer == l)
+                m.next = "LAYER_WAIT"
+
+            with m.State("LAYER_WAIT"):
+                busy = Array(core.busy for core in cores)[layer]
+                with m.If(~busy):
+                    with m.If(layer == layers - 1):
+                        m.next = "COUNT"
+                    with m.Else():
+                        m.d.sync += layer.eq(layer + 1)
+                        m.next = "LAYER_START"
+
+            with m.State("COUNT"):
+                for l in range(layers):
+                    spikes = in_spikes if l == 0 else cores[l - 1].spikes_out
+                    m.d.sync += [c.eq(c + spikes[i]) for i, c in enumerate(counts[l])]
+                m.d.sync += [step.eq(step + 1), index.eq(0), fetched.eq(0)]
+                with m.If(step == steps - 1):
+                    m.next = "READOUT"
+                with m.Else():
+                    m.next = "ENCODE"
+
+            with m.State("READOUT"):
+                # y_k = saturate(round_shift(v_k, log2 T)): read the integrator membranes.
+                m.d.comb += readout.v_addr.eq(index)
+                m.d.sync += fetched.eq(index < classes)
+                with m.If(index < classes):
+                    m.d.sync += index.eq(index + 1)
+                with m.If(fetched):
+                    y = fixed.saturate(fixed.round_shift(readout.v_data, cfg.log2_timesteps),
+                                       learn.output)
+                    with m.If(noisy):
+                        m.d.sync += y_noisy[previous].eq(y)
+                    with m.Else():
+                        m.d.sync += y_clean[previous].eq(y)
+                with m.Elif(index == classes):
+                    m.d.sync += index.eq(0)
+                    with m.If(noisy):
+                        m.next = "DELTA"
+                    with m.Else():
+                        m.d.sync += [self.prediction.eq(0), best.eq(y_clean[0])]
+                        m.next = "ARGMAX"
+
+            with m.State("ARGMAX"):
+                with m.If(y_clean[index] > best):
+                    m.d.sync += [best.eq(y_clean[index]), self.prediction.eq(index)]
+                m.d.sync += index.eq(index + 1)
+                with m.If(index == classes - 1):
+                    with m.If(command == Command.TRAIN):
+                        m.d.sync += noisy.eq(1)
+                        m.next = "PASS"
+                    with m.Else():
+                        m.d.sync += self.busy.eq(0)
+                        m.next = "IDLE"
+
+            with m.State("DELTA"):
+                # sum_k (y~_k - y_k)(y~_k + y_k - 2 t_k), one product per cycle.
+                target = Mux(index == label, learn.output.one, 0)
+                diff = y_noisy[index] - y_clean[index]
+                total = y_noisy[index] + y_clean[index] - 2 * target
+                with m.If(index == 0):
+                    m.d.sync += acc.eq(diff * total)
+                with m.Else():
+                    m.d.sync += acc.eq(acc + diff * total)
+                m.d.sync += index.eq(index + 1)
+                with m.If(index == classes - 1):
+                    m.next = "DELTA_ROUND"
+
+            with m.State("DELTA_ROUND"):
+                m.d.sync += [
+                    self.delta.eq(fixed.saturate_symmetric(
+                        fixed.round_shift(acc, learn.delta_shift), learn.delta)),
+                    feeding.eq(1), finished.eq(0),
+                ]
+                m.d.sync += [f.eq(0) for f in feed_x + feed_e]
+                m.next = "UPDATE"
+
+            with m.State("UPDATE"):
+                with m.If(finished.all()):
+                    m.d.sync += [feeding.eq(0), self.busy.eq(0), self.samples.eq(self.samples + 1)]
+                    m.next = "IDLE"
+        return m

@@ -1,0 +1,41 @@
+# amaranth: UnusedElaboratable=no
+"""The whole on-chip learner against the golden training step, every weight word every sample."""
+
+import dataclasses
+
+import pytest
+
+from blocks import check_learner
+from cosim.vectors import learner_vectors
+from hw.formats import DEFAULT_NETWORK
+from hw.learner import LearnerCore
+
+SMALL = dataclasses.replace(DEFAULT_NETWORK, sizes=(12, 6, 4), timesteps=8, clusters=4)
+DEEP = dataclasses.replace(DEFAULT_NETWORK, sizes=(10, 6, 5, 3), timesteps=4, clusters=3)
+
+
+@pytest.mark.parametrize("config, use_projector", [(SMALL, True), (SMALL, False), (DEEP, True)],
+                         ids=["small-loco", "small-np", "deep-loco"])
+def test_learner_is_bit_exact_over_a_training_run(config, use_projector, request):
+    vectors = learner_vectors(config, samples=24, seed=5, refresh=6, use_projector=use_projector)
+    cycles = check_learner(config, vectors, name=request.node.name, infer_every=5)
+    assert len(cycles["train"]) == 24 and min(cycles["infer"]) < min(cycles["train"])
+
+
+def test_learner_default_size(request):
+    vectors = learner_vectors(DEFAULT_NETWORK, samples=2, seed=1, refresh=1)
+    check_learner(DEFAULT_NETWORK, vectors, name=request.node.name)
+
+
+def test_wrong_golden_step_is_caught(request):
+    wrong = dataclasses.replace(SMALL, noise_amplitude=0.25)
+    vectors = learner_vectors(wrong, samples=2, seed=5)
+    with pytest.raises(AssertionError, match=r"^sample 0: "):
+        check_learner(SMALL, vectors, name=request.node.name)
+
+
+def test_learner_rejects_bad_parameters():
+    with pytest.raises(TypeError, match=r"^Config must be a NetworkConfig, not None$"):
+        LearnerCore(None)
+    with pytest.raises(ValueError, match=r"^Initial weights must list 2 layers, not 1$"):
+        LearnerCore(DEFAULT_NETWORK, init=[[0]])
