@@ -189,8 +189,8 @@ class LearningConfig:
         c_kj    += round_shift((x~_j << vector.frac) - c_kj, centroid_shift)  # own cluster only
 
     ``dL`` saturates *symmetrically* (``delta.min_raw`` is excluded) so that ``-dL`` always fits
-    the error word. ``shift`` is ``update_shift`` in hidden layers and ``readout_update_shift`` in the last one
-    (the official code scales the readout's step 25x up: 1/10 vs 1/256). The effective SGD rate
+    the error word. ``shift`` is ``update_shift`` in hidden layers and ``readout_update_shift``
+    in the last one (the official code scales the readout's step 25x up: 1/10 vs 1/256). The effective SGD rate
     on rates (counts / T) is ``T**2 * 2**(master.frac - delta.frac - vector.frac - shift)`` per
     unit of ``K * dL * sign(xi)``.
 

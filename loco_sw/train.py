@@ -159,6 +159,11 @@ def continual_metrics(matrix) -> dict:
             "forgetting": sum(forgetting) / len(forgetting) if forgetting else 0.0}
 
 
+def to_intensity(x: torch.Tensor) -> torch.Tensor:
+    """Encoder intensities (``ENCODER_BITS`` = 8) of values in [0, 1]: ``min(round(256 x), 255)``."""
+    return torch.clamp(torch.round(x * 256), max=255).to(torch.int64)
+
+
 def train_fixed_point(config: TrainConfig, data, *, network=None, progress=None) -> dict:
     """Train the bit-exact fixed-point model (hardware arithmetic) on ``data``.
 
@@ -177,7 +182,6 @@ def train_fixed_point(config: TrainConfig, data, *, network=None, progress=None)
     if network is None:
         network = dataclasses.replace(DEFAULT_NETWORK, sizes=(x_train.shape[1], *config.hidden,
                                                               classes), clusters=classes)
-    to_intensity = (lambda x: torch.clamp(torch.round(x * 256), max=255).to(torch.int64))
     xi_train, xi_test = to_intensity(x_train), to_intensity(x_test)
     test_index = range(10 ** 6, 10 ** 6 + len(y_test))      # encoder seeds apart from training
     state = init_state(network, seed=config.seed)
