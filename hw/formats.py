@@ -190,9 +190,10 @@ class LearningConfig:
 
     ``dL`` saturates *symmetrically* (``delta.min_raw`` is excluded) so that ``-dL`` always fits
     the error word. ``shift`` is ``update_shift`` in hidden layers and ``readout_update_shift``
-    in the last one (the official code scales the readout's step 25x up: 1/10 vs 1/256). The effective SGD rate
-    on rates (counts / T) is ``T**2 * 2**(master.frac - delta.frac - vector.frac - shift)`` per
-    unit of ``K * dL * sign(xi)``.
+    in the last one (the official code scales the readout's step 25x up: 1/10 vs 1/256). In real
+    units ``dW = -eta * (K dL) * sign(xi) * rate`` with rate = count / T and
+    ``eta = T * 2**(delta.frac + vector.frac - master.frac - shift)`` (defaults: 2**-9 hidden,
+    2**-6 readout).
 
     The forward weight of a master word ``W`` is ``W >> (master.frac - weight.frac)`` (floor).
 

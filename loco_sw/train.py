@@ -160,7 +160,7 @@ def continual_metrics(matrix) -> dict:
 
 
 def to_intensity(x: torch.Tensor) -> torch.Tensor:
-    """Encoder intensities (``ENCODER_BITS`` = 8) of values in [0, 1]: ``min(round(256 x), 255)``."""
+    """Encoder intensities (8 bits) of values in [0, 1]: ``min(round(256 x), 255)``."""
     return torch.clamp(torch.round(x * 256), max=255).to(torch.int64)
 
 
