@@ -9,10 +9,12 @@ import json
 import os
 
 import cocotb
+from cocotb.triggers import FallingEdge
 
 from cosim.streams import cycle, read_port, serve_memory, signed, start_clock, stream_put
-from cosim.vectors import lif_vectors, noise_vectors, projector_vectors
+from cosim.vectors import learner_vectors, lif_vectors, noise_vectors, projector_vectors
 from hw.formats import NetworkConfig
+from hw.learner import Command
 
 
 def _params():
@@ -102,3 +104,53 @@ async def noise_matches_golden(dut):
             for key, value in vec["inputs"][lane].items():
                 getattr(dut, f"{lane}__{key}").value = value
         await cycle(dut)
+
+
+@cocotb.test()
+async def learner_matches_golden(dut):
+    """The whole learner trained online; every master word compared after every sample."""
+    config, _, seed, samples = _params()
+    vectors = learner_vectors(config, samples=samples, seed=seed,
+                              refresh=int(os.environ.get("LOCO_REFRESH", "4")))
+    dut.start.value = dut.input_we.value = dut.basis_we.value = dut.weight_we.value = 0
+    dut.use_projector.value = vectors["use_projector"]
+    dut.update_centroid.value = 1
+    await start_clock(dut)
+    for layer, words in enumerate(vectors["init"]):       # the DUT was built with zero weights
+        dut.weight_layer.value = layer
+        dut.weight_we.value = 1
+        for address, word in enumerate(words):
+            dut.weight_addr.value = address
+            dut.weight_wdata.value = word
+            await cycle(dut)
+        dut.weight_we.value = 0
+    for index, sample in enumerate(vectors["samples"]):
+        for layer, words in enumerate(sample["bases"] or []):
+            dut.basis_layer.value = layer
+            dut.basis_we.value = 1
+            for address, word in enumerate(words):
+                dut.basis_addr.value = address
+                dut.basis_data.value = word
+                await cycle(dut)
+            dut.basis_we.value = 0
+        dut.input_we.value = 1
+        for address, value in enumerate(sample["intensity"]):
+            dut.input_addr.value = address
+            dut.input_data.value = value
+            await cycle(dut)
+        dut.input_we.value = 0
+        for port in ("label", "encoder_seed", "perturb_seed"):
+            getattr(dut, port).value = sample[port]
+        dut.command.value = Command.TRAIN
+        dut.start.value = 1
+        await cycle(dut)
+        dut.start.value = 0
+        await FallingEdge(dut.busy)      # an edge trigger: Icarus runs without Python per cycle
+        await FallingEdge(dut.clk)
+        assert int(dut.prediction.value) == sample["prediction"], f"sample {index}: prediction"
+        assert signed(dut.delta) == sample["delta"], f"sample {index}: delta"
+        for layer, want in enumerate(sample["weights"]):
+            dut.weight_layer.value = layer
+            got = await read_port(dut, "weight_addr", "weight_rdata", len(want))
+            bad = [a for a, (g, w) in enumerate(zip(got, want, strict=True)) if g != w]
+            assert not bad, f"sample {index} layer {layer}: {len(bad)} weight words differ"

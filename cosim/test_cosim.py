@@ -11,6 +11,7 @@ import pytest
 
 from cosim.runner import run_cocotb
 from hw.formats import DEFAULT_NETWORK, ENCODER_SEED, PERTURB_SEED
+from hw.learner import LearnerCore
 from hw.neuron import LIFCore
 from hw.noise import NoiseGenerator
 from hw.projector import ProjectorUpdate
@@ -64,3 +65,16 @@ def test_wrong_golden_parameter_fails_under_cocotb():
     with pytest.raises(SystemExit):  # how cocotb_tools reports a failed cocotb test
         _run(LIFCore(SMALL, 0), "lif_core", "lif_core_matches_golden", "mutant",
              _env(wrong, 0, 0x10C0, 6))
+
+
+LEARNER = dataclasses.replace(DEFAULT_NETWORK, sizes=(12, 6, 4), timesteps=8, clusters=4)
+
+
+def test_learner_training_run():
+    _run(LearnerCore(LEARNER), "learner", "learner_matches_golden", "small",
+         _env(LEARNER, 0, 5, 12))
+
+
+def test_learner_default_size():
+    _run(LearnerCore(DEFAULT_NETWORK), "learner", "learner_matches_golden", "default",
+         {**_env(DEFAULT_NETWORK, 0, 1, 2), "LOCO_REFRESH": "1"})
