@@ -40,8 +40,7 @@ BLOCKS = {
     "projector": lambda: ProjectorUpdate(DEFAULT_NETWORK, 0),
     "noise":     lambda: NoiseGenerator(),
     "learner":   lambda: HostInterface(DEFAULT_NETWORK),
-    "learner-64-16-10": lambda: HostInterface(dataclasses.replace(DEFAULT_NETWORK,
-                                                                  sizes=(64, 16, 10))),
+    "learner-shared": lambda: HostInterface(DEFAULT_NETWORK, shared_update=True),
 }
 
 # family, yosys synth command, nextpnr tool and device arguments, packer, target MHz, resources

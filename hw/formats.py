@@ -192,8 +192,8 @@ class LearningConfig:
     the error word. ``shift`` is ``update_shift`` in hidden layers and ``readout_update_shift``
     in the last one (the official code scales the readout's step 25x up: 1/10 vs 1/256). In real
     units ``dW = -eta * (K dL) * sign(xi) * rate`` with rate = count / T and
-    ``eta = T * 2**(delta.frac + vector.frac - master.frac - shift)`` (defaults: 2**-9 hidden,
-    2**-6 readout).
+    ``eta = T * 2**(delta.frac + vector.frac - master.frac - shift)`` (defaults: 2**-8 hidden,
+    2**-5 readout).
 
     The forward weight of a master word ``W`` is ``W >> (master.frac - weight.frac)`` (floor).
 
@@ -211,8 +211,8 @@ class LearningConfig:
     vector: QFormat = QFormat(10, 6)
     coeff: QFormat = QFormat(8, 8)
     basis: QFormat = QFormat(1, 15)
-    update_shift: int = 11
-    readout_update_shift: int = 8
+    update_shift: int = 10
+    readout_update_shift: int = 7
     centroid_shift: int = 4
 
     def __post_init__(self):

@@ -70,7 +70,7 @@ class HostInterface(wiring.Component):
     i: In(stream.Signature(8))
     o: Out(stream.Signature(8))
 
-    def __init__(self, config: NetworkConfig, *, init=None):
+    def __init__(self, config: NetworkConfig, *, init=None, shared_update=False):
         if not isinstance(config, NetworkConfig):
             raise TypeError(f"Config must be a NetworkConfig, not {config!r}")
         if config.sizes[-1] > 256 or max(config.sizes) > 65535:
@@ -78,6 +78,7 @@ class HostInterface(wiring.Component):
                              f"not sizes {config.sizes!r}")
         self._config = config
         self._init = init
+        self._shared = shared_update
         super().__init__()
 
     @property
@@ -87,7 +88,8 @@ class HostInterface(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg, learn = self._config, self._config.learning
-        m.submodules.learner = learner = LearnerCore(cfg, init=self._init)
+        m.submodules.learner = learner = LearnerCore(cfg, init=self._init,
+                                                     shared_update=self._shared)
 
         rom = identity_bytes(cfg)
         needed_table = Array(C(ARGUMENT_BYTES.get(code, 0), 4) for code in range(16))

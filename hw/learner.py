@@ -49,15 +49,19 @@ class LearnerCore(wiring.Component):
     config : NetworkConfig
     init : list of lists of int, optional
         Master weight words per layer (row-major, bias last).
+    shared_update : bool
+        One update unit for all layers, which it updates one after another (less logic, for
+        small parts such as the iCE40UP5K), instead of one unit per layer working at once.
     """
 
-    def __init__(self, config: NetworkConfig, *, init=None):
+    def __init__(self, config: NetworkConfig, *, init=None, shared_update=False):
         if not isinstance(config, NetworkConfig):
             raise TypeError(f"Config must be a NetworkConfig, not {config!r}")
         if init is not None and len(init) != config.layers:
             raise ValueError(f"Initial weights must list {config.layers} layers, not {len(init)}")
         self._config = config
         self._init = init
+        self._shared = bool(shared_update)
         learn, sizes = config.learning, config.sizes
         max_words = max(m * (n + 1) for n, m in zip(sizes[:-1], sizes[1:], strict=True))
         max_basis = max(2 * config.clusters * (n + 1) for n in sizes[:-1])
@@ -107,15 +111,18 @@ class LearnerCore(wiring.Component):
         count_shape = range(steps + 1)
 
         m.submodules.noise = noise = NoiseGenerator()
-        cores, units = [], []
+        cores = []
         for layer in range(layers):
             init = self._init[layer] if self._init is not None else None
-            core = LIFCore(cfg, layer, init=init)
-            unit = ProjectorUpdate(cfg, layer)
-            m.submodules[f"core{layer}"] = core
-            m.submodules[f"update{layer}"] = unit
+            m.submodules[f"core{layer}"] = core = LIFCore(cfg, layer, init=init)
             cores.append(core)
+        # Update units and the layers each serves (in order).
+        groups = [tuple(range(layers))] if self._shared else [(layer,) for layer in range(layers)]
+        units = []
+        for g, served in enumerate(groups):
+            m.submodules[f"update{g}"] = unit = ProjectorUpdate(cfg, served)
             units.append(unit)
+        group_of = {layer: g for g, served in enumerate(groups) for layer in served}
 
         m.submodules.inputs = input_mem = Memory(shape=ENCODER_BITS, depth=n0, init=[])
         in_rd, in_wr = input_mem.read_port(), input_mem.write_port()
@@ -155,25 +162,10 @@ class LearnerCore(wiring.Component):
                 core.first.eq(step == 0),
                 core.perturb.eq(noisy),
             ]
-            # The weight port belongs to the update unit, or to the host while idle.
-            host = ~self.busy & (self.weight_layer == l)
-            m.d.comb += [
-                core.weights.raddr.eq(Mux(host, self.weight_addr, units[l].weights.raddr)),
-                core.weights.waddr.eq(Mux(host, self.weight_addr, units[l].weights.waddr)),
-                core.weights.wdata.eq(Mux(host, self.weight_wdata, units[l].weights.wdata)),
-                core.weights.we.eq(Mux(host, self.weight_we, units[l].weights.we)),
-                units[l].weights.rdata.eq(core.weights.rdata),
-                units[l].own.eq(label),
-                units[l].use_projector.eq(flags[0]),
-                units[l].update_centroid.eq(flags[1]),
-                units[l].basis_waddr.eq(self.basis_addr),
-                units[l].basis_wdata.eq(self.basis_data),
-                units[l].basis_we.eq(self.basis_we & (self.basis_layer == l)),
-                units[l].centroid_raddr.eq(self.centroid_addr),
-            ]
         m.d.comb += [
             self.weight_rdata.eq(Array(c.weights.rdata for c in cores)[self.weight_layer]),
-            self.centroid_rdata.eq(Array(u.centroid_rdata for u in units)[self.centroid_layer]),
+            self.centroid_rdata.eq(Array(units[group_of[l]].centroid_rdata
+                                         for l in range(layers))[self.centroid_layer]),
         ]
         with m.If(self.busy):
             m.d.sync += self.cycles.eq(self.cycles + 1)
@@ -182,31 +174,73 @@ class LearnerCore(wiring.Component):
         readout = cores[-1]
         enc, pert = noise.encoder, noise.perturb
 
-        # Per-layer feeders of the update units (all layers run at once).
-        feed_x = [Signal(range(n + 1), name=f"feed_x{l}") for l, n in enumerate(sizes[:-1])]
-        feed_e = [Signal(range(mm + 1), name=f"feed_e{l}") for l, mm in enumerate(sizes[1:])]
-        finished = Signal(layers)
-        feeding = Signal()
-        for l, unit in enumerate(units):
-            n_in, n_out = sizes[l], sizes[l + 1]
-            m.d.comb += [unit.x.payload.eq(counts[l][feed_x[l]]),
-                         unit.x.valid.eq(feeding & (feed_x[l] < n_in))]
-            with m.If(unit.x.valid & unit.x.ready):
-                m.d.sync += feed_x[l].eq(feed_x[l] + 1)
-            neuron = feed_e[l]
+        def error_of(l, neuron):
+            """e_i of neuron ``neuron`` of layer ``l``: masked, signed loss difference."""
             if l == layers - 1:
                 mask = C(1)
             else:
                 post = counts[l + 1][neuron]
                 mask = (post > 0) & (post < steps)
             negative = signs.bit_select(offsets[l] + neuron, 1)
-            error = Mux(mask, Mux(negative, -self.delta, self.delta), 0)
-            m.d.comb += [unit.e.payload.eq(error),
-                         unit.e.valid.eq(feeding & (feed_x[l] == n_in) & (neuron < n_out))]
+            return Mux(mask, Mux(negative, -self.delta, self.delta), 0)
+
+        # Feeders of the update units: every unit gets its layers' counts and errors, all units
+        # at once (a shared unit takes its layers one after another).
+        finished = Signal(len(groups))
+        feeding = Signal()
+        resets = []
+        for g, (unit, served) in enumerate(zip(units, groups, strict=True)):
+            current = Signal(range(len(served)), name=f"current{g}")
+            feed_x = Signal(range(max(sizes[l] for l in served) + 1), name=f"feed_x{g}")
+            feed_e = Signal(range(max(sizes[l + 1] for l in served) + 1), name=f"feed_e{g}")
+            resets += [current.eq(0), feed_x.eq(0), feed_e.eq(0)]
+
+            def pick(values, current=current):
+                return values[0] if len(values) == 1 else Array(values)[current]
+
+            n_in = pick([C(sizes[l], range(sizes[l] + 1)) for l in served])
+            n_out = pick([C(sizes[l + 1], range(sizes[l + 1] + 1)) for l in served])
+            active = feeding & ~finished[g]
+            m.d.comb += [
+                unit.x.payload.eq(pick([counts[l][feed_x] for l in served])),
+                unit.x.valid.eq(active & (feed_x < n_in)),
+                unit.e.payload.eq(pick([error_of(l, feed_e) for l in served])),
+                unit.e.valid.eq(active & (feed_x == n_in) & (feed_e < n_out)),
+                unit.weights.rdata.eq(pick([cores[l].weights.rdata for l in served])),
+                unit.own.eq(label),
+                unit.use_projector.eq(flags[0]),
+                unit.update_centroid.eq(flags[1]),
+                unit.basis_waddr.eq(self.basis_addr),
+                unit.basis_wdata.eq(self.basis_data),
+                unit.centroid_raddr.eq(self.centroid_addr),
+            ]
+            if len(served) > 1:
+                host_layer = Mux(self.basis_we, self.basis_layer, self.centroid_layer)
+                m.d.comb += [unit.layer_select.eq(Mux(self.busy, current, host_layer)),
+                             unit.basis_we.eq(self.basis_we)]
+            else:
+                m.d.comb += unit.basis_we.eq(self.basis_we & (self.basis_layer == served[0]))
+            with m.If(unit.x.valid & unit.x.ready):
+                m.d.sync += feed_x.eq(feed_x + 1)
             with m.If(unit.e.valid & unit.e.ready):
-                m.d.sync += feed_e[l].eq(feed_e[l] + 1)
+                m.d.sync += feed_e.eq(feed_e + 1)
             with m.If(unit.done):
-                m.d.sync += finished[l].eq(1)
+                with m.If(current == len(served) - 1):
+                    m.d.sync += finished[g].eq(1)
+                with m.Else():
+                    m.d.sync += [current.eq(current + 1), feed_x.eq(0), feed_e.eq(0)]
+            # The weight port of each served core: the unit's while it updates that core, the
+            # host's while idle.
+            for position, l in enumerate(served):
+                core = cores[l]
+                host = ~self.busy & (self.weight_layer == l)
+                mine = current == position
+                m.d.comb += [
+                    core.weights.raddr.eq(Mux(host, self.weight_addr, unit.weights.raddr)),
+                    core.weights.waddr.eq(Mux(host, self.weight_addr, unit.weights.waddr)),
+                    core.weights.wdata.eq(Mux(host, self.weight_wdata, unit.weights.wdata)),
+                    core.weights.we.eq(Mux(host, self.weight_we, unit.weights.we & mine)),
+                ]
 
         with m.FSM():
             with m.State("IDLE"):
@@ -327,7 +361,7 @@ class LearnerCore(wiring.Component):
                         fixed.round_shift(acc, learn.delta_shift), learn.delta)),
                     feeding.eq(1), finished.eq(0),
                 ]
-                m.d.sync += [f.eq(0) for f in feed_x + feed_e]
+                m.d.sync += resets
                 m.next = "UPDATE"
 
             with m.State("UPDATE"):

@@ -1,4 +1,4 @@
-"""Cluster-orthogonal projector and rank-1 weight-update unit of one layer."""
+"""Cluster-orthogonal projector and rank-1 weight-update unit of one layer (or several)."""
 
 from amaranth import *
 from amaranth.lib import stream
@@ -43,14 +43,32 @@ class ProjectorUpdate(LayerComponent):
     centroid_raddr / centroid_rdata, u_raddr / u_rdata : read ports, data one cycle later, only
         while waiting for ``x``
     weights : ``Out(weight_port_signature(m * (n + 1), master))``
+    layer_select : ``In(range(len(layers)))``
+        With several layers (one unit shared by them, updating them one after another): which
+        one; hold it from the first ``x`` word to ``done``, and while using the basis/centroid
+        ports, whose addresses are relative to that layer's region.
+
+    Parameters
+    ----------
+    config : NetworkConfig
+    layer : int or tuple of int
+        The layer this unit updates, or the layers it serves in turn.
     """
 
-    def __init__(self, config: NetworkConfig, layer: int):
-        self.check_layer(config, layer)
-        self._n = config.sizes[layer] + 1
-        self._m = config.sizes[layer + 1]
+    def __init__(self, config: NetworkConfig, layer):
+        layers = (layer,) if isinstance(layer, int) else tuple(layer)
+        if not layers:
+            raise TypeError("Layers must name at least one layer, not ()")
+        for one in layers:
+            self.check_layer(config, one)
+        self._layers = layers
+        self._ns = [config.sizes[one] + 1 for one in layers]
+        self._ms = [config.sizes[one + 1] for one in layers]
+        self._n, self._m = max(self._ns), max(self._ms)
         learn, n, clusters = config.learning, self._n, config.clusters
-        super().__init__(config, layer, {
+        words = max(nl * ml for nl, ml in zip(self._ns, self._ms, strict=True))
+        super().__init__(config, layers[0], {
+            "layer_select":    In(range(len(layers))),
             "x":               In(stream.Signature(range(config.timesteps + 1))),
             "e":               In(stream.Signature(fixed.shape(learn.delta))),
             "own":             In(range(clusters)),
@@ -65,37 +83,54 @@ class ProjectorUpdate(LayerComponent):
             "centroid_rdata":  Out(fixed.shape(learn.vector)),
             "u_raddr":         In(range(n)),
             "u_rdata":         Out(fixed.shape(learn.vector)),
-            "weights":         Out(weight_port_signature(self._m * n, fixed.shape(learn.master))),
+            "weights":         Out(weight_port_signature(words, fixed.shape(learn.master))),
         })
+
+    @property
+    def layers(self):
+        return self._layers
 
     def elaborate(self, platform):
         m = Module()
-        cfg, learn, n, rows, clusters = self._config, self._config.learning, self._n, self._m, \
-            self._config.clusters
+        cfg, learn, clusters = self._config, self._config.learning, self._config.clusters
+        ns, ms = self._ns, self._ms
         frac = learn.vector.frac_bits
+
+        def table(values):
+            """The entry of ``values`` for the selected layer (a constant with one layer)."""
+            if len(values) == 1:
+                return C(values[0], range(values[0] + 1))
+            return Array(C(v, range(max(values) + 1)) for v in values)[self.layer_select]
+
+        n, rows = table(ns), table(ms)
+        basis_base = table([sum(2 * clusters * k for k in ns[:i]) for i in range(len(ns))])
+        centroid_base = table([sum(clusters * k for k in ns[:i]) for i in range(len(ns))])
+        shifts = {learn.weight_shift_for(one, cfg.layers) for one in self._layers}
+        readout = table([int(one == cfg.layers - 1) for one in self._layers])
 
         def memory(name, fmt, depth):
             mem = Memory(shape=fixed.shape(fmt), depth=depth, init=[])
             m.submodules[name] = mem
             return mem.read_port(), mem.write_port()
 
-        x_rd, x_wr = memory("xmem", learn.vector, n)        # v = counts << frac
-        u_rd, u_wr = memory("umem", learn.vector, n)        # projected vector
-        e_rd, e_wr = memory("emem", learn.delta, rows)      # per-neuron errors
-        b_rd, b_wr = memory("bmem", learn.basis, 2 * clusters * n)
-        c_rd, c_wr = memory("cmem", learn.vector, clusters * n)
+        x_rd, x_wr = memory("xmem", learn.vector, max(ns))      # v = counts << frac
+        u_rd, u_wr = memory("umem", learn.vector, max(ns))      # projected vector
+        e_rd, e_wr = memory("emem", learn.delta, max(ms))       # per-neuron errors
+        b_rd, b_wr = memory("bmem", learn.basis, 2 * clusters * sum(ns))
+        c_rd, c_wr = memory("cmem", learn.vector, clusters * sum(ns))
 
         coeff = Array(Signal(fixed.shape(learn.coeff), name=f"coeff{k}")
                       for k in range(clusters + 1))
-        index   = Signal(range(n + 1))                  # inner position j (or row i on loads)
+        top_n, top_m = max(ns), max(ms)
+        index   = Signal(range(max(top_n, top_m) + 1))  # inner position j (or row i on loads)
         slot    = Signal(range(clusters + 2))           # basis slot k in the dot/expand loops
-        row     = Signal(range(rows))
-        base    = Signal(range(max(2 * clusters * n, rows * n) + 1))
-        own_base = Signal(range(2 * clusters * n))      # first word of slot C + own
-        waddr   = Signal(range(max(rows, clusters) * n))
+        row     = Signal(range(top_m))
+        base    = Signal(range(max(2 * clusters * sum(ns), top_m * top_n) + 1))
+        own_base = Signal.like(base)                    # first word of slot C + own
+        waddr   = Signal.like(base)
         fetched = Signal()
         acc     = Signal(signed(learn.basis.width + max(learn.vector.width, learn.coeff.width)
-                                + (n * (clusters + 1)).bit_length() + 1))
+                                + (top_n * (clusters + 1)).bit_length() + 1))
         # Coefficient of the slot read last cycle; one bit wider, as the add-back slot negates.
         factor  = Signal(signed(learn.coeff.width + 1))
         error   = Signal(fixed.shape(learn.delta))
@@ -105,11 +140,17 @@ class ProjectorUpdate(LayerComponent):
         source_data = Mux(project, u_rd.data, x_rd.data)
 
         m.d.comb += [
-            b_wr.addr.eq(self.basis_waddr), b_wr.data.eq(self.basis_wdata),
+            b_wr.addr.eq(basis_base + self.basis_waddr), b_wr.data.eq(self.basis_wdata),
             b_wr.en.eq(self.basis_we & ~self.busy),
             self.centroid_rdata.eq(c_rd.data),
             self.u_rdata.eq(u_rd.data),
         ]
+
+        def table_product(values, factor):
+            """``factor * values[selected layer]`` (constant multiplications, then a mux)."""
+            if len(values) == 1:
+                return factor * values[0]
+            return Array(factor * v for v in values)[self.layer_select]
 
         def next_slot_base(k):
             # Slots 0 .. C-1 are consecutive; the last one used is C + own.
@@ -121,7 +162,8 @@ class ProjectorUpdate(LayerComponent):
                     self.x.ready.eq(1),
                     x_wr.addr.eq(index), x_wr.data.eq(self.x.payload << frac),
                     x_wr.en.eq(self.x.valid),
-                    c_rd.addr.eq(self.centroid_raddr), u_rd.addr.eq(self.u_raddr),
+                    c_rd.addr.eq(centroid_base + self.centroid_raddr),
+                    u_rd.addr.eq(self.u_raddr),
                 ]
                 with m.If(self.x.valid):
                     m.d.sync += index.eq(index + 1)
@@ -141,9 +183,11 @@ class ProjectorUpdate(LayerComponent):
                     m.d.sync += index.eq(index + 1)
                     with m.If(index == rows - 1):
                         m.d.sync += [
-                            self.busy.eq(1), index.eq(0), slot.eq(0), base.eq(0), acc.eq(0),
+                            self.busy.eq(1), index.eq(0), slot.eq(0), acc.eq(0),
                             fetched.eq(0), row.eq(0),
-                            own.eq(self.own), own_base.eq((clusters + self.own) * n),
+                            base.eq(Mux(self.use_projector, basis_base, 0)),
+                            own.eq(self.own),
+                            own_base.eq(basis_base + table_product(ns, clusters + self.own)),
                             project.eq(self.use_projector), centroid.eq(self.update_centroid),
                         ]
                         with m.If(self.use_projector):
@@ -166,7 +210,7 @@ class ProjectorUpdate(LayerComponent):
                         acc.eq(0), index.eq(0),
                     ]
                     with m.If(slot == clusters):
-                        m.d.sync += [slot.eq(0), base.eq(0)]
+                        m.d.sync += [slot.eq(0), base.eq(basis_base)]
                         m.next = "EXPAND"
                     with m.Else():
                         m.d.sync += [slot.eq(slot + 1), base.eq(next_slot_base(slot))]
@@ -187,9 +231,9 @@ class ProjectorUpdate(LayerComponent):
                     m.d.comb += [u_wr.addr.eq(index), u_wr.en.eq(1),
                                  u_wr.data.eq(fixed.saturate(x_rd.data - correction,
                                                              learn.vector))]
-                    m.d.sync += [acc.eq(0), slot.eq(0), base.eq(0)]
+                    m.d.sync += [acc.eq(0), slot.eq(0), base.eq(basis_base)]
                     with m.If(index == n - 1):
-                        m.d.sync += index.eq(0)
+                        m.d.sync += [index.eq(0), base.eq(0)]
                         m.next = "ROW"
                     with m.Else():
                         m.d.sync += index.eq(index + 1)
@@ -214,8 +258,13 @@ class ProjectorUpdate(LayerComponent):
                 with m.If(index < n):
                     m.d.sync += index.eq(index + 1)
                 with m.If(fetched):
-                    step = fixed.round_shift(error * source_data,
-                                             learn.weight_shift_for(self._layer, cfg.layers))
+                    product = error * source_data
+                    if len(shifts) == 1:
+                        step = fixed.round_shift(product, next(iter(shifts)))
+                    else:
+                        step = Mux(readout,
+                                   fixed.round_shift(product, learn.readout_update_shift),
+                                   fixed.round_shift(product, learn.update_shift))
                     m.d.comb += [
                         self.weights.waddr.eq(waddr), self.weights.we.eq(1),
                         self.weights.wdata.eq(fixed.saturate(self.weights.rdata - step,
@@ -229,7 +278,8 @@ class ProjectorUpdate(LayerComponent):
                         m.next = "ROW"
 
             with m.State("CENTROID_START"):
-                m.d.sync += [index.eq(0), fetched.eq(0), base.eq(own * n)]
+                m.d.sync += [index.eq(0), fetched.eq(0),
+                             base.eq(centroid_base + table_product(ns, own))]
                 with m.If(centroid):
                     m.next = "CENTROID"
                 with m.Else():

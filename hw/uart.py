@@ -107,16 +107,18 @@ class UARTLearner(wiring.Component):
     rx: In(1, init=1)
     tx: Out(1, init=1)
 
-    def __init__(self, config: NetworkConfig, divisor: int, *, init=None):
+    def __init__(self, config: NetworkConfig, divisor: int, *, init=None, shared_update=False):
         _check_divisor(divisor)
         self._config, self._divisor, self._init = config, divisor, init
+        self._shared = shared_update
         super().__init__()
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.rx = rx = UARTRx(self._divisor)
         m.submodules.tx = tx = UARTTx(self._divisor)
-        m.submodules.host = host = HostInterface(self._config, init=self._init)
+        m.submodules.host = host = HostInterface(self._config, init=self._init,
+                                                 shared_update=self._shared)
         m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx)]
         wiring.connect(m, rx.o, host.i)
         wiring.connect(m, host.o, tx.i)

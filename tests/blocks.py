@@ -107,11 +107,11 @@ def check_noise(lanes, vectors, *, name):
     run_simulation(dut, testbench, name=name)
 
 
-def check_learner(config, vectors, *, name, infer_every=0):
+def check_learner(config, vectors, *, name, infer_every=0, shared_update=False):
     """Train the learner on ``vectors`` (:func:`cosim.vectors.learner_vectors`), comparing
     delta, the clean outputs, the prediction and every master word after every sample; returns
     the cycles per training sample (and per inference when ``infer_every``)."""
-    dut = LearnerCore(config, init=vectors["init"])
+    dut = LearnerCore(config, init=vectors["init"], shared_update=shared_update)
     cycles = {"train": [], "infer": []}
 
     async def command(ctx, which):

@@ -22,6 +22,12 @@ def test_learner_is_bit_exact_over_a_training_run(config, use_projector, request
     assert len(cycles["train"]) == 24 and min(cycles["infer"]) < min(cycles["train"])
 
 
+@pytest.mark.parametrize("config", [SMALL, DEEP], ids=["small", "deep"])
+def test_shared_update_unit_is_bit_exact(config, request):
+    vectors = learner_vectors(config, samples=12, seed=7, refresh=4)
+    check_learner(config, vectors, name=request.node.name, shared_update=True)
+
+
 def test_learner_default_size(request):
     vectors = learner_vectors(DEFAULT_NETWORK, samples=2, seed=1, refresh=1)
     check_learner(DEFAULT_NETWORK, vectors, name=request.node.name)
