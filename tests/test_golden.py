@@ -163,6 +163,6 @@ def test_fixed_point_loco_learns_digits_where_np_does_not():
 
 def test_loss_delta_saturates_symmetrically():
     learn = DEFAULT_LEARNING
-    big = torch.full((1, 10), 30000)
-    assert loss_delta(-big, big, torch.tensor([0]), learn).tolist() == [learn.delta.max_raw]
-    assert loss_delta(big, -big, torch.tensor([0]), learn).tolist() == [-learn.delta.max_raw]
+    big, zero = torch.full((1, 10), 30000), torch.zeros(1, 10, dtype=torch.int64)
+    assert loss_delta(zero, big, torch.tensor([0]), learn).tolist() == [learn.delta.max_raw]
+    assert loss_delta(big, zero, torch.tensor([0]), learn).tolist() == [-learn.delta.max_raw]
