@@ -31,7 +31,8 @@ def lif_vectors(config: NetworkConfig, layer: int, *, passes: int, seed: int,
     are uniform over ``weight_range`` times the master range, so saturation is exercised, unless
     ``init`` gives them; ``perturb`` forces the perturbation on or off.
     Returns ``init`` (master words) and per step ``spikes_in``, ``negative``, ``first``,
-    ``perturb`` (ints), ``spikes_out`` (int) and per pass the final membranes ``v``.
+    ``perturb`` (ints), ``spikes_out`` (int) and per pass the final membranes ``v`` and spike
+    counts ``counts``.
     """
     rng = random.Random(seed)
     n, m = config.sizes[layer], config.sizes[layer + 1]
@@ -41,7 +42,7 @@ def lif_vectors(config: NetworkConfig, layer: int, *, passes: int, seed: int,
                 for _ in range(m * (n + 1))]
     weights = torch.tensor(init).view(m, n + 1) >> config.weight_shift
     sigma = config.noise_amplitude_raw
-    steps, finals = [], []
+    steps, finals, counts = [], [], []
     for _ in range(passes):
         p = density if density is not None else rng.choice([0.0, 0.05, 0.3, 0.7, 1.0])
         spikes = torch.tensor([[[rng.random() < p for _ in range(n)]
@@ -55,7 +56,8 @@ def lif_vectors(config: NetworkConfig, layer: int, *, passes: int, seed: int,
                           "negative": bits(negative[0].tolist()), "first": int(t == 0),
                           "perturb": int(perturbed), "spikes_out": bits(out[0, t].tolist())})
         finals.append(v[0].tolist())
-    return {"init": init, "steps": steps, "v": finals}
+        counts.append(out[0].sum(dim=0).tolist())
+    return {"init": init, "steps": steps, "v": finals, "counts": counts}
 
 
 def projector_vectors(config: NetworkConfig, layer: int, *, samples: int, seed: int) -> dict:

@@ -5,7 +5,8 @@ from amaranth.hdl import Cat, Mux, Shape, signed
 from .formats import QFormat
 
 
-__all__ = ["shape", "saturate", "saturate_symmetric", "round_shift", "lowest_set_bit"]
+__all__ = ["shape", "saturate", "saturate_symmetric", "round_shift", "lowest_one",
+           "one_hot_index"]
 
 
 def shape(fmt: QFormat) -> Shape:
@@ -28,13 +29,14 @@ def round_shift(value, shift: int):
     return value if shift == 0 else (value + (1 << (shift - 1))) >> shift
 
 
-def lowest_set_bit(value):
-    """Index of the lowest set bit of ``value`` (0 when none is set): a priority encoder.
+def lowest_one(value):
+    """``value`` with only its lowest set bit kept (``v & -v``; zero stays zero)."""
+    return (value & -value)[:len(value)]
 
-    Isolates the lowest set bit (``v & -v``), then encodes the one-hot word with one OR tree per
-    index bit, which stays shallow where a chain of muxes would be ``len(value)`` deep.
-    """
-    width = len(value)
-    one_hot = (value & -value)[:width]
+
+def one_hot_index(one_hot):
+    """Index of the set bit of a one-hot word (0 for zero): one OR tree per index bit, which
+    stays shallow where a chain of muxes would be ``len(one_hot)`` deep."""
+    width = len(one_hot)
     return Cat(Cat(one_hot[i] for i in range(width) if i >> b & 1).any()
                for b in range(max(1, (width - 1).bit_length())))

@@ -102,7 +102,6 @@ class HostInterface(wiring.Component):
         address   = Signal(16)
         remaining = Signal(16)
         word      = Signal(32)                   # a payload word being assembled
-        nbytes    = Signal(3)                    # bytes of it received
         reply     = Signal(64)
         length    = Signal(4)
         label     = Signal(8)
@@ -149,15 +148,20 @@ class HostInterface(wiring.Component):
                     with m.Else():
                         m.next = "ARGUMENTS"
             with m.State("ARGUMENTS"):
+                # Shifted in from the top: after k bytes the first one is at args[80 - 8k].
                 m.d.comb += self.i.ready.eq(1)
                 with m.If(self.i.valid):
-                    m.d.sync += [args.word_select(count, 8).eq(self.i.payload),
-                                 count.eq(count + 1)]
+                    m.d.sync += [args.eq(Cat(args[8:], self.i.payload)), count.eq(count + 1)]
                     with m.If(count == needed_table[opcode[:4]] - 1):
                         m.next = "DISPATCH"
             with m.State("DISPATCH"):
-                m.d.sync += [layer.eq(args[:8]), address.eq(args[8:24]),
-                             remaining.eq(args[24:40]), count.eq(0), nbytes.eq(0)]
+                def field(offset, size, total):
+                    """Bytes ``offset .. offset + size`` of a ``total``-byte argument list."""
+                    start = 8 * (len(args) // 8 - total + offset)
+                    return args[start:start + 8 * size]
+
+                m.d.sync += [layer.eq(field(0, 1, 5)), address.eq(field(1, 2, 5)),
+                             remaining.eq(field(3, 2, 5)), count.eq(0), word.eq(0)]
                 with m.Switch(opcode):
                     with m.Case(Opcode.PING):
                         m.next = "SEND_IDENTITY"
@@ -165,11 +169,11 @@ class HostInterface(wiring.Component):
                         m.d.sync += [address.eq(0), remaining.eq(cfg.sizes[0])]
                         m.next = "RECEIVE_INPUT"
                     with m.Case(Opcode.TRAIN):
-                        m.d.sync += [label.eq(args[:8]), seeds.eq(args[8:72]),
-                                     flags.eq(args[72:80])]
+                        m.d.sync += [label.eq(field(0, 1, 10)), seeds.eq(field(1, 8, 10)),
+                                     flags.eq(field(9, 1, 10))]
                         m.next = "START_TRAIN"
                     with m.Case(Opcode.INFER):
-                        m.d.sync += seeds[:32].eq(args[:32])
+                        m.d.sync += seeds[:32].eq(field(0, 4, 4))
                         m.next = "START_INFER"
                     with m.Case(Opcode.READ_WEIGHTS, Opcode.READ_CENTROIDS):
                         m.next = "READ_ITEM"
@@ -216,20 +220,23 @@ class HostInterface(wiring.Component):
                 with m.Else():
                     m.d.comb += self.i.ready.eq(1)
                     with m.If(self.i.valid):
-                        m.d.sync += [word.word_select(nbytes, 8).eq(self.i.payload),
-                                     nbytes.eq(nbytes + 1)]
-                        with m.If(nbytes == item_bytes - 1):
+                        # Little-endian bytes shifted in from the top, as the arguments.
+                        m.d.sync += [word.eq(Cat(word[8:], self.i.payload)),
+                                     count.eq(count + 1)]
+                        with m.If(count == item_bytes - 1):
                             m.next = "WRITE_ITEM"
             with m.State("WRITE_ITEM"):
-                # Sign-extend the assembled word to the memory's width (wdata is signed).
-                wide = Mux(opcode == Opcode.WRITE_WEIGHTS,
-                           word[:learn.master.width].as_signed(),
-                           word[:learn.basis.width].as_signed())
-                m.d.comb += [learner.weight_wdata.eq(wide), learner.basis_data.eq(wide),
+                # The word sits at the top of the register; its format's bits are signed.
+                def value(fmt):
+                    start = len(word) - 8 * word_bytes(fmt)
+                    return word[start:start + fmt.width].as_signed()
+
+                m.d.comb += [learner.weight_wdata.eq(value(learn.master)),
+                             learner.basis_data.eq(value(learn.basis)),
                              learner.weight_we.eq(opcode == Opcode.WRITE_WEIGHTS),
                              learner.basis_we.eq(opcode == Opcode.WRITE_BASIS)]
                 m.d.sync += [address.eq(address + 1), remaining.eq(remaining - 1),
-                             nbytes.eq(0), word.eq(0)]
+                             count.eq(0), word.eq(0)]
                 m.next = "RECEIVE_ITEM"
 
             with m.State("READ_ITEM"):
@@ -247,9 +254,9 @@ class HostInterface(wiring.Component):
                 m.next = "SEND"
 
             with m.State("SEND"):
-                m.d.comb += [self.o.payload.eq(reply.word_select(count, 8)), self.o.valid.eq(1)]
+                m.d.comb += [self.o.payload.eq(reply[:8]), self.o.valid.eq(1)]
                 with m.If(self.o.ready):
-                    m.d.sync += count.eq(count + 1)
+                    m.d.sync += [count.eq(count + 1), reply.eq(reply >> 8)]
                     with m.If(count == length - 1):
                         m.d.sync += count.eq(0)
                         with m.If(is_read):

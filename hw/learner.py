@@ -5,7 +5,7 @@ Bit-exact with :func:`loco_sw.golden.train_step` (training) and :func:`loco_sw.g
 """
 
 from amaranth import *
-from amaranth.lib import wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -42,7 +42,7 @@ class LearnerCore(wiring.Component):
     * ``input_addr/input_data/input_we``: the ``n0`` input intensities (``ENCODER_BITS`` each);
     * ``weight_layer/weight_addr`` -> ``weight_rdata`` (a cycle later), ``weight_wdata/weight_we``;
     * ``basis_layer/basis_addr/basis_data/basis_we``; ``centroid_layer/centroid_addr`` ->
-      ``centroid_rdata``; ``output_addr`` -> ``output_clean``/``output_noisy`` (a cycle later).
+      ``centroid_rdata``; ``output_addr`` -> ``output_clean`` (a cycle later).
 
     Parameters
     ----------
@@ -96,7 +96,6 @@ class LearnerCore(wiring.Component):
             "centroid_rdata": Out(fixed.shape(learn.vector)),
             "output_addr":    In(range(sizes[-1])),
             "output_clean":   Out(fixed.shape(learn.output)),
-            "output_noisy":   Out(fixed.shape(learn.output)),
         })
 
     @property
@@ -108,39 +107,38 @@ class LearnerCore(wiring.Component):
         cfg, learn = self._config, self._config.learning
         sizes, layers, steps = cfg.sizes, cfg.layers, cfg.timesteps
         n0, classes = sizes[0], sizes[-1]
-        count_shape = range(steps + 1)
 
         m.submodules.noise = noise = NoiseGenerator()
+        enc, pert = noise.encoder, noise.perturb
         cores = []
-        for layer in range(layers):
-            init = self._init[layer] if self._init is not None else None
-            m.submodules[f"core{layer}"] = core = LIFCore(cfg, layer, init=init)
+        for l in range(layers):
+            init = self._init[l] if self._init is not None else None
+            m.submodules[f"core{l}"] = core = LIFCore(cfg, l, init=init)
             cores.append(core)
-        # Update units and the layers each serves (in order).
-        groups = [tuple(range(layers))] if self._shared else [(layer,) for layer in range(layers)]
+        readout = cores[-1]
+        # Update units and the layers each serves, in order.
+        groups = [tuple(range(layers))] if self._shared else [(l,) for l in range(layers)]
         units = []
         for g, served in enumerate(groups):
             m.submodules[f"update{g}"] = unit = ProjectorUpdate(cfg, served)
             units.append(unit)
-        group_of = {layer: g for g, served in enumerate(groups) for layer in served}
+        group_of = {l: g for g, served in enumerate(groups) for l in served}
 
-        m.submodules.inputs = input_mem = Memory(shape=ENCODER_BITS, depth=n0, init=[])
+        # Input memory: each word holds an intensity and the input's spike count in this pass
+        # (the cores keep their neurons' counts beside the membranes likewise).
+        word = data.StructLayout({"intensity": ENCODER_BITS,
+                                  "count": (steps + 1).bit_length()})
+        m.submodules.inputs = input_mem = Memory(shape=word, depth=n0, init=[])
         in_rd, in_wr = input_mem.read_port(), input_mem.write_port()
-        m.d.comb += [in_wr.addr.eq(self.input_addr), in_wr.data.eq(self.input_data),
+        m.d.comb += [in_wr.addr.eq(self.input_addr), in_wr.data.intensity.eq(self.input_data),
                      in_wr.en.eq(self.input_we & ~self.busy)]
 
-        # Spike counts of every layer's input in the current pass (layer 0: the encoder).
-        counts = [Array(Signal(count_shape, name=f"count{layer}_{i}") for i in range(n))
-                  for layer, n in enumerate(sizes[:-1])]
         in_spikes = Signal(n0)
         signs = Signal(sum(sizes[1:]))                  # perturbation signs, layer 0 first
-        offsets = [sum(sizes[1:1 + layer]) for layer in range(layers)]
+        offsets = [sum(sizes[1:1 + l]) for l in range(layers)]
         y_clean = Array(Signal(fixed.shape(learn.output), name=f"y_clean{k}")
                         for k in range(classes))
-        y_noisy = Array(Signal(fixed.shape(learn.output), name=f"y_noisy{k}")
-                        for k in range(classes))
-        m.d.sync += [self.output_clean.eq(y_clean[self.output_addr]),
-                     self.output_noisy.eq(y_noisy[self.output_addr])]
+        m.d.sync += self.output_clean.eq(y_clean[self.output_addr])
 
         command = Signal(2)
         noisy   = Signal()
@@ -153,8 +151,10 @@ class LearnerCore(wiring.Component):
         best    = Signal(fixed.shape(learn.output))
         label   = Signal(range(classes))
         flags   = Signal(2)                             # use_projector, update_centroid
+        feed_layer = Signal(range(layers))
+        feed    = Signal(range(max(sizes) + 1))         # word being offered to the unit
+        done_seen = Signal(len(units))
 
-        # Wiring of the layers: spikes flow from each core to the next, signs from the register.
         for l, core in enumerate(cores):
             m.d.comb += [
                 core.spikes_in.eq(in_spikes if l == 0 else cores[l - 1].spikes_out),
@@ -162,6 +162,41 @@ class LearnerCore(wiring.Component):
                 core.first.eq(step == 0),
                 core.perturb.eq(noisy),
             ]
+        for g, (unit, served) in enumerate(zip(units, groups, strict=True)):
+            m.d.comb += [
+                unit.own.eq(label),
+                unit.use_projector.eq(flags[0]),
+                unit.update_centroid.eq(flags[1]),
+                unit.basis_waddr.eq(self.basis_addr),
+                unit.basis_wdata.eq(self.basis_data),
+                unit.centroid_raddr.eq(self.centroid_addr),
+            ]
+            position = {l: p for p, l in enumerate(served)}
+            if len(served) > 1:
+                host_layer = Mux(self.basis_we, self.basis_layer, self.centroid_layer)
+                m.d.comb += [
+                    unit.layer_select.eq(Mux(self.busy, feed_layer, host_layer)),
+                    unit.basis_we.eq(self.basis_we),
+                    unit.weights.rdata.eq(Array(cores[l].weights.rdata
+                                                for l in served)[feed_layer]),
+                ]
+            else:
+                m.d.comb += [unit.basis_we.eq(self.basis_we & (self.basis_layer == served[0])),
+                             unit.weights.rdata.eq(cores[served[0]].weights.rdata)]
+            with m.If(unit.done):
+                m.d.sync += done_seen[g].eq(1)
+            # The weight port of each served core: the unit's while it updates that core, the
+            # host's while idle.
+            for l in served:
+                core = cores[l]
+                host = ~self.busy & (self.weight_layer == l)
+                mine = C(1) if len(served) == 1 else feed_layer == position[l]
+                m.d.comb += [
+                    core.weights.raddr.eq(Mux(host, self.weight_addr, unit.weights.raddr)),
+                    core.weights.waddr.eq(Mux(host, self.weight_addr, unit.weights.waddr)),
+                    core.weights.wdata.eq(Mux(host, self.weight_wdata, unit.weights.wdata)),
+                    core.weights.we.eq(Mux(host, self.weight_we, unit.weights.we & mine)),
+                ]
         m.d.comb += [
             self.weight_rdata.eq(Array(c.weights.rdata for c in cores)[self.weight_layer]),
             self.centroid_rdata.eq(Array(units[group_of[l]].centroid_rdata
@@ -170,77 +205,11 @@ class LearnerCore(wiring.Component):
         with m.If(self.busy):
             m.d.sync += self.cycles.eq(self.cycles + 1)
 
-        sigma_count = Signal(range(len(signs) + 1))
-        readout = cores[-1]
-        enc, pert = noise.encoder, noise.perturb
-
-        def error_of(l, neuron):
-            """e_i of neuron ``neuron`` of layer ``l``: masked, signed loss difference."""
-            if l == layers - 1:
-                mask = C(1)
-            else:
-                post = counts[l + 1][neuron]
-                mask = (post > 0) & (post < steps)
-            negative = signs.bit_select(offsets[l] + neuron, 1)
-            return Mux(mask, Mux(negative, -self.delta, self.delta), 0)
-
-        # Feeders of the update units: every unit gets its layers' counts and errors, all units
-        # at once (a shared unit takes its layers one after another).
-        finished = Signal(len(groups))
-        feeding = Signal()
-        resets = []
-        for g, (unit, served) in enumerate(zip(units, groups, strict=True)):
-            current = Signal(range(len(served)), name=f"current{g}")
-            feed_x = Signal(range(max(sizes[l] for l in served) + 1), name=f"feed_x{g}")
-            feed_e = Signal(range(max(sizes[l + 1] for l in served) + 1), name=f"feed_e{g}")
-            resets += [current.eq(0), feed_x.eq(0), feed_e.eq(0)]
-
-            def pick(values, current=current):
-                return values[0] if len(values) == 1 else Array(values)[current]
-
-            n_in = pick([C(sizes[l], range(sizes[l] + 1)) for l in served])
-            n_out = pick([C(sizes[l + 1], range(sizes[l + 1] + 1)) for l in served])
-            active = feeding & ~finished[g]
-            m.d.comb += [
-                unit.x.payload.eq(pick([counts[l][feed_x] for l in served])),
-                unit.x.valid.eq(active & (feed_x < n_in)),
-                unit.e.payload.eq(pick([error_of(l, feed_e) for l in served])),
-                unit.e.valid.eq(active & (feed_x == n_in) & (feed_e < n_out)),
-                unit.weights.rdata.eq(pick([cores[l].weights.rdata for l in served])),
-                unit.own.eq(label),
-                unit.use_projector.eq(flags[0]),
-                unit.update_centroid.eq(flags[1]),
-                unit.basis_waddr.eq(self.basis_addr),
-                unit.basis_wdata.eq(self.basis_data),
-                unit.centroid_raddr.eq(self.centroid_addr),
-            ]
-            if len(served) > 1:
-                host_layer = Mux(self.basis_we, self.basis_layer, self.centroid_layer)
-                m.d.comb += [unit.layer_select.eq(Mux(self.busy, current, host_layer)),
-                             unit.basis_we.eq(self.basis_we)]
-            else:
-                m.d.comb += unit.basis_we.eq(self.basis_we & (self.basis_layer == served[0]))
-            with m.If(unit.x.valid & unit.x.ready):
-                m.d.sync += feed_x.eq(feed_x + 1)
-            with m.If(unit.e.valid & unit.e.ready):
-                m.d.sync += feed_e.eq(feed_e + 1)
-            with m.If(unit.done):
-                with m.If(current == len(served) - 1):
-                    m.d.sync += finished[g].eq(1)
-                with m.Else():
-                    m.d.sync += [current.eq(current + 1), feed_x.eq(0), feed_e.eq(0)]
-            # The weight port of each served core: the unit's while it updates that core, the
-            # host's while idle.
-            for position, l in enumerate(served):
-                core = cores[l]
-                host = ~self.busy & (self.weight_layer == l)
-                mine = current == position
-                m.d.comb += [
-                    core.weights.raddr.eq(Mux(host, self.weight_addr, unit.weights.raddr)),
-                    core.weights.waddr.eq(Mux(host, self.weight_addr, unit.weights.waddr)),
-                    core.weights.wdata.eq(Mux(host, self.weight_wdata, unit.weights.wdata)),
-                    core.weights.we.eq(Mux(host, self.weight_we, unit.weights.we & mine)),
-                ]
+        def count_source(l):
+            """(read address, count data) of layer ``l``'s input spike counts."""
+            if l == 0:
+                return in_rd.addr, in_rd.data.count
+            return cores[l - 1].v_addr, cores[l - 1].count_data
 
         with m.FSM():
             with m.State("IDLE"):
@@ -252,13 +221,11 @@ class LearnerCore(wiring.Component):
                     m.next = "PASS"
 
             with m.State("PASS"):
-                # Start a pass: replay the encoder stream, clear the counts.
+                # Start a pass: replay the encoder stream (counts restart at step 0).
                 m.d.comb += [enc.seed.eq(self.encoder_seed), enc.reseed.eq(1)]
-                m.d.sync += [step.eq(0), index.eq(0), fetched.eq(0)]
-                m.d.sync += [c.eq(0) for layer_counts in counts for c in layer_counts]
+                m.d.sync += [step.eq(0), index.eq(0), fetched.eq(0), acc.eq(0)]
                 with m.If(noisy):
                     m.d.comb += [pert.seed.eq(self.perturb_seed), pert.reseed.eq(1)]
-                    m.d.sync += sigma_count.eq(0)
                     m.next = "SIGNS"
                 with m.Else():
                     m.next = "ENCODE"
@@ -266,21 +233,27 @@ class LearnerCore(wiring.Component):
             with m.State("SIGNS"):
                 # One perturbation word per neuron, layer by layer; the first lands in bit 0.
                 m.d.comb += pert.advance.eq(1)
-                m.d.sync += [signs.eq(Cat(signs[1:], pert.negative)),
-                             sigma_count.eq(sigma_count + 1)]
-                with m.If(sigma_count == len(signs) - 1):
+                m.d.sync += [signs.eq(Cat(signs[1:], pert.negative)), index.eq(index + 1)]
+                with m.If(index == len(signs) - 1):
+                    m.d.sync += index.eq(0)
                     m.next = "ENCODE"
 
             with m.State("ENCODE"):
-                # Input j spikes when the low bits of its encoder word are below its intensity.
+                # Input j spikes when the low bits of its encoder word are below its intensity;
+                # its count is updated in the same memory word.
                 m.d.comb += in_rd.addr.eq(index)
                 m.d.sync += fetched.eq(index < n0)
                 with m.If(index < n0):
                     m.d.sync += index.eq(index + 1)
                 with m.If(fetched):
-                    spike = enc.word[:ENCODER_BITS] < in_rd.data
-                    m.d.comb += enc.advance.eq(1)
-                    m.d.sync += in_spikes.bit_select(previous, 1).eq(spike)
+                    spike = enc.word[:ENCODER_BITS] < in_rd.data.intensity
+                    m.d.comb += [
+                        enc.advance.eq(1),
+                        in_wr.addr.eq(previous), in_wr.en.eq(1),
+                        in_wr.data.intensity.eq(in_rd.data.intensity),
+                        in_wr.data.count.eq(Mux(step == 0, 0, in_rd.data.count) + spike),
+                    ]
+                    m.d.sync += in_spikes.eq(Cat(in_spikes[1:], spike))  # input 0 ends in bit 0
                 with m.Elif(index == n0):
                     m.d.sync += [layer.eq(0), index.eq(0)]
                     m.next = "LAYER_START"
@@ -291,18 +264,14 @@ class LearnerCore(wiring.Component):
                 m.next = "LAYER_WAIT"
 
             with m.State("LAYER_WAIT"):
-                busy = Array(core.busy for core in cores)[layer]
-                with m.If(~busy):
+                with m.If(~Array(core.busy for core in cores)[layer]):
                     with m.If(layer == layers - 1):
-                        m.next = "COUNT"
+                        m.next = "NEXT_STEP"
                     with m.Else():
                         m.d.sync += layer.eq(layer + 1)
                         m.next = "LAYER_START"
 
-            with m.State("COUNT"):
-                for l in range(layers):
-                    spikes = in_spikes if l == 0 else cores[l - 1].spikes_out
-                    m.d.sync += [c.eq(c + spikes[i]) for i, c in enumerate(counts[l])]
+            with m.State("NEXT_STEP"):
                 m.d.sync += [step.eq(step + 1), index.eq(0), fetched.eq(0)]
                 with m.If(step == steps - 1):
                     m.next = "READOUT"
@@ -310,7 +279,8 @@ class LearnerCore(wiring.Component):
                     m.next = "ENCODE"
 
             with m.State("READOUT"):
-                # y_k = saturate(round_shift(v_k, log2 T)): read the integrator membranes.
+                # y_k = saturate(round_shift(v_k, log2 T)); in the noisy pass the loss
+                # difference sum_k (y~_k - y_k)(y~_k + y_k - 2 t_k) accumulates on the way.
                 m.d.comb += readout.v_addr.eq(index)
                 m.d.sync += fetched.eq(index < classes)
                 with m.If(index < classes):
@@ -319,53 +289,106 @@ class LearnerCore(wiring.Component):
                     y = fixed.saturate(fixed.round_shift(readout.v_data, cfg.log2_timesteps),
                                        learn.output)
                     with m.If(noisy):
-                        m.d.sync += y_noisy[previous].eq(y)
+                        clean = y_clean[previous]
+                        target = Mux(previous == label, learn.output.one, 0)
+                        m.d.sync += acc.eq(acc + (y - clean) * (y + clean - 2 * target))
                     with m.Else():
+                        # The argmax runs along (the first maximum wins, as torch.argmax).
                         m.d.sync += y_clean[previous].eq(y)
+                        with m.If((previous == 0) | (y > best)):
+                            m.d.sync += [best.eq(y), self.prediction.eq(previous)]
                 with m.Elif(index == classes):
                     m.d.sync += index.eq(0)
                     with m.If(noisy):
-                        m.next = "DELTA"
-                    with m.Else():
-                        m.d.sync += [self.prediction.eq(0), best.eq(y_clean[0])]
-                        m.next = "ARGMAX"
-
-            with m.State("ARGMAX"):
-                with m.If(y_clean[index] > best):
-                    m.d.sync += [best.eq(y_clean[index]), self.prediction.eq(index)]
-                m.d.sync += index.eq(index + 1)
-                with m.If(index == classes - 1):
-                    with m.If(command == Command.TRAIN):
+                        m.next = "DELTA_ROUND"
+                    with m.Elif(command == Command.TRAIN):
                         m.d.sync += noisy.eq(1)
                         m.next = "PASS"
                     with m.Else():
                         m.d.sync += self.busy.eq(0)
                         m.next = "IDLE"
 
-            with m.State("DELTA"):
-                # sum_k (y~_k - y_k)(y~_k + y_k - 2 t_k), one product per cycle.
-                target = Mux(index == label, learn.output.one, 0)
-                diff = y_noisy[index] - y_clean[index]
-                total = y_noisy[index] + y_clean[index] - 2 * target
-                with m.If(index == 0):
-                    m.d.sync += acc.eq(diff * total)
-                with m.Else():
-                    m.d.sync += acc.eq(acc + diff * total)
-                m.d.sync += index.eq(index + 1)
-                with m.If(index == classes - 1):
-                    m.next = "DELTA_ROUND"
-
             with m.State("DELTA_ROUND"):
                 m.d.sync += [
                     self.delta.eq(fixed.saturate_symmetric(
                         fixed.round_shift(acc, learn.delta_shift), learn.delta)),
-                    feeding.eq(1), finished.eq(0),
+                    feed_layer.eq(0), feed.eq(0), done_seen.eq(0),
                 ]
-                m.d.sync += resets
-                m.next = "UPDATE"
+                m.next = "FEED_X"
 
-            with m.State("UPDATE"):
-                with m.If(finished.all()):
-                    m.d.sync += [feeding.eq(0), self.busy.eq(0), self.samples.eq(self.samples + 1)]
-                    m.next = "IDLE"
+            # Feeding the update units, one layer after another: its presynaptic counts, then
+            # its errors, each read from memory (address one cycle, word offered the next). A
+            # unit starts on its last error word; separate units work while the next is fed,
+            # a shared one is waited for.
+            with m.State("FEED_X"):
+                with m.Switch(feed_layer):
+                    for l in range(layers):
+                        with m.Case(l):
+                            addr, _ = count_source(l)
+                            m.d.comb += addr.eq(feed)
+                m.next = "OFFER_X"
+            with m.State("OFFER_X"):
+                with m.Switch(feed_layer):
+                    for l in range(layers):
+                        with m.Case(l):
+                            addr, count = count_source(l)
+                            unit = units[group_of[l]]
+                            m.d.comb += [addr.eq(feed), unit.x.payload.eq(count),
+                                         unit.x.valid.eq(1)]
+                            with m.If(unit.x.ready):
+                                m.d.sync += feed.eq(feed + 1)
+                                with m.If(feed == sizes[l] - 1):
+                                    m.d.sync += feed.eq(0)
+                                    m.next = "FEED_E"
+                                with m.Else():
+                                    m.next = "FEED_X"
+            with m.State("FEED_E"):
+                with m.Switch(feed_layer):
+                    for l in range(layers - 1):
+                        with m.Case(l):
+                            m.d.comb += cores[l].v_addr.eq(feed)
+                m.next = "OFFER_E"
+            with m.State("OFFER_E"):
+                with m.Switch(feed_layer):
+                    for l in range(layers):
+                        with m.Case(l):
+                            unit = units[group_of[l]]
+                            if l == layers - 1:
+                                mask = C(1)
+                            else:
+                                count = cores[l].count_data
+                                m.d.comb += cores[l].v_addr.eq(feed)
+                                mask = (count > 0) & (count < steps)
+                            negative = signs.bit_select(offsets[l] + feed, 1)
+                            error = Mux(mask, Mux(negative, -self.delta, self.delta), 0)
+                            m.d.comb += [unit.e.payload.eq(error), unit.e.valid.eq(1)]
+                            with m.If(unit.e.ready):
+                                m.d.sync += feed.eq(feed + 1)
+                                with m.If(feed == sizes[l + 1] - 1):
+                                    m.d.sync += feed.eq(0)
+                                    m.next = "NEXT_LAYER"
+                                with m.Else():
+                                    m.next = "FEED_E"
+            with m.State("NEXT_LAYER"):
+                last = feed_layer == layers - 1
+                if self._shared:
+                    # The shared unit finishes this layer before it takes the next.
+                    with m.If(done_seen[0]):
+                        with m.If(last):
+                            m.next = "FINISH"
+                        with m.Else():
+                            m.d.sync += [done_seen.eq(0), feed_layer.eq(feed_layer + 1)]
+                            m.next = "FEED_X"
+                else:
+                    with m.If(last):
+                        m.next = "WAIT_UPDATES"
+                    with m.Else():
+                        m.d.sync += feed_layer.eq(feed_layer + 1)
+                        m.next = "FEED_X"
+            with m.State("WAIT_UPDATES"):
+                with m.If(done_seen.all()):
+                    m.next = "FINISH"
+            with m.State("FINISH"):
+                m.d.sync += [self.busy.eq(0), self.samples.eq(self.samples + 1)]
+                m.next = "IDLE"
         return m

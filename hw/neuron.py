@@ -1,7 +1,7 @@
 """Time-multiplexed LIF layer: weights and membranes in memories, spike-driven accumulation."""
 
 from amaranth import *
-from amaranth.lib import wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -87,8 +87,9 @@ class LIFCore(LayerComponent):
     first, perturb, start : ``In(1)``
     busy : ``Out(1)``
     spikes_out : ``Out(m)``
-    v_addr : ``In(range(m))``; v_data : ``Out(membrane)``
-        Membrane read port, data one cycle after the address, valid while idle.
+    v_addr : ``In(range(m))``; v_data : ``Out(membrane)``; count_data : ``Out(range(T + 1))``
+        Membrane and spike count (since the last ``first`` step) read port, data one cycle
+        after the address, valid while idle.
     weights : ``In(weight_port_signature(m * (n + 1), master))``
         Master weight port for the learning unit; honoured only while idle.
     """
@@ -111,6 +112,7 @@ class LIFCore(LayerComponent):
             "spikes_out": Out(self._m),
             "v_addr":     In(range(self._m)),
             "v_data":     Out(fixed.shape(lif.membrane)),
+            "count_data": Out(range(config.timesteps + 1)),
             "weights":    In(weight_port_signature(depth, fixed.shape(config.learning.master))),
         })
 
@@ -121,7 +123,10 @@ class LIFCore(LayerComponent):
 
         m.submodules.wmem = wmem = Memory(shape=fixed.shape(cfg.learning.master),
                                           depth=count * (n + 1), init=self._init)
-        m.submodules.vmem = vmem = Memory(shape=fixed.shape(lif.membrane), depth=count, init=[])
+        # Each membrane word carries the neuron's spike count of the pass beside it.
+        count_bits = (cfg.timesteps + 1).bit_length()
+        state = data.StructLayout({"v": fixed.shape(lif.membrane), "count": count_bits})
+        m.submodules.vmem = vmem = Memory(shape=state, depth=count, init=[])
         w_rd, w_wr = wmem.read_port(), wmem.write_port()
         v_rd, v_wr = vmem.read_port(), vmem.write_port()
 
@@ -129,7 +134,7 @@ class LIFCore(LayerComponent):
         base    = Signal(range(count * (n + 1)))
         pending = Signal(n + 1)          # inputs still to add for this neuron, bias on top
         fetched = Signal()               # a weight read was issued last cycle
-        acc_bits = cfg.learning.master.width + (n + 1).bit_length() + 2
+        acc_bits = lif.weight.width + (n + 1).bit_length() + 2   # sums of forward weights
         acc     = Signal(signed(acc_bits))
         first   = Signal()
         perturb = Signal()
@@ -140,11 +145,13 @@ class LIFCore(LayerComponent):
             w_wr.en.eq(self.weights.we & ~self.busy),
             self.weights.rdata.eq(w_rd.data),
             v_rd.addr.eq(Mux(self.busy, neuron, self.v_addr)),
-            self.v_data.eq(v_rd.data),
+            self.v_data.eq(v_rd.data.v),
+            self.count_data.eq(v_rd.data.count),
         ]
 
         sigma = cfg.noise_amplitude_raw
-        v_old  = Mux(first, 0, v_rd.data)
+        v_old  = Mux(first, 0, v_rd.data.v)
+        count_old = Mux(first, 0, v_rd.data.count)
         noise  = Mux(perturb, Mux(self.negative.bit_select(neuron, 1), -sigma, sigma), 0)
         current = acc + noise
         v_leak = v_old - (v_old >> lif.leak_shift) if lif.leak_shift else v_old
@@ -174,15 +181,17 @@ class LIFCore(LayerComponent):
             with m.State("ACCUMULATE"):
                 # One weight read per cycle, for the lowest pending input; the data arrives a
                 # cycle later and is added then, so reads and adds overlap.
-                m.d.comb += w_rd.addr.eq(base + fixed.lowest_set_bit(pending))
+                lowest = fixed.lowest_one(pending)
+                m.d.comb += w_rd.addr.eq(base + fixed.one_hot_index(lowest))
                 m.d.sync += fetched.eq(pending.any())
-                m.d.sync += pending.eq(pending & (pending - 1))
+                m.d.sync += pending.eq(pending & ~lowest)
                 with m.If(fetched):
                     m.d.sync += acc.eq(acc + (w_rd.data >> cfg.weight_shift))
                 with m.If(~pending.any() & ~fetched):
                     m.next = "FIRE"
             with m.State("FIRE"):
-                m.d.comb += [v_wr.addr.eq(neuron), v_wr.data.eq(v_next), v_wr.en.eq(1)]
+                m.d.comb += [v_wr.addr.eq(neuron), v_wr.data.v.eq(v_next),
+                             v_wr.data.count.eq(count_old + spike), v_wr.en.eq(1)]
                 m.d.sync += self.spikes_out.bit_select(neuron, 1).eq(spike)
                 with m.If(neuron == count - 1):
                     m.d.sync += self.busy.eq(0)

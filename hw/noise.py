@@ -4,8 +4,7 @@ from amaranth import *
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .formats import (ENCODER_SEED, GAUSS_SLICES, PERTURB_SEED, XORSHIFT_SHIFTS,
-                      XORSHIFT_WIDTH, xorshift32)
+from .formats import ENCODER_SEED, GAUSS_SLICES, PERTURB_SEED, XORSHIFT_SHIFTS, XORSHIFT_WIDTH
 
 
 __all__ = ["GAUSS_SHAPE", "lane_signature", "xorshift_next", "NoiseGenerator"]
@@ -74,16 +73,19 @@ class NoiseGenerator(wiring.Component):
         m = Module()
         for name, seed in self._lanes.items():
             lane = getattr(self, name)
-            first = xorshift32(seed)
-            state = Signal(XORSHIFT_WIDTH, init=first, name=f"{name}_state")
+            # The register holds the previous draw; the word shown is its successor, so one
+            # xorshift network serves both the output and the advance.
+            state = Signal(XORSHIFT_WIDTH, init=seed, name=f"{name}_state")
+            word = Signal(XORSHIFT_WIDTH, name=f"{name}_word")
+            m.d.comb += word.eq(xorshift_next(state))
             with m.If(lane.reseed):
-                m.d.sync += state.eq(xorshift_next(lane.seed))
+                m.d.sync += state.eq(lane.seed)
             with m.Elif(lane.advance):
-                m.d.sync += state.eq(xorshift_next(state))
-            total = sum(state[8 * k:8 * k + 8] for k in range(GAUSS_SLICES))
+                m.d.sync += state.eq(word)
+            total = sum(word[8 * k:8 * k + 8] for k in range(GAUSS_SLICES))
             m.d.comb += [
-                lane.word.eq(state),
-                lane.negative.eq(state[-1]),
+                lane.word.eq(word),
+                lane.negative.eq(word[-1]),
                 lane.gauss.eq(total - GAUSS_SLICES * 255 // 2),
             ]
         return m

@@ -7,6 +7,7 @@ from amaranth.lib.wiring import In, Out
 
 from . import fixed
 from .formats import NetworkConfig
+from .memory import SinglePortRAM
 from .neuron import LayerComponent, weight_port_signature
 
 
@@ -116,7 +117,11 @@ class ProjectorUpdate(LayerComponent):
         x_rd, x_wr = memory("xmem", learn.vector, max(ns))      # v = counts << frac
         u_rd, u_wr = memory("umem", learn.vector, max(ns))      # projected vector
         e_rd, e_wr = memory("emem", learn.delta, max(ms))       # per-neuron errors
-        b_rd, b_wr = memory("bmem", learn.basis, 2 * clusters * sum(ns))
+        # The bases are written by the host while idle and read while busy: one port will do.
+        m.submodules.bmem = bmem = SinglePortRAM(fixed.shape(learn.basis),
+                                                 2 * clusters * sum(ns))
+        b_read_addr = Signal.like(bmem.addr)
+        b_write = self.basis_we & ~self.busy
         c_rd, c_wr = memory("cmem", learn.vector, clusters * sum(ns))
 
         coeff = Array(Signal(fixed.shape(learn.coeff), name=f"coeff{k}")
@@ -129,8 +134,9 @@ class ProjectorUpdate(LayerComponent):
         own_base = Signal.like(base)                    # first word of slot C + own
         waddr   = Signal.like(base)
         fetched = Signal()
-        acc     = Signal(signed(learn.basis.width + max(learn.vector.width, learn.coeff.width)
-                                + (top_n * (clusters + 1)).bit_length() + 1))
+        # Wide enough for the longer of the two sums: n products (dot) or C + 1 (expand).
+        acc     = Signal(signed(learn.basis.width + max(learn.vector.width, learn.coeff.width + 1)
+                                + max(top_n, clusters + 1).bit_length()))
         # Coefficient of the slot read last cycle; one bit wider, as the add-back slot negates.
         factor  = Signal(signed(learn.coeff.width + 1))
         error   = Signal(fixed.shape(learn.delta))
@@ -140,8 +146,8 @@ class ProjectorUpdate(LayerComponent):
         source_data = Mux(project, u_rd.data, x_rd.data)
 
         m.d.comb += [
-            b_wr.addr.eq(basis_base + self.basis_waddr), b_wr.data.eq(self.basis_wdata),
-            b_wr.en.eq(self.basis_we & ~self.busy),
+            bmem.addr.eq(Mux(b_write, basis_base + self.basis_waddr, b_read_addr)),
+            bmem.wdata.eq(self.basis_wdata), bmem.we.eq(b_write),
             self.centroid_rdata.eq(c_rd.data),
             self.u_rdata.eq(u_rd.data),
         ]
@@ -197,12 +203,12 @@ class ProjectorUpdate(LayerComponent):
 
             with m.State("DOT"):
                 # a_k = sum_j q_kj v_j: a read of (q_kj, v_j) per cycle, accumulated a cycle later.
-                m.d.comb += [b_rd.addr.eq(base + index), x_rd.addr.eq(index)]
+                m.d.comb += [b_read_addr.eq(base + index), x_rd.addr.eq(index)]
                 m.d.sync += fetched.eq(index < n)
                 with m.If(index < n):
                     m.d.sync += index.eq(index + 1)
                 with m.If(fetched):
-                    m.d.sync += acc.eq(acc + b_rd.data * x_rd.data)
+                    m.d.sync += acc.eq(acc + bmem.rdata * x_rd.data)
                 with m.Elif(index == n):
                     m.d.sync += [
                         coeff[slot].eq(fixed.saturate(fixed.round_shift(acc, learn.dot_shift),
@@ -217,7 +223,7 @@ class ProjectorUpdate(LayerComponent):
 
             with m.State("EXPAND"):
                 # u_j = v_j - round_shift(sum_k +-a_k q_kj): inner loop over the slots.
-                m.d.comb += [b_rd.addr.eq(base + index), x_rd.addr.eq(index)]
+                m.d.comb += [b_read_addr.eq(base + index), x_rd.addr.eq(index)]
                 m.d.sync += fetched.eq(slot <= clusters)
                 with m.If(slot <= clusters):
                     m.d.sync += [
@@ -225,7 +231,7 @@ class ProjectorUpdate(LayerComponent):
                         factor.eq(Mux(slot == clusters, -coeff[slot], coeff[slot])),
                     ]
                 with m.If(fetched):
-                    m.d.sync += acc.eq(acc + b_rd.data * factor)
+                    m.d.sync += acc.eq(acc + bmem.rdata * factor)
                 with m.Elif(slot == clusters + 1):
                     correction = fixed.round_shift(acc, learn.expand_shift)
                     m.d.comb += [u_wr.addr.eq(index), u_wr.en.eq(1),

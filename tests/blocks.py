@@ -31,11 +31,13 @@ def check_lif(config, layer, vectors, *, name):
                 f"step {step}: spikes {got:#x}, want {vec['spikes_out']:#x}"
             if step % steps_per_pass == steps_per_pass - 1:
                 want = vectors["v"][step // steps_per_pass]
-                for neuron, v in enumerate(want):
+                want_counts = vectors["counts"][step // steps_per_pass]
+                for neuron, (v, count) in enumerate(zip(want, want_counts, strict=True)):
                     ctx.set(dut.v_addr, neuron)
                     await ctx.tick()
-                    assert ctx.get(dut.v_data) == v, \
-                        f"step {step} neuron {neuron}: v {ctx.get(dut.v_data)}, want {v}"
+                    got = (ctx.get(dut.v_data), ctx.get(dut.count_data))
+                    assert got == (v, count), \
+                        f"step {step} neuron {neuron}: (v, count) {got}, want {(v, count)}"
 
     run_simulation(dut, testbench, name=name)
     return cycles[0]
