@@ -10,7 +10,7 @@ export ICEPACK       ?= yowasp-icepack
 export ECPPACK       ?= yowasp-ecppack
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: help setup demo test test-all cosim lint synth bitstream benchmarks clean
+.PHONY: help setup demo test test-all lint synth bitstream bitstreams benchmarks clean
 
 help:            ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -40,8 +40,12 @@ lint: setup      ## ruff, no auto-formatting
 synth: setup     ## yosys utilisation + nextpnr Fmax for every block, UP5K and ECP5 -> build/synth/
 	$(PY) -m boards.synth
 
-bitstream: setup ## place, route and pack the learner for $(BOARD) -> build/$(BOARD)/
+bitstream: setup ## place, route and pack the learner for BOARD=icebreaker|ulx3s-85f -> build/$(BOARD)/
 	$(PY) -m boards.build $(BOARD)
+
+bitstreams: setup ## both boards
+	$(PY) -m boards.build icebreaker
+	$(PY) -m boards.build ulx3s-85f
 
 benchmarks: setup ## every benchmark script, tables + JSON under build/benchmarks/
 	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done

@@ -16,6 +16,9 @@ def main():
     parser.add_argument("--rules", default="np,loco,bp,dfa")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--init-gain", type=float, default=1.0,
+                        help="hidden init bound = gain / sqrt(fan_in)")
+    parser.add_argument("--name", default="depth_sweep")
     args = parser.parse_args()
     depths = [int(d) for d in args.depths.split(",")]
     rules = args.rules.split(",")
@@ -23,15 +26,18 @@ def main():
     for depth in depths:
         for rule in rules:
             accs = [train(TrainConfig(rule=rule, hidden=(64,) * (depth - 1), epochs=args.epochs,
-                                      seed=seed), load_digits_split(seed=seed))
+                                      seed=seed, init_gain=args.init_gain),
+                          load_digits_split(seed=seed))
                     ["final_test_accuracy"] for seed in range(args.seeds)]
             results[rule][depth] = mean_std(accs)
             print(f"depth {depth:2d} {rule:5s} {results[rule][depth][0]:.3f}", flush=True)
     print_table(["depth", *rules], [[d, *(f"{results[r][d][0]:.3f}" for r in rules)]
                                     for d in depths])
     OUT.mkdir(parents=True, exist_ok=True)
-    depth_curve(results, OUT / "depth_sweep.png", title=f"digits, width 64, {args.epochs} epochs")
-    write_json("depth_sweep", {"epochs": args.epochs, "seeds": args.seeds,
+    depth_curve(results, OUT / f"{args.name}.png",
+                title=f"digits, width 64, {args.epochs} epochs, init gain {args.init_gain:g}")
+    write_json(args.name, {"epochs": args.epochs, "seeds": args.seeds,
+                           "init_gain": args.init_gain,
                                "accuracy": {r: {str(d): v for d, v in p.items()}
                                             for r, p in results.items()}})
 

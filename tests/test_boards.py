@@ -1,0 +1,30 @@
+"""Board bitstreams in CI: the whole UART learner for the iCEBreaker and the ULX3S."""
+
+# amaranth: UnusedElaboratable=no
+
+import pytest
+
+from boards.build import BOARDS, build_board
+from boards.top import LearnerBoard
+from hw.formats import DEFAULT_NETWORK
+
+
+@pytest.mark.parametrize("board", sorted(BOARDS))
+def test_board_bitstream_builds_and_meets_timing(board, tmp_path):
+    result = build_board(board, build_root=tmp_path)
+    assert result["timing_met"], result["fmax_mhz"]
+    assert (tmp_path / board / result["bitstream"].rsplit("/", 1)[1]).stat().st_size > 100_000
+    assert (tmp_path / board / "report.md").read_text().startswith(f"# {board}")
+    used = result["utilisation"]
+    assert all(v["used"] <= v["available"] for v in used.values())
+
+
+def test_unknown_board_is_rejected():
+    with pytest.raises(ValueError, match=r"^Unknown board 'de10'; choose from icebreaker, "):
+        build_board("de10")
+
+
+def test_board_top_rejects_bad_config():
+    with pytest.raises(TypeError, match=r"^Config must be a NetworkConfig, not 3$"):
+        LearnerBoard(3)
+    assert LearnerBoard(DEFAULT_NETWORK) is not None
