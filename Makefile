@@ -25,8 +25,8 @@ $(VENV)/.stamp: pyproject.toml
 
 setup: $(VENV)/.stamp  ## venv with every dependency, plus Debian's iverilog
 
-demo: setup      ## LOCO, NP and BP on the embedded digits data -> runs/demo-*/ (metrics + plots)
-	for rule in loco np bp; do $(PY) -m loco_sw train --rule $$rule --epochs 20 --name demo-$$rule || exit 1; done
+demo: setup      ## float LOCO/NP/BP, fixed-point LOCO, gateware in simulation -> runs/demo/
+	$(PY) -m loco_sw.demo
 
 test: setup      ## the CI suite: fast tests, both simulators, one iCE40 build
 	$(PY) -m pytest -m "not slow" -n $(PYTEST_WORKERS)

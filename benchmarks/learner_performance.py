@@ -14,7 +14,7 @@ import sys
 import time
 
 import torch
-from _common import OUT, ROOT, print_table, write_json
+from _common import ROOT, print_table, write_json
 
 sys.path.insert(0, str(ROOT / "tests"))
 

@@ -68,7 +68,8 @@ def build_board(board: str, sizes=None, *, build_root=ROOT / "build", program=Fa
               "bitstream": str(out / bitstream)}
     (out / "report.json").write_text(json.dumps({**result, "nextpnr": report}, indent=2))
     rows = "\n".join(f"| {kind} | {v['used']} | {v['available']} | "
-                     f"{100 * v['used'] / v['available']:.0f}% |" for kind, v in utilisation.items())
+                     f"{100 * v['used'] / v['available']:.0f}% |"
+                     for kind, v in utilisation.items())
     (out / "report.md").write_text(
         f"# {board} ({platform.device}), network {'-'.join(map(str, config.sizes))}\n\n"
         f"Clock {target:g} MHz, Fmax {', '.join(f'{k}: {v} MHz' for k, v in fmax.items())} "

