@@ -28,8 +28,9 @@ setup: $(VENV)/.stamp  ## venv with every dependency, plus Debian's iverilog
 demo: setup      ## float LOCO/NP/BP, fixed-point LOCO, gateware in simulation -> runs/demo/
 	$(PY) -m loco_sw.demo
 
-test: setup      ## the CI suite: fast tests, both simulators, one iCE40 build
-	$(PY) -m pytest -m "not slow" -n $(PYTEST_WORKERS)
+test: setup      ## the CI suite: lint, fast tests, both simulators, both board bitstreams
+	$(PY) -m ruff check .
+	$(PY) -m pytest -m "not slow" -n $(PYTEST_WORKERS) --durations=10
 
 test-all: setup  ## everything, including slow training runs and the ECP5 build
 	$(PY) -m pytest -n $(PYTEST_WORKERS)

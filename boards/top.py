@@ -36,7 +36,7 @@ class LearnerBoard(Elaboratable):
         divisor = round(platform.default_clk_frequency / self._baud)
         m.submodules.learner = learner = UARTLearner(self._config, divisor, init=self._init,
                                                      shared_update=self._shared)
-        uart = platform.request("uart", 0, dir={"rx": "-", "tx": "-"})
+        uart = platform.request("uart", 0, dir="-")     # raw pins; some boards add dtr/rts
         m.submodules.rx = rx = io.Buffer("i", uart.rx)
         m.submodules.tx = tx = io.Buffer("o", uart.tx)
         m.d.comb += [learner.rx.eq(rx.i), tx.o.eq(learner.tx)]

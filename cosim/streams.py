@@ -45,13 +45,14 @@ async def stream_put(dut, name, payload: int):
     getattr(dut, f"{name}__valid").value = 0
 
 
-async def read_port(dut, addr: str, data: str, count: int) -> list:
+async def read_port(dut, addr: str, data: str, count: int, *, as_signed=True) -> list:
     """Read ``count`` words through a synchronous read port (data one cycle after the address)."""
     words = []
     for address in range(count):
         getattr(dut, addr).value = address
         await cycle(dut)
-        words.append(signed(getattr(dut, data)))
+        value = getattr(dut, data)
+        words.append(signed(value) if as_signed else int(value.value))
     return words
 
 

@@ -52,7 +52,7 @@ async def lif_core_matches_golden(dut):
             got_v = await read_port(dut, "v_addr", "v_data", len(want))
             assert got_v == want, f"step {step}: membranes {got_v}, want {want}"
             want = vectors["counts"][step // config.timesteps]
-            got_c = await read_port(dut, "v_addr", "count_data", len(want))
+            got_c = await read_port(dut, "v_addr", "count_data", len(want), as_signed=False)
             assert got_c == want, f"step {step}: spike counts {got_c}, want {want}"
 
 
