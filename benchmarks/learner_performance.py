@@ -26,7 +26,8 @@ from hw.learner import LearnerCore  # noqa: E402
 from loco_sw.data import load_digits_split  # noqa: E402
 from loco_sw.train import to_intensity  # noqa: E402
 
-BOARDS = {"icebreaker": ("iCE40UP5K", 12.0), "ulx3s-85f": ("ECP5-85F", 25.0)}
+# device, board clock, one update unit shared by the layers (as boards/build.py builds it)
+BOARDS = {"icebreaker": ("iCE40UP5K", 12.0, True), "ulx3s-85f": ("ECP5-85F", 25.0, False)}
 
 
 def dense_operations(config) -> dict:
@@ -50,8 +51,9 @@ def main():
     vectors = learner_vectors(NET, samples=args.samples, seed=0, refresh=3, data=data)
 
     started = time.perf_counter()
-    cycles = check_learner(NET, vectors, name="performance", infer_every=1)
+    cycles = {False: check_learner(NET, vectors, name="performance", infer_every=1)}
     amaranth_s = time.perf_counter() - started
+    cycles[True] = check_learner(NET, vectors, name="performance-shared", shared_update=True)
     env = {"LOCO_CONFIG": NET.to_json(), "LOCO_LAYER": "0", "LOCO_SEED": "0",
            "LOCO_COUNT": str(args.samples), "LOCO_REFRESH": "3",
            "COCOTB_TEST_FILTER": "learner_matches_golden"}
@@ -60,11 +62,11 @@ def main():
                extra_env=env)
     cocotb_s = time.perf_counter() - started
 
-    train_cycles = statistics.fmean(cycles["train"])
-    infer_cycles = statistics.fmean(cycles["infer"])
+    infer_cycles = statistics.fmean(cycles[False]["infer"])
     ops = dense_operations(NET)
     rows, boards = [], {}
-    for board, (device, clock) in BOARDS.items():
+    for board, (device, clock, shared) in BOARDS.items():
+        train_cycles = statistics.fmean(cycles[shared]["train"])
         report = ROOT / "build" / board / "report.json"
         built = json.loads(report.read_text()) if report.exists() else None
         fmax = min(built["fmax_mhz"].values()) if built else None
@@ -74,30 +76,32 @@ def main():
             multipliers = use.get("MULT18X18D", use.get("ICESTORM_DSP", {})).get("used", 0)
         bound = ops["training_sample"] / multipliers if multipliers else None
         boards[board] = {"device": device, "clock_mhz": clock, "fmax_mhz": fmax,
+                         "shared_update": shared, "train_cycles": cycles[shared]["train"],
                          "multipliers": multipliers or None,
                          "train_samples_per_s_at_clock": clock * 1e6 / train_cycles,
                          "train_samples_per_s_at_fmax": fmax * 1e6 / train_cycles
                          if fmax else None,
                          "dsp_bound_cycles": bound,
                          "cycles_over_dsp_bound": train_cycles / bound if bound else None}
-        rows.append([board, f"{clock:g}", f"{fmax:.1f}" if fmax else "not built",
+        rows.append([board, "shared" if shared else "per layer", f"{train_cycles:.0f}",
+                     f"{clock:g}", f"{fmax:.1f}" if fmax else "not built",
                      f"{clock * 1e6 / train_cycles:.0f}",
                      f"{fmax * 1e6 / train_cycles:.0f}" if fmax else "-",
                      multipliers or "-", f"{bound:.0f}" if bound else "-",
                      f"{train_cycles / bound:.1f}" if bound else "-"])
-    print(f"cycles per training sample {train_cycles:.0f} (min {min(cycles['train'])}, "
-          f"max {max(cycles['train'])}); per inference {infer_cycles:.0f}")
-    print(f"dense operations per training sample {ops['training_sample']}")
-    print_table(["board", "clock MHz", "Fmax MHz", "samples/s @clock", "samples/s @Fmax",
-                 "multipliers", "DSP-bound cycles", "cycles / bound"], rows)
+    print(f"cycles per inference {infer_cycles:.0f}; dense operations per training sample "
+          f"{ops['training_sample']}")
+    print_table(["board", "update units", "cycles/sample", "clock MHz", "Fmax MHz",
+                 "samples/s @clock", "samples/s @Fmax", "multipliers", "DSP-bound cycles",
+                 "cycles / bound"], rows)
     per_sample = {"amaranth": amaranth_s / args.samples, "cocotb_icarus": cocotb_s / args.samples}
     print(f"simulation: Amaranth {1 / per_sample['amaranth']:.2f} samples/s, cocotb+Icarus "
           f"{1 / per_sample['cocotb_icarus']:.2f} samples/s (each including an inference, a "
           f"full weight read-back per sample and, for cocotb, the Icarus build)")
     write_json("learner_performance", {
         "network": list(NET.sizes), "timesteps": NET.timesteps, "clusters": NET.clusters,
-        "samples": args.samples, "train_cycles": cycles["train"],
-        "infer_cycles": cycles["infer"], "dense_operations": ops, "boards": boards,
+        "samples": args.samples, "infer_cycles": cycles[False]["infer"],
+        "dense_operations": ops, "boards": boards,
         "simulation_samples_per_s": {k: 1 / v for k, v in per_sample.items()}})
 
 
