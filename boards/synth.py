@@ -38,8 +38,6 @@ BLOCKS = {
     "readout":   lambda: LIFCore(DEFAULT_NETWORK, 1),
     "projector": lambda: ProjectorUpdate(DEFAULT_NETWORK, 0),
     "noise":     lambda: NoiseGenerator(),
-    "learner":   lambda: HostInterface(DEFAULT_NETWORK),
-    "learner-shared": lambda: HostInterface(DEFAULT_NETWORK, shared_update=True),
 }
 
 # family, yosys synth command, nextpnr tool and device arguments, packer, target MHz, resources

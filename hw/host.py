@@ -10,13 +10,14 @@ from amaranth import *
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .formats import NetworkConfig
+from .formats import XORSHIFT_WIDTH, NetworkConfig
 from .learner import Command, LearnerCore
 
 
 __all__ = ["Opcode", "ARGUMENT_BYTES", "ACK", "NAK", "MAGIC", "word_bytes", "identity_bytes",
            "HostInterface"]
 
+_REPLY_BYTES = 8    # the longest fixed reply: READ_COUNTERS
 ACK = 0xAA
 NAK = 0xEE
 MAGIC = b"LOCO"
@@ -96,16 +97,16 @@ class HostInterface(wiring.Component):
         known = Array(C(code in ARGUMENT_BYTES, 1) for code in range(16))
 
         opcode    = Signal(8)
-        args      = Signal(80)
+        args      = Signal(8 * max(ARGUMENT_BYTES.values()))
         count     = Signal(8)                    # argument bytes received / reply bytes sent
         layer     = Signal(8)
         address   = Signal(16)
         remaining = Signal(16)
-        word      = Signal(32)                   # a payload word being assembled
-        reply     = Signal(64)
+        word      = Signal(8 * max(word_bytes(learn.master), word_bytes(learn.basis)))
+        reply     = Signal(8 * _REPLY_BYTES)
         length    = Signal(4)
         label     = Signal(8)
-        seeds     = Signal(64)
+        seeds     = Signal(2 * XORSHIFT_WIDTH)
         flags     = Signal(8)
 
         is_read = (opcode == Opcode.READ_WEIGHTS) | (opcode == Opcode.READ_CENTROIDS) | \
@@ -170,7 +171,7 @@ class HostInterface(wiring.Component):
                         m.next = "RECEIVE_INPUT"
                     with m.Case(Opcode.TRAIN):
                         m.d.sync += [label.eq(field(0, 1, 10)), seeds.eq(field(1, 8, 10)),
-                                     flags.eq(field(9, 1, 10))]
+                                     flags.eq(field(9, 1, 10))]    # the TRAIN layout
                         m.next = "START_TRAIN"
                     with m.Case(Opcode.INFER):
                         m.d.sync += seeds[:32].eq(field(0, 4, 4))

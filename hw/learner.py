@@ -10,7 +10,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from . import fixed
-from .formats import ENCODER_BITS, NetworkConfig
+from .formats import ENCODER_BITS, XORSHIFT_WIDTH, NetworkConfig
 from .neuron import LIFCore
 from .noise import NoiseGenerator
 from .projector import ProjectorUpdate
@@ -70,8 +70,8 @@ class LearnerCore(wiring.Component):
             "command":        In(2),
             "start":          In(1),
             "label":          In(range(sizes[-1])),
-            "encoder_seed":   In(32),
-            "perturb_seed":   In(32),
+            "encoder_seed":   In(XORSHIFT_WIDTH),
+            "perturb_seed":   In(XORSHIFT_WIDTH),
             "use_projector":  In(1),
             "update_centroid": In(1),
             "busy":           Out(1),

@@ -9,7 +9,8 @@ from .formats import ENCODER_SEED, GAUSS_SLICES, PERTURB_SEED, XORSHIFT_SHIFTS, 
 
 __all__ = ["GAUSS_SHAPE", "lane_signature", "xorshift_next", "NoiseGenerator"]
 
-GAUSS_SHAPE = signed(12)
+# |sum of GAUSS_SLICES bytes - mean| <= GAUSS_SLICES * 255 / 2, plus the sign bit
+GAUSS_SHAPE = signed((GAUSS_SLICES * 255 // 2).bit_length() + 1)
 
 
 def lane_signature() -> wiring.Signature:

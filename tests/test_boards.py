@@ -1,6 +1,5 @@
-"""Board bitstreams in CI: the whole UART learner for the iCEBreaker and the ULX3S."""
-
 # amaranth: UnusedElaboratable=no
+"""Board bitstreams in CI: the whole UART learner for the iCEBreaker and the ULX3S."""
 
 import pytest
 

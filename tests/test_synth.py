@@ -1,6 +1,5 @@
-"""A real bitstream build in CI: the noise generator on iCE40UP5K (yosys + nextpnr + icepack)."""
-
 # amaranth: UnusedElaboratable=no
+"""A real bitstream build in CI: the noise generator on iCE40UP5K (yosys + nextpnr + icepack)."""
 
 import json
 
