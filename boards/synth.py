@@ -23,7 +23,6 @@ from amaranth.back import verilog
 from amaranth.lib import wiring
 
 from hw.formats import DEFAULT_NETWORK
-from hw.host import HostInterface
 from hw.neuron import LIFCore
 from hw.noise import NoiseGenerator
 from hw.projector import ProjectorUpdate
@@ -169,13 +168,18 @@ def main(argv=None):
     parser.add_argument("--pack", action="store_true", help="also write the bitstream")
     parser.add_argument("--out", default=str(BUILD_ROOT / "summary.json"))
     args = parser.parse_args(argv)
-    results = []
+    results, failed = [], 0
     for device in args.devices.split(","):
         for block in args.blocks.split(","):
             try:
                 result = synthesise(block, device, pack=args.pack)
-            except (ValueError, FileNotFoundError, RuntimeError) as error:
+            except (ValueError, FileNotFoundError) as error:
                 parser.exit(2, f"error: {error}\n")
+            except RuntimeError as error:     # a tool failed: record it, build the rest
+                failed += 1
+                results.append({"block": block, "device": device, "error": str(error)})
+                print(f"{block:10s} {device:9s} FAILED: {str(error).splitlines()[0]}")
+                continue
             results.append(result)
             cells = " ".join(f"{k}={v}" for k, v in result["cells"].items())
             print(f"{block:10s} {device:9s} {cells}  Fmax "
@@ -184,6 +188,8 @@ def main(argv=None):
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2))
     print(f"wrote {args.out}")
+    if failed:
+        parser.exit(1, f"{failed} build(s) failed\n")
 
 
 if __name__ == "__main__":
