@@ -17,7 +17,16 @@ def _check_divisor(divisor):
                          f"not {divisor!r}")
 
 
-class UARTRx(wiring.Component):
+class _UARTPart(wiring.Component):
+    """A receiver or transmitter running at ``divisor`` clock cycles per bit."""
+
+    def __init__(self, divisor: int):
+        _check_divisor(divisor)
+        self._divisor = divisor
+        super().__init__()
+
+
+class UARTRx(_UARTPart):
     """Receives 8N1 frames on ``rx`` (``divisor`` clock cycles per bit) into stream ``o``.
 
     The line is synchronised by two flip-flops and sampled mid-bit. A byte arriving while the
@@ -26,11 +35,6 @@ class UARTRx(wiring.Component):
 
     rx: In(1, init=1)
     o: Out(stream.Signature(8))
-
-    def __init__(self, divisor: int):
-        _check_divisor(divisor)
-        self._divisor = divisor
-        super().__init__()
 
     def elaborate(self, platform):
         m = Module()
@@ -64,16 +68,11 @@ class UARTRx(wiring.Component):
         return m
 
 
-class UARTTx(wiring.Component):
+class UARTTx(_UARTPart):
     """Sends the bytes of stream ``i`` as 8N1 frames on ``tx``."""
 
     i: In(stream.Signature(8))
     tx: Out(1, init=1)
-
-    def __init__(self, divisor: int):
-        _check_divisor(divisor)
-        self._divisor = divisor
-        super().__init__()
 
     def elaborate(self, platform):
         m = Module()

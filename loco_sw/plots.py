@@ -10,19 +10,24 @@ import matplotlib.pyplot as plt  # noqa: E402
 __all__ = ["learning_curves", "depth_curve", "accuracy_matrix"]
 
 
-def learning_curves(runs: dict, path: Path, *, title="", key="test_accuracy"):
-    """``runs``: label -> history dict with ``epoch`` and ``key``."""
-    fig, ax = plt.subplots(figsize=(5.5, 3.5))
-    for label, history in runs.items():
-        ax.plot(history["epoch"], history[key], label=label)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(key.replace("_", " "))
+def _finish(fig, ax, path, *, title, xlabel, ylabel):
+    """Label, grid, legend, save as PNG and close."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def learning_curves(runs: dict, path: Path, *, title="", key="test_accuracy"):
+    """``runs``: label -> history dict with ``epoch`` and ``key``."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    for label, history in runs.items():
+        ax.plot(history["epoch"], history[key], label=label)
+    _finish(fig, ax, path, title=title, xlabel="epoch", ylabel=key.replace("_", " "))
 
 
 def depth_curve(results: dict, path: Path, *, title="accuracy vs depth"):
@@ -32,14 +37,8 @@ def depth_curve(results: dict, path: Path, *, title="accuracy vs depth"):
         depths = sorted(points)
         ax.errorbar(depths, [points[d][0] for d in depths], yerr=[points[d][1] for d in depths],
                     marker="o", capsize=3, label=rule)
-    ax.set_xlabel("layers (hidden + readout)")
-    ax.set_ylabel("test accuracy")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _finish(fig, ax, path, title=title, xlabel="layers (hidden + readout)",
+            ylabel="test accuracy")
 
 
 def accuracy_matrix(matrix, path: Path, *, title="accuracy after each task"):
