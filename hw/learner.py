@@ -32,10 +32,12 @@ class LearnerCore(wiring.Component):
     Per ``TRAIN`` command: the encoder lane is reseeded with ``encoder_seed`` and a clean pass of
     ``T`` steps runs through every layer; the perturbation lane is reseeded with
     ``perturb_seed``, one sign per neuron is drawn (layer by layer), and a noisy pass replays
-    the same input spikes with ``+-sigma`` currents; the readout gives ``delta``; then every
-    layer's :class:`ProjectorUpdate` receives its presynaptic counts and errors *at the same
-    time* (the O(1)-in-depth update) and ``busy`` falls when all are done. ``INFER`` runs the
-    clean pass only. ``prediction`` is the argmax of the clean outputs (lowest index on ties).
+    the same input spikes with ``+-sigma`` currents; the readout gives ``delta``; then each
+    layer's :class:`ProjectorUpdate` is fed its presynaptic counts and errors, one layer after
+    another (a few cycles per word), and the units then update their layers *at the same time*
+    (the O(1)-in-depth update; with ``shared_update`` one unit takes the layers in turn);
+    ``busy`` falls when all are done. ``INFER`` runs the clean pass only. ``prediction`` is the
+    argmax of the clean outputs (lowest index on ties).
 
     Host-side ports (all honoured only while ``busy`` is low):
 
