@@ -5,7 +5,7 @@ after every sample are what the hardware must hold. Host-side steps (the re-orth
 of the projector bases) are float64 but deterministic, and write words the hardware loads.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
@@ -29,7 +29,6 @@ class GoldenState:
     centroids: list                               # (C, n + 1) vector words
     bases: list                                   # (2C, n + 1) basis words (see basis_slots)
     samples_seen: int = 0
-    history: dict = field(default_factory=dict)
 
 
 def init_state(config: NetworkConfig, seed: int = 0) -> GoldenState:
