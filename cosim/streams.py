@@ -10,7 +10,8 @@ from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
 
-__all__ = ["start_clock", "cycle", "signed", "stream_put", "read_port", "serve_memory"]
+__all__ = ["start_clock", "cycle", "signed", "stream_put", "write_port", "read_port",
+           "serve_memory"]
 
 
 async def start_clock(dut, cycles=2):
@@ -43,6 +44,16 @@ async def stream_put(dut, name, payload: int):
         await ReadOnly()
     await cycle(dut)
     getattr(dut, f"{name}__valid").value = 0
+
+
+async def write_port(dut, addr: str, data: str, we: str, words):
+    """Write ``words`` at addresses 0, 1, ... through a synchronous write port, one a cycle."""
+    getattr(dut, we).value = 1
+    for address, word in enumerate(words):
+        getattr(dut, addr).value = address
+        getattr(dut, data).value = word
+        await cycle(dut)
+    getattr(dut, we).value = 0
 
 
 async def read_port(dut, addr: str, data: str, count: int, *, as_signed=True) -> list:

@@ -11,7 +11,8 @@ import os
 import cocotb
 from cocotb.triggers import FallingEdge
 
-from cosim.streams import cycle, read_port, serve_memory, signed, start_clock, stream_put
+from cosim.streams import (cycle, read_port, serve_memory, signed, start_clock, stream_put,
+                           write_port)
 from cosim.vectors import learner_vectors, lif_vectors, noise_vectors, projector_vectors
 from hw.formats import NetworkConfig
 from hw.learner import Command
@@ -30,12 +31,7 @@ async def lif_core_matches_golden(dut):
     dut.weights__we.value = 0
     await start_clock(dut)
     # The core was built with zero weights: load them through the learning unit's port.
-    for address, word in enumerate(vectors["init"]):
-        dut.weights__waddr.value = address
-        dut.weights__wdata.value = word
-        dut.weights__we.value = 1
-        await cycle(dut)
-    dut.weights__we.value = 0
+    await write_port(dut, "weights__waddr", "weights__wdata", "weights__we", vectors["init"])
     for step, vec in enumerate(vectors["steps"]):
         for port in ("spikes_in", "negative", "first", "perturb"):
             getattr(dut, port).value = vec[port]
@@ -64,12 +60,7 @@ async def projector_matches_golden(dut):
     dut.x__valid.value = dut.e__valid.value = dut.basis_we.value = 0
     await start_clock(dut)
     serve_memory(dut, "weights", words)
-    for address, word in enumerate(vectors["basis"]):
-        dut.basis_waddr.value = address
-        dut.basis_wdata.value = word
-        dut.basis_we.value = 1
-        await cycle(dut)
-    dut.basis_we.value = 0
+    await write_port(dut, "basis_waddr", "basis_wdata", "basis_we", vectors["basis"])
     for index, sample in enumerate(vectors["samples"]):
         for port in ("own", "use_projector", "update_centroid"):
             getattr(dut, port).value = sample[port]
@@ -121,27 +112,12 @@ async def learner_matches_golden(dut):
     await start_clock(dut)
     for layer, words in enumerate(vectors["init"]):       # the DUT was built with zero weights
         dut.weight_layer.value = layer
-        dut.weight_we.value = 1
-        for address, word in enumerate(words):
-            dut.weight_addr.value = address
-            dut.weight_wdata.value = word
-            await cycle(dut)
-        dut.weight_we.value = 0
+        await write_port(dut, "weight_addr", "weight_wdata", "weight_we", words)
     for index, sample in enumerate(vectors["samples"]):
         for layer, words in enumerate(sample["bases"] or []):
             dut.basis_layer.value = layer
-            dut.basis_we.value = 1
-            for address, word in enumerate(words):
-                dut.basis_addr.value = address
-                dut.basis_data.value = word
-                await cycle(dut)
-            dut.basis_we.value = 0
-        dut.input_we.value = 1
-        for address, value in enumerate(sample["intensity"]):
-            dut.input_addr.value = address
-            dut.input_data.value = value
-            await cycle(dut)
-        dut.input_we.value = 0
+            await write_port(dut, "basis_addr", "basis_data", "basis_we", words)
+        await write_port(dut, "input_addr", "input_data", "input_we", sample["intensity"])
         for port in ("label", "encoder_seed", "perturb_seed"):
             getattr(dut, port).value = sample[port]
         dut.command.value = Command.TRAIN

@@ -6,9 +6,38 @@ from pathlib import Path
 from amaranth.sim import Simulator
 
 
-__all__ = ["WAVES_DIR", "run_simulation", "serve_memory"]
+__all__ = ["WAVES_DIR", "run_simulation", "serve_memory", "stream_put", "write_port",
+           "read_port"]
 
 WAVES_DIR = Path(__file__).resolve().parent.parent / "build" / "waves"
+
+
+async def stream_put(ctx, stream, payload):
+    """Offer ``payload`` on ``stream`` and return after the edge that accepted it."""
+    ctx.set(stream.payload, payload)
+    ctx.set(stream.valid, 1)
+    await ctx.tick().until(stream.ready)
+    ctx.set(stream.valid, 0)
+
+
+async def write_port(ctx, addr, data, we, words):
+    """Write ``words`` at addresses 0, 1, ... through a synchronous write port, one a cycle."""
+    ctx.set(we, 1)
+    for address, word in enumerate(words):
+        ctx.set(addr, address)
+        ctx.set(data, word)
+        await ctx.tick()
+    ctx.set(we, 0)
+
+
+async def read_port(ctx, addr, data, count: int) -> list:
+    """Read ``count`` words through a synchronous read port (data one cycle after the address)."""
+    words = []
+    for address in range(count):
+        ctx.set(addr, address)
+        await ctx.tick()
+        words.append(ctx.get(data))
+    return words
 
 
 def serve_memory(port, words: list):

@@ -7,7 +7,7 @@ from hw.learner import Command, LearnerCore
 from hw.neuron import LIFCore
 from hw.noise import NoiseGenerator
 from hw.projector import ProjectorUpdate
-from hw.testing import run_simulation, serve_memory
+from hw.testing import read_port, run_simulation, serve_memory, stream_put, write_port
 
 
 def check_lif(config, layer, vectors, *, name):
@@ -31,13 +31,11 @@ def check_lif(config, layer, vectors, *, name):
                 f"step {step}: spikes {got:#x}, want {vec['spikes_out']:#x}"
             if step % steps_per_pass == steps_per_pass - 1:
                 want = vectors["v"][step // steps_per_pass]
-                want_counts = vectors["counts"][step // steps_per_pass]
-                for neuron, (v, count) in enumerate(zip(want, want_counts, strict=True)):
-                    ctx.set(dut.v_addr, neuron)
-                    await ctx.tick()
-                    got = (ctx.get(dut.v_data), ctx.get(dut.count_data))
-                    assert got == (v, count), \
-                        f"step {step} neuron {neuron}: (v, count) {got}, want {(v, count)}"
+                got = await read_port(ctx, dut.v_addr, dut.v_data, len(want))
+                assert got == want, f"step {step}: membranes {got}, want {want}"
+                want = vectors["counts"][step // steps_per_pass]
+                got = await read_port(ctx, dut.v_addr, dut.count_data, len(want))
+                assert got == want, f"step {step}: spike counts {got}, want {want}"
 
     run_simulation(dut, testbench, name=name)
     return cycles[0]
@@ -48,34 +46,15 @@ def check_projector(config, layer, vectors, *, name):
     words = list(vectors["init"])
     cycles = [0]
 
-    async def put(ctx, stream, payload):
-        ctx.set(stream.payload, payload)
-        ctx.set(stream.valid, 1)
-        await ctx.tick().until(stream.ready)
-        ctx.set(stream.valid, 0)
-
-    async def read_all(ctx, addr, data, count):
-        out = []
-        for a in range(count):
-            ctx.set(addr, a)
-            await ctx.tick()
-            out.append(ctx.get(data))
-        return out
-
     async def testbench(ctx):
-        for address, word in enumerate(vectors["basis"]):
-            ctx.set(dut.basis_waddr, address)
-            ctx.set(dut.basis_wdata, word)
-            ctx.set(dut.basis_we, 1)
-            await ctx.tick()
-        ctx.set(dut.basis_we, 0)
+        await write_port(ctx, dut.basis_waddr, dut.basis_wdata, dut.basis_we, vectors["basis"])
         for index, sample in enumerate(vectors["samples"]):
             for port in ("own", "use_projector", "update_centroid"):
                 ctx.set(getattr(dut, port), sample[port])
             for count in sample["counts"]:
-                await put(ctx, dut.x, count)
+                await stream_put(ctx, dut.x, count)
             for error in sample["errors"]:
-                await put(ctx, dut.e, error)
+                await stream_put(ctx, dut.e, error)
             while not ctx.get(dut.done):
                 await ctx.tick()
                 cycles[0] += 1
@@ -83,10 +62,10 @@ def check_projector(config, layer, vectors, *, name):
             for i, (got, want) in enumerate(zip(words, sample["weights"], strict=True)):
                 assert got == want, f"sample {index}: weight word {i} is {got}, want {want}"
             if sample["use_projector"]:
-                u = await read_all(ctx, dut.u_raddr, dut.u_rdata, len(sample["u"]))
+                u = await read_port(ctx, dut.u_raddr, dut.u_rdata, len(sample["u"]))
                 assert u == sample["u"], f"sample {index}: u {u}, want {sample['u']}"
-            c = await read_all(ctx, dut.centroid_raddr, dut.centroid_rdata,
-                               len(sample["centroids"]))
+            c = await read_port(ctx, dut.centroid_raddr, dut.centroid_rdata,
+                                len(sample["centroids"]))
             assert c == sample["centroids"], f"sample {index}: centroids differ"
 
     run_simulation(dut, testbench, processes=[serve_memory(dut.weights, words)], name=name)
@@ -131,18 +110,9 @@ def check_learner(config, vectors, *, name, infer_every=0, shared_update=False):
         for index, sample in enumerate(vectors["samples"]):
             for layer, words in enumerate(sample["bases"] or []):
                 ctx.set(dut.basis_layer, layer)
-                ctx.set(dut.basis_we, 1)
-                for address, word in enumerate(words):
-                    ctx.set(dut.basis_addr, address)
-                    ctx.set(dut.basis_data, word)
-                    await ctx.tick()
-                ctx.set(dut.basis_we, 0)
-            ctx.set(dut.input_we, 1)
-            for address, value in enumerate(sample["intensity"]):
-                ctx.set(dut.input_addr, address)
-                ctx.set(dut.input_data, value)
-                await ctx.tick()
-            ctx.set(dut.input_we, 0)
+                await write_port(ctx, dut.basis_addr, dut.basis_data, dut.basis_we, words)
+            await write_port(ctx, dut.input_addr, dut.input_data, dut.input_we,
+                             sample["intensity"])
             for port in ("label", "encoder_seed", "perturb_seed"):
                 ctx.set(getattr(dut, port), sample[port])
             if infer_every and index % infer_every == 0:
@@ -153,20 +123,15 @@ def check_learner(config, vectors, *, name, infer_every=0, shared_update=False):
                 f"sample {index}: prediction {ctx.get(dut.prediction)}, want {sample['prediction']}"
             assert ctx.get(dut.delta) == sample["delta"], \
                 f"sample {index}: delta {ctx.get(dut.delta)}, want {sample['delta']}"
-            outputs = []
-            for k in range(len(sample["outputs"])):
-                ctx.set(dut.output_addr, k)
-                await ctx.tick()
-                outputs.append(ctx.get(dut.output_clean))
+            outputs = await read_port(ctx, dut.output_addr, dut.output_clean,
+                                      len(sample["outputs"]))
             assert outputs == sample["outputs"], f"sample {index}: outputs {outputs}"
             for layer, want in enumerate(sample["weights"]):
                 ctx.set(dut.weight_layer, layer)
-                for address, word in enumerate(want):
-                    ctx.set(dut.weight_addr, address)
-                    await ctx.tick()
-                    got = ctx.get(dut.weight_rdata)
-                    assert got == word, (f"sample {index} layer {layer}: weight word {address} "
-                                         f"is {got}, want {word}")
+                got = await read_port(ctx, dut.weight_addr, dut.weight_rdata, len(want))
+                bad = [a for a, (g, w) in enumerate(zip(got, want, strict=True)) if g != w]
+                assert not bad, (f"sample {index} layer {layer}: weight word {bad[0]} is "
+                                 f"{got[bad[0]]}, want {want[bad[0]]}")
 
     run_simulation(dut, testbench, name=name)
     return cycles
