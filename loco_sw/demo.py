@@ -11,7 +11,6 @@ Writes ``runs/demo/summary.json``, ``runs/demo/rules.png`` and prints a summary.
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -20,10 +19,10 @@ from tqdm import tqdm
 from hw.formats import DEFAULT_NETWORK
 
 from .data import load_digits_split
-from .golden import init_state, predict, refresh_bases, train_step
+from .golden import init_state, refresh_bases, train_step
 from .host import LearnerHost, SimulationTransport
 from .plots import learning_curves
-from .train import TrainConfig, to_intensity, train
+from .train import TrainConfig, to_intensity, train, train_fixed_point
 
 __all__ = ["main"]
 
@@ -49,30 +48,23 @@ def main(argv=None):
         summary["float"][rule] = round(result["final_test_accuracy"], 4)
     learning_curves(curves, args.out / "rules.png", title="digits, 64-64-10, rate model")
 
-    x, y, xt, yt = data
-    x, xt = to_intensity(x), to_intensity(xt)
-    state = init_state(DEFAULT_NETWORK, seed=1)
-    initial = [w.flatten().tolist() for w in state.master]
-    test_index = range(10 ** 6, 10 ** 6 + len(yt))
-    start, accuracy = time.perf_counter(), []
-    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(0)).tolist()
-    bar = tqdm(total=args.fixed_epochs * len(y), desc="fixed-point loco", unit="sample",
-               file=sys.stderr)
-    for step in range(args.fixed_epochs * len(y)):
-        if step % 64 == 0:
-            refresh_bases(DEFAULT_NETWORK, state)
-        i = order[step % len(y)]
-        train_step(DEFAULT_NETWORK, state, x[i], int(y[i]), step)
-        bar.update(1)
-        if (step + 1) % len(y) == 0:
-            out = predict(DEFAULT_NETWORK, state, xt, test_index).argmax(1)
-            accuracy.append(round(float((out == yt).double().mean()), 4))
-            bar.set_postfix(test=accuracy[-1])
-    bar.close()
-    summary["fixed_point"] = {"test_accuracy_per_epoch": accuracy, "chance": 0.1,
-                              "seconds": round(time.perf_counter() - start, 1)}
+    bar = tqdm(total=args.fixed_epochs, desc="fixed-point loco", unit="epoch", file=sys.stderr)
 
+    def progress(done, total, history):
+        bar.update(done - bar.n)
+        bar.set_postfix(test=f"{history['test_accuracy'][-1]:.3f}")
+
+    fixed = train_fixed_point(TrainConfig(rule="loco", epochs=args.fixed_epochs, refresh=64,
+                                          seed=1), data, network=DEFAULT_NETWORK,
+                              progress=progress)
+    bar.close()
+    summary["fixed_point"] = {
+        "test_accuracy_per_epoch": [round(a, 4) for a in fixed["history"]["test_accuracy"]],
+        "chance": 1 / DEFAULT_NETWORK.sizes[-1], "seconds": fixed["history"]["seconds"][-1]}
+
+    x, y = to_intensity(data[0]), data[1]
     golden = init_state(DEFAULT_NETWORK, seed=1)
+    initial = [w.flatten().tolist() for w in golden.master]
     host = LearnerHost(SimulationTransport(DEFAULT_NETWORK, init=initial), DEFAULT_NETWORK)
     host.ping()
     checked = []
