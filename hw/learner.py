@@ -243,9 +243,9 @@ class LearnerCore(wiring.Component):
             with m.State("ENCODE"):
                 # Input j spikes when the low bits of its encoder word are below its intensity;
                 # its count is updated in the same memory word.
-                m.d.comb += in_rd.addr.eq(index)
                 m.d.sync += fetched.eq(index < n0)
-                with m.If(index < n0):
+                with m.If(index < n0):       # no address n0 while the last read drains
+                    m.d.comb += in_rd.addr.eq(index)
                     m.d.sync += index.eq(index + 1)
                 with m.If(fetched):
                     spike = enc.word[:ENCODER_BITS] < in_rd.data.intensity
@@ -283,9 +283,9 @@ class LearnerCore(wiring.Component):
             with m.State("READOUT"):
                 # y_k = saturate(round_shift(v_k, log2 T)); in the noisy pass the loss
                 # difference sum_k (y~_k - y_k)(y~_k + y_k - 2 t_k) accumulates on the way.
-                m.d.comb += readout.v_addr.eq(index)
                 m.d.sync += fetched.eq(index < classes)
-                with m.If(index < classes):
+                with m.If(index < classes):  # no address `classes` while the last read drains
+                    m.d.comb += readout.v_addr.eq(index)
                     m.d.sync += index.eq(index + 1)
                 with m.If(fetched):
                     y = fixed.saturate(fixed.round_shift(readout.v_data, cfg.log2_timesteps),

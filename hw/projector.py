@@ -203,9 +203,10 @@ class ProjectorUpdate(LayerComponent):
 
             with m.State("DOT"):
                 # a_k = sum_j q_kj v_j: a read of (q_kj, v_j) per cycle, accumulated a cycle later.
-                m.d.comb += [b_read_addr.eq(base + index), x_rd.addr.eq(index)]
+                # Addresses are driven only while in range (the memories have no word n).
                 m.d.sync += fetched.eq(index < n)
                 with m.If(index < n):
+                    m.d.comb += [b_read_addr.eq(base + index), x_rd.addr.eq(index)]
                     m.d.sync += index.eq(index + 1)
                 with m.If(fetched):
                     m.d.sync += acc.eq(acc + bmem.rdata * x_rd.data)
@@ -223,9 +224,10 @@ class ProjectorUpdate(LayerComponent):
 
             with m.State("EXPAND"):
                 # u_j = v_j - round_shift(sum_k +-a_k q_kj): inner loop over the slots.
-                m.d.comb += [b_read_addr.eq(base + index), x_rd.addr.eq(index)]
+                m.d.comb += x_rd.addr.eq(index)
                 m.d.sync += fetched.eq(slot <= clusters)
                 with m.If(slot <= clusters):
+                    m.d.comb += b_read_addr.eq(base + index)
                     m.d.sync += [
                         slot.eq(slot + 1), base.eq(next_slot_base(slot)),
                         factor.eq(Mux(slot == clusters, -coeff[slot], coeff[slot])),
@@ -258,10 +260,10 @@ class ProjectorUpdate(LayerComponent):
                     m.next = "ROW"
             with m.State("COLUMNS"):
                 # Saturating read-modify-write of W_i., one word per cycle.
-                m.d.comb += [self.weights.raddr.eq(base + index),
-                             x_rd.addr.eq(index), u_rd.addr.eq(index)]
                 m.d.sync += [fetched.eq(index < n), waddr.eq(base + index)]
                 with m.If(index < n):
+                    m.d.comb += [self.weights.raddr.eq(base + index),
+                                 x_rd.addr.eq(index), u_rd.addr.eq(index)]
                     m.d.sync += index.eq(index + 1)
                 with m.If(fetched):
                     product = error * source_data
@@ -291,9 +293,9 @@ class ProjectorUpdate(LayerComponent):
                 with m.Else():
                     m.next = "DONE"
             with m.State("CENTROID"):
-                m.d.comb += [c_rd.addr.eq(base + index), x_rd.addr.eq(index)]
                 m.d.sync += [fetched.eq(index < n), waddr.eq(base + index)]
                 with m.If(index < n):
+                    m.d.comb += [c_rd.addr.eq(base + index), x_rd.addr.eq(index)]
                     m.d.sync += index.eq(index + 1)
                 with m.If(fetched):
                     moved = c_rd.data + fixed.round_shift(x_rd.data - c_rd.data,
