@@ -8,6 +8,7 @@ basis conventions, so a run on either is comparable word for word with :mod:`loc
 
 from collections import deque
 
+import numpy as np
 import torch
 
 from hw.formats import ENCODER_SEED, PERTURB_SEED, NetworkConfig
@@ -140,6 +141,14 @@ def _signed(data: bytes, bits: int) -> int:
     return value - (1 << bits) if value >> (bits - 1) else value
 
 
+def _words(data: bytes, nbytes: int, bits: int) -> list:
+    """``data`` cut into little-endian ``nbytes``-byte words of two's complement ``bits`` bits
+    (vectorised: a weight read-back is thousands of words)."""
+    raw = np.frombuffer(data, dtype=np.uint8).reshape(-1, nbytes).astype(np.int64)
+    value = (raw << (8 * np.arange(nbytes, dtype=np.int64))).sum(axis=1) & ((1 << bits) - 1)
+    return np.where(value >> (bits - 1), value - (1 << bits), value).tolist()
+
+
 class LearnerHost:
     """Commands of :mod:`hw.host`, and the host's share of LOCO (seeds, basis refresh)."""
 
@@ -199,7 +208,7 @@ class LearnerHost:
             self._io.write(bytes([opcode, layer]) + address.to_bytes(2, "little") +
                            chunk.to_bytes(2, "little"))
             data = self._io.read(chunk * n)
-            words += [_signed(data[k * n:(k + 1) * n], fmt.width) for k in range(chunk)]
+            words += _words(data, n, fmt.width)
             address, count = address + chunk, count - chunk
         return words
 
@@ -237,7 +246,7 @@ class LearnerHost:
         fmt = self._config.learning.output
         n = word_bytes(fmt)
         data = self._io.read(self._config.sizes[-1] * n)
-        return [_signed(data[k * n:(k + 1) * n], fmt.width) for k in range(len(data) // n)]
+        return _words(data, n, fmt.width)
 
     def counters(self) -> dict:
         self._io.write(bytes([Opcode.READ_COUNTERS]))
