@@ -10,20 +10,28 @@ export ICEPACK       ?= yowasp-icepack
 export ECPPACK       ?= yowasp-ecppack
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: help setup demo test test-all lint synth bitstream bitstreams program benchmarks clean
+.PHONY: help setup simulators demo test test-all lint synth bitstream bitstreams program benchmarks clean
 
 help:            ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
+# Debian's simulators, each installed when its command is missing (apt-get update only if the
+# package lists do not know it yet).
+SIMULATORS := iverilog:iverilog verilator:verilator g++:g++
+
 $(VENV)/.stamp: pyproject.toml
-	@command -v iverilog >/dev/null || { echo "installing Icarus Verilog (apt-get)"; \
-	  (apt-get install -y iverilog || (apt-get update && apt-get install -y iverilog)); }
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
-setup: $(VENV)/.stamp  ## venv with every dependency, plus Debian's iverilog
+simulators:      ## Debian's iverilog and verilator (and g++), when missing
+	@for pair in $(SIMULATORS); do command -v $${pair%%:*} >/dev/null && continue; \
+	  echo "installing $${pair#*:} (apt-get)"; \
+	  apt-get install -y $${pair#*:} || (apt-get update && apt-get install -y $${pair#*:}) \
+	    || exit 1; done
+
+setup: $(VENV)/.stamp simulators  ## venv with every dependency, plus Debian's iverilog/verilator
 
 demo: setup      ## float LOCO/NP/BP, fixed-point LOCO, gateware in simulation -> runs/demo/
 	$(PY) -m loco_sw.demo

@@ -1,0 +1,143 @@
+# amaranth: UnusedElaboratable=no
+"""The learner compiled by Verilator: long bit-exact training runs, the transport, the build cache.
+
+Every word a host can read (prediction, delta, clean outputs, every weight and centroid word of
+every layer) is compared with the golden model after every training sample.
+"""
+
+import dataclasses
+import os
+import shutil
+
+import pytest
+import torch
+
+from cosim.lockstep import Tally, infer_lockstep, load_weights, train_lockstep
+from cosim.verilator import VerilatorError, VerilatorTransport, compile_learner, compile_verilog
+from hw.formats import DEFAULT_NETWORK
+from loco_sw.data import load_digits_split
+from loco_sw.golden import init_state
+from loco_sw.host import LearnerHost, ProtocolError
+from loco_sw.train import to_intensity
+
+# Without Verilator these skip on a laptop; in CI (CI=true) a missing simulator must fail.
+pytestmark = pytest.mark.skipif(shutil.which("verilator") is None and not os.environ.get("CI"),
+                                reason="needs Verilator (apt-get install verilator)")
+
+TEST_INDEX = 10 ** 6          # encoder seeds of test samples, apart from training (as train.py)
+
+
+def _words_per_sample(config):
+    """Words a lockstep sample compares: prediction, delta, outputs, weights, centroids."""
+    pairs = list(zip(config.sizes[:-1], config.sizes[1:], strict=True))
+    return (2 + config.sizes[-1] + sum((n + 1) * m for n, m in pairs)
+            + sum(config.clusters * (n + 1) for n, _ in pairs))
+
+
+def _digits_stream(samples, seed=0):
+    x, y, xt, yt = load_digits_split()
+    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed)).tolist()
+    x = to_intensity(x)
+    return [(step, x[i], int(y[i])) for step, i in enumerate(order[:samples])], \
+        to_intensity(xt), yt
+
+
+def _host(config, **options):
+    host = LearnerHost(VerilatorTransport(config, **options), config)
+    host.ping()
+    return host
+
+
+@pytest.mark.parametrize("shared_update, samples", [(False, 300), (True, 100)],
+                         ids=["per-layer-units-300", "shared-unit-100"])
+def test_compiled_learner_trains_digits_bit_exactly(shared_update, samples):
+    config = DEFAULT_NETWORK
+    stream, xt, _ = _digits_stream(samples)
+    host, state, tally = _host(config, shared_update=shared_update), init_state(config, 1), Tally()
+    load_weights(host, state)
+    train_lockstep(host, config, state, stream, tally)
+    assert tally.first_mismatch is None and tally.mismatched_words == 0
+    assert tally.samples == samples
+    assert tally.words_compared == samples * _words_per_sample(config)
+    # Inference after training: RTL predictions equal the golden ones on 40 test samples.
+    infer_lockstep(host, config, state, xt[:40], range(TEST_INDEX, TEST_INDEX + 40), tally)
+    assert tally.mismatched_words == 0 and len(tally.infer_cycles) == 40
+    assert max(tally.infer_cycles) < min(tally.train_cycles)
+
+
+def test_compiled_learner_plain_np_is_bit_exact():
+    config = DEFAULT_NETWORK
+    stream, _, _ = _digits_stream(40, seed=3)
+    host, state, tally = _host(config), init_state(config, 2), Tally()
+    load_weights(host, state)
+    train_lockstep(host, config, state, stream, tally, use_projector=False)
+    assert tally.mismatched_words == 0 and tally.samples == 40
+
+
+def test_compiled_check_catches_a_wrong_golden_model():
+    config = DEFAULT_NETWORK
+    wrong = dataclasses.replace(config, noise_amplitude=config.noise_amplitude / 2)
+    stream, _, _ = _digits_stream(2)
+    host, state, tally = _host(config), init_state(config, 1), Tally()
+    load_weights(host, state)
+    train_lockstep(host, wrong, state, stream, tally)
+    assert tally.mismatched_words > 0
+    assert tally.first_mismatch.startswith("sample 0 (step 0) ")
+
+
+def test_transport_times_out_per_read_and_recovers():
+    transport = VerilatorTransport(DEFAULT_NETWORK, max_cycles_per_read=1000)
+    with pytest.raises(ProtocolError, match=r"^No 4-byte reply within 1000 cycles$"):
+        transport.read(4)
+    with pytest.raises(ProtocolError):
+        transport.read(4)                   # a second read gets its own 1000 cycles
+    assert transport.cycles == 2000
+    LearnerHost(transport, DEFAULT_NETWORK).ping()
+
+
+def test_transport_rejects_bad_parameters():
+    with pytest.raises(ValueError, match=r"^Give either a NetworkConfig or a compiled library"):
+        VerilatorTransport()
+    with pytest.raises(ValueError, match=r"^max_cycles_per_read must be a positive int, not 0$"):
+        VerilatorTransport(DEFAULT_NETWORK, max_cycles_per_read=0)
+    with pytest.raises(ValueError, match=r"^x_seed must be an int in \[0, 2\*\*31\), not -1$"):
+        VerilatorTransport(DEFAULT_NETWORK, x_seed=-1)
+    with pytest.raises(TypeError, match=r"^Config must be a NetworkConfig, not 3$"):
+        compile_learner(3)
+
+
+def test_missing_verilator_is_one_clear_error(monkeypatch):
+    monkeypatch.setenv("PATH", "")
+    with pytest.raises(VerilatorError, match=r"^verilator not found: install it "
+                                             r"\(`apt-get install verilator`; `make setup`"):
+        compile_learner(DEFAULT_NETWORK)
+
+
+# A byte-stream top in plain Verilog: every request byte comes back plus one.
+_ECHO = """\
+module echo(input clk, input rst, input [7:0] i__payload, input i__valid, output i__ready,
+            output reg [7:0] o__payload = 0, output reg o__valid = 0, input o__ready);
+  assign i__ready = ~o__valid | o__ready;
+  always @(posedge clk)
+    if (rst) o__valid <= 0;
+    else if (i__ready) begin o__valid <= i__valid; o__payload <= i__payload + 8'd1; end
+endmodule
+"""
+
+
+def test_build_cache_rebuilds_only_when_the_key_changes(tmp_path, monkeypatch):
+    import cosim.verilator as verilator
+    monkeypatch.setattr(verilator, "BUILD_ROOT", tmp_path)
+    calls = []
+
+    def sources():
+        calls.append(1)
+        return {"echo.v": _ECHO}
+
+    first = compile_verilog(sources, "echo", key="one")
+    assert compile_verilog(sources, "echo", key="one") == first and len(calls) == 1
+    second = compile_verilog(sources, "echo", key="two")
+    assert second != first and len(calls) == 2
+    transport = VerilatorTransport(library=second)
+    transport.write(bytes([0, 41, 255]))
+    assert transport.read(3) == bytes([1, 42, 0])
