@@ -1,0 +1,160 @@
+"""The gateware itself learns: whole digits epochs on the Verilator-compiled learner, bit-exact.
+
+The host driver trains the compiled RTL (``cosim.verilator.VerilatorTransport``) through the byte
+protocol on the digits stream that ``loco_sw.train.train_fixed_point`` uses (seeded shuffles,
+host basis refresh every ``--refresh`` samples), with the golden model in lockstep: after every
+sample the prediction, delta, clean outputs and every weight and centroid word are read back
+and compared. After every epoch each test sample is INFERred **on the RTL**; the accuracy comes
+from those predictions (each also compared with the golden model's).
+
+``python benchmarks/rtl_training.py [--epochs 1] [--variants per-layer,shared] [--seed 1]``
+writes ``build/benchmarks/rtl_training.json`` and ``rtl_training.png``.
+"""
+
+import argparse
+import sys
+import time
+
+import torch
+from _common import OUT, print_table, write_json
+from tqdm import tqdm
+
+from cosim.lockstep import Tally, infer_lockstep, load_weights, train_lockstep
+from cosim.verilator import VerilatorTransport, verilator_version
+from hw.formats import DEFAULT_NETWORK as NET
+from loco_sw.data import load_digits_split
+from loco_sw.golden import init_state
+from loco_sw.host import LearnerHost
+from loco_sw.plots import learning_curves
+from loco_sw.train import to_intensity
+
+VARIANTS = {"per-layer": False, "shared": True}      # name -> shared_update (UP5K: shared)
+TEST_INDEX = 10 ** 6                                 # test encoder seeds, as train_fixed_point
+
+
+def _positive(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
+    return value
+
+
+def _variants(text):
+    names = text.split(",")
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown variant {unknown[0]!r}; choose from "
+                                         f"{', '.join(VARIANTS)}")
+    return names
+
+
+class _Timed:
+    """A transport wrapper that adds up the wall time spent inside the compiled model, per
+    ``phase`` (so training samples/s is not flattered or burdened by the test inferences)."""
+
+    def __init__(self, transport):
+        self.transport, self.phase, self.seconds = transport, "train", {"train": 0.0,
+                                                                       "infer": 0.0}
+
+    def write(self, data):
+        self.transport.write(data)
+
+    def read(self, count):
+        started = time.perf_counter()
+        try:
+            return self.transport.read(count)
+        finally:
+            self.seconds[self.phase] += time.perf_counter() - started
+
+
+def run_variant(name, args, data):
+    x, y, xt, yt = data
+    transport = _Timed(VerilatorTransport(NET, shared_update=VARIANTS[name]))
+    host = LearnerHost(transport, NET)
+    host.ping()
+    state, tally = init_state(NET, seed=args.seed), Tally()
+    load_weights(host, state)
+    test_index = range(TEST_INDEX, TEST_INDEX + len(yt))
+    gen = torch.Generator().manual_seed(args.seed)
+    accuracy, step, started = [], 0, time.perf_counter()
+
+    def evaluate():
+        transport.phase = "infer"
+        predictions = infer_lockstep(host, NET, state, xt, test_index, tally)
+        accuracy.append(float((torch.tensor(predictions) == yt).double().mean()))
+        transport.phase = "train"
+
+    evaluate()
+    for epoch in range(args.epochs):
+        order = torch.randperm(len(y), generator=gen).tolist()[:args.limit]
+        stream = [(step + k, x[i], int(y[i])) for k, i in enumerate(order)]
+        step += len(stream)
+        with tqdm(total=len(stream), desc=f"{name} epoch {epoch + 1}", unit="sample",
+                  file=sys.stderr) as bar:
+            train_lockstep(host, NET, state, stream, tally, refresh=args.refresh,
+                           progress=lambda: bar.update(1))
+        evaluate()
+        print(f"{name} epoch {epoch + 1}: RTL test accuracy {accuracy[-1]:.3f}, "
+              f"{tally.mismatched_words} mismatched words so far", flush=True)
+    elapsed = time.perf_counter() - started
+    model_seconds = sum(transport.seconds.values())
+    return {
+        "shared_update": VARIANTS[name], "samples": tally.samples,
+        "test_inferences": len(tally.infer_cycles),
+        "words_compared": tally.words_compared, "mismatched_words": tally.mismatched_words,
+        "first_mismatch": tally.first_mismatch,
+        "samples_per_s": round(tally.samples / transport.seconds["train"], 1),
+        "lockstep_samples_per_s": round(tally.samples / elapsed, 1),
+        "simulated_cycles": transport.transport.cycles,
+        "cycles_per_s": round(transport.transport.cycles / model_seconds),
+        "cycles_per_training_sample": round(sum(tally.train_cycles) / len(tally.train_cycles)),
+        "cycles_per_inference": round(sum(tally.infer_cycles) / len(tally.infer_cycles)),
+        "test_accuracy_per_epoch": accuracy, "seconds": round(elapsed, 1),
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", type=_positive, default=1)
+    parser.add_argument("--variants", type=_variants, default=list(VARIANTS),
+                        help="per-layer (ULX3S: one update unit per layer), shared (iCEBreaker)")
+    parser.add_argument("--seed", type=int, default=1, help="initial weights and shuffles")
+    parser.add_argument("--refresh", type=_positive, default=64, help="basis refresh period")
+    parser.add_argument("--limit", type=_positive, default=None,
+                        help="train only this many samples per epoch (a quick look)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    x, y, xt, yt = load_digits_split()
+    data = (to_intensity(x), y, to_intensity(xt), yt)
+    results = {name: run_variant(name, args, data) for name in args.variants}
+    first = results[args.variants[0]]
+    payload = {"simulator": verilator_version(), "network": list(NET.sizes),
+               "dataset": f"sklearn digits, {len(y)} train / {len(yt)} test",
+               "epochs": args.epochs, "seed": args.seed, "refresh": args.refresh,
+               "variant": args.variants[0],
+               **{k: first[k] for k in ("samples", "mismatched_words", "samples_per_s",
+                                        "cycles_per_training_sample", "cycles_per_inference",
+                                        "test_accuracy_per_epoch")},
+               "variants": results}
+    print_table(["variant", "samples", "mismatched words", "train samples/s", "Mcycles/s",
+                 "cycles/train", "cycles/infer", "RTL test accuracy per epoch"],
+                [[name, r["samples"], r["mismatched_words"], r["samples_per_s"],
+                  round(r["cycles_per_s"] / 1e6, 2), r["cycles_per_training_sample"],
+                  r["cycles_per_inference"],
+                  " ".join(f"{a:.3f}" for a in r["test_accuracy_per_epoch"])]
+                 for name, r in results.items()])
+    OUT.mkdir(parents=True, exist_ok=True)
+    learning_curves({f"RTL ({name})": {"epoch": list(range(args.epochs + 1)),
+                                       "test_accuracy": r["test_accuracy_per_epoch"]}
+                     for name, r in results.items()},
+                    OUT / "rtl_training.png",
+                    title="on-chip LOCO on the compiled RTL, digits, "
+                          + "-".join(map(str, NET.sizes)))
+    write_json("rtl_training", payload)
+    if any(r["mismatched_words"] for r in results.values()):
+        sys.exit("error: the RTL differs from the golden model (see first_mismatch)")
+
+
+if __name__ == "__main__":
+    main()
