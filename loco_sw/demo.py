@@ -2,8 +2,9 @@
 
 1. Float training of LOCO, NP and BP (rate model), one comparison plot.
 2. A few epochs of the bit-exact fixed-point LOCO (the hardware's arithmetic).
-3. A few samples trained on the simulated gateware through the host driver and the byte
-   protocol, every weight word compared with the fixed-point model after every sample.
+3. Hundreds of samples trained on the gateware itself (its Verilog compiled by Verilator) through
+   the host driver and the byte protocol, every weight, centroid and output word compared with
+   the fixed-point model after every sample; then the test set inferred on the gateware.
 
 Writes ``runs/demo/summary.json``, ``runs/demo/rules.png`` and prints a summary.
 """
@@ -11,16 +12,19 @@ Writes ``runs/demo/summary.json``, ``runs/demo/rules.png`` and prints a summary.
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
+from cosim.lockstep import Tally, infer_lockstep, load_weights, train_lockstep
+from cosim.verilator import VerilatorTransport
 from hw.formats import DEFAULT_NETWORK
 
 from .data import load_digits_split
-from .golden import init_state, refresh_bases, train_step
-from .host import LearnerHost, SimulationTransport
+from .golden import init_state
+from .host import LearnerHost
 from .plots import learning_curves
 from .train import TrainConfig, to_intensity, train, train_fixed_point
 
@@ -31,7 +35,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m loco_sw.demo", description=__doc__)
     parser.add_argument("--epochs", type=int, default=20, help="float epochs per rule")
     parser.add_argument("--fixed-epochs", type=int, default=3, help="fixed-point epochs")
-    parser.add_argument("--gateware-samples", type=int, default=3)
+    parser.add_argument("--gateware-samples", type=int, default=300)
     parser.add_argument("--out", type=Path, default=Path("runs/demo"))
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -62,28 +66,34 @@ def main(argv=None):
         "test_accuracy_per_epoch": [round(a, 4) for a in fixed["history"]["test_accuracy"]],
         "chance": 1 / DEFAULT_NETWORK.sizes[-1], "seconds": fixed["history"]["seconds"][-1]}
 
-    x, y = to_intensity(data[0]), data[1]
-    golden = init_state(DEFAULT_NETWORK, seed=1)
-    initial = [w.flatten().tolist() for w in golden.master]
-    host = LearnerHost(SimulationTransport(DEFAULT_NETWORK, init=initial), DEFAULT_NETWORK)
+    x, y, xt = to_intensity(data[0]), data[1], to_intensity(data[2])
+    golden, tally = init_state(DEFAULT_NETWORK, seed=1), Tally()
+    print("compiling the gateware with Verilator (cached under build/verilator/)",
+          file=sys.stderr)
+    host = LearnerHost(VerilatorTransport(DEFAULT_NETWORK), DEFAULT_NETWORK)
     host.ping()
-    checked = []
-    for step in tqdm(range(args.gateware_samples), desc="gateware (simulated)", unit="sample",
-                     file=sys.stderr):
-        if step % 64 == 0:
-            host.refresh_bases()
-            refresh_bases(DEFAULT_NETWORK, golden)
-        reply = host.train_sample(step, x[step].tolist(), int(y[step]))
-        train_step(DEFAULT_NETWORK, golden, x[step], int(y[step]), step)
-        exact = all(host.read_weights(layer) == golden.master[layer].flatten().tolist()
-                    for layer in range(DEFAULT_NETWORK.layers))
-        if not exact:
-            raise SystemExit(f"error: gateware weights differ from the golden model after "
-                             f"sample {step}")
-        checked.append(reply["cycles"])
-    summary["gateware"] = {"samples": len(checked), "bit_exact": True,
-                           "cycles_per_sample": checked,
-                           "words_compared_per_sample": sum(w.numel() for w in golden.master)}
+    load_weights(host, golden)
+    stream = [(step, x[step % len(y)], int(y[step % len(y)]))
+              for step in range(args.gateware_samples)]
+    started = time.perf_counter()
+    with tqdm(total=len(stream), desc="gateware (Verilator)", unit="sample",
+              file=sys.stderr) as bar:
+        train_lockstep(host, DEFAULT_NETWORK, golden, stream, tally,
+                       progress=lambda: bar.update(1))
+    seconds = time.perf_counter() - started
+    predictions = infer_lockstep(host, DEFAULT_NETWORK, golden, xt,
+                                 range(10 ** 6, 10 ** 6 + len(xt)), tally)
+    if tally.mismatched_words:
+        raise SystemExit(f"error: the gateware differs from the golden model: "
+                         f"{tally.first_mismatch}")
+    summary["gateware"] = {
+        "simulator": "verilator", "samples": tally.samples, "bit_exact": True,
+        "words_compared": tally.words_compared,
+        "cycles_per_training_sample": round(sum(tally.train_cycles) / tally.samples),
+        "cycles_per_inference": round(sum(tally.infer_cycles) / len(tally.infer_cycles)),
+        "lockstep_samples_per_s": round(tally.samples / seconds, 1),
+        "rtl_test_accuracy": round(float((torch.tensor(predictions) == data[3]).double()
+                                         .mean()), 4)}
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=2))
     print(f"plots and summary in {args.out}/ ; bitstreams: make bitstream BOARD=icebreaker")
