@@ -1,14 +1,18 @@
 # amaranth: UnusedElaboratable=no
-"""Board bitstreams in CI: the whole UART learner for the iCEBreaker and the ULX3S."""
+"""Board bitstreams: the whole UART learner for the ULX3S in CI, and for the iCEBreaker in the slow
+tier (its place-and-route at 98 % of the UP5K takes 5-25 min here; CI keeps the iCE40 flow in the
+UP5K noise-block bitstream of test_synth.py and the learner's synth_ice40 netlist simulation of
+test_netlist.py)."""
 
 import pytest
 
-from boards.build import BOARDS, build_board
+from boards.build import build_board
 from boards.top import LearnerBoard
 from hw.formats import DEFAULT_NETWORK
 
 
-@pytest.mark.parametrize("board", sorted(BOARDS))
+@pytest.mark.parametrize("board", [pytest.param("icebreaker", marks=pytest.mark.slow),
+                                   "ulx3s-85f"])
 def test_board_bitstream_builds_and_meets_timing(board, tmp_path):
     result = build_board(board, build_root=tmp_path)
     assert result["timing_met"], result["fmax_mhz"]
