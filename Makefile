@@ -36,11 +36,11 @@ setup: $(VENV)/.stamp simulators  ## venv with every dependency, plus Debian's i
 demo: setup      ## float LOCO/NP/BP, fixed-point LOCO, gateware in simulation -> runs/demo/
 	$(PY) -m loco_sw.demo
 
-test: setup      ## the CI suite: lint, fast tests, both simulators, both board bitstreams
+test: setup      ## the CI suite: lint, fast tests, every simulator, the ULX3S bitstream
 	$(PY) -m ruff check .
 	$(PY) -m pytest -m "not slow" -n $(PYTEST_WORKERS) --durations=10
 
-test-all: setup  ## everything, including slow training runs and the ECP5 build
+test-all: setup  ## everything, including slow training runs and the iCEBreaker build
 	$(PY) -m pytest -n $(PYTEST_WORKERS)
 
 lint: setup      ## ruff, no auto-formatting

@@ -1,30 +1,28 @@
-"""On-chip learner performance at the default size (64-32-10, T=16, C=10) on digits samples.
+"""On-chip learner performance at the default size (64-32-10, T=16, C=10) on digits.
 
-Measures cycles per training sample and per inference in simulation (the gateware's own cycle
-counter), converts them to samples/s at the board clock and at the achieved Fmax (read from
-``build/<board>/report.json`` when ``make bitstream`` has run), compares with the DSP-bound
-limit (dense operations / multipliers), and times both simulators on the same samples.
-``python benchmarks/learner_performance.py [--samples 6]``.
+Trains one whole digits epoch (shuffled, host basis refresh every 64 samples) on the learner
+compiled by Verilator, reading each TRAIN reply's cycle count (the gateware's own counter), then
+INFERs the test set; converts the epoch averages to samples/s at the board clock and at the
+achieved Fmax (read from ``build/<board>/report.json`` when ``make bitstream`` has run) and
+compares with the DSP-bound limit (dense operations / multipliers).
+``python benchmarks/learner_performance.py [--limit N]``.
 """
 
 import argparse
 import json
 import statistics
-import sys
-import time
 
 import torch
 from _common import ROOT, print_table, write_json
 
-sys.path.insert(0, str(ROOT / "tests"))
-
-from blocks import check_learner  # noqa: E402
-from cosim.runner import run_cocotb  # noqa: E402
-from cosim.vectors import learner_vectors  # noqa: E402
-from hw.formats import DEFAULT_NETWORK as NET  # noqa: E402
-from hw.learner import LearnerCore  # noqa: E402
-from loco_sw.data import load_digits_split  # noqa: E402
-from loco_sw.train import to_intensity  # noqa: E402
+from cosim.lockstep import load_weights
+from cosim.verilator import VerilatorTransport
+from hw.formats import DEFAULT_NETWORK as NET
+from hw.formats import ENCODER_SEED
+from loco_sw.data import load_digits_split
+from loco_sw.golden import init_state, sample_seed
+from loco_sw.host import LearnerHost
+from loco_sw.train import to_intensity
 
 # device, board clock, one update unit shared by the layers (as boards/build.py builds it)
 BOARDS = {"icebreaker": ("iCE40UP5K", 12.0, True), "ulx3s-85f": ("ECP5-85F", 25.0, False)}
@@ -42,25 +40,33 @@ def dense_operations(config) -> dict:
             "inference": forward}
 
 
+def measure(shared: bool, data, limit) -> dict:
+    """Cycles of every training sample of one epoch and of every test inference."""
+    x, y, xt, _ = data
+    host = LearnerHost(VerilatorTransport(NET, shared_update=shared), NET)
+    host.ping()
+    load_weights(host, init_state(NET, seed=1))
+    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(1)).tolist()[:limit]
+    train = []
+    for step, i in enumerate(order):
+        if step % 64 == 0:
+            host.refresh_bases()
+        train.append(host.train_sample(step, x[i].tolist(), int(y[i]))["cycles"])
+    infer = []
+    for k, intensity in enumerate(xt[:limit]):
+        host.write_input(intensity.tolist())
+        infer.append(host.infer(sample_seed(ENCODER_SEED, 10 ** 6 + k))["cycles"])
+    return {"train": train, "infer": infer}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--samples", type=int, default=6)
+    parser.add_argument("--limit", type=int, default=None,
+                        help="samples per phase (default: the whole epoch and test set)")
     args = parser.parse_args()
-    x, y, _, _ = load_digits_split()
-    data = (to_intensity(x[:args.samples]), y[:args.samples])
-    vectors = learner_vectors(NET, samples=args.samples, seed=0, refresh=3, data=data)
-
-    started = time.perf_counter()
-    cycles = {False: check_learner(NET, vectors, name="performance", infer_every=1)}
-    amaranth_s = time.perf_counter() - started
-    cycles[True] = check_learner(NET, vectors, name="performance-shared", shared_update=True)
-    env = {"LOCO_CONFIG": NET.to_json(), "LOCO_LAYER": "0", "LOCO_SEED": "0",
-           "LOCO_COUNT": str(args.samples), "LOCO_REFRESH": "3",
-           "COCOTB_TEST_FILTER": "learner_matches_golden"}
-    started = time.perf_counter()
-    run_cocotb(LearnerCore(NET), toplevel="learner", bench="cosim.tb_blocks", tag="perf",
-               extra_env=env)
-    cocotb_s = time.perf_counter() - started
+    x, y, xt, yt = load_digits_split()
+    data = (to_intensity(x), y, to_intensity(xt), yt)
+    cycles = {shared: measure(shared, data, args.limit) for shared in (False, True)}
 
     infer_cycles = statistics.fmean(cycles[False]["infer"])
     ops = dense_operations(NET)
@@ -76,7 +82,9 @@ def main():
             multipliers = use.get("MULT18X18D", use.get("ICESTORM_DSP", {})).get("used", 0)
         bound = ops["training_sample"] / multipliers if multipliers else None
         boards[board] = {"device": device, "clock_mhz": clock, "fmax_mhz": fmax,
-                         "shared_update": shared, "train_cycles": cycles[shared]["train"],
+                         "shared_update": shared, "train_cycles_mean": train_cycles,
+                         "train_cycles_min_max": [min(cycles[shared]["train"]),
+                                                  max(cycles[shared]["train"])],
                          "multipliers": multipliers or None,
                          "train_samples_per_s_at_clock": clock * 1e6 / train_cycles,
                          "train_samples_per_s_at_fmax": fmax * 1e6 / train_cycles
@@ -94,15 +102,11 @@ def main():
     print_table(["board", "update units", "cycles/sample", "clock MHz", "Fmax MHz",
                  "samples/s @clock", "samples/s @Fmax", "multipliers", "DSP-bound cycles",
                  "cycles / bound"], rows)
-    per_sample = {"amaranth": amaranth_s / args.samples, "cocotb_icarus": cocotb_s / args.samples}
-    print(f"simulation: Amaranth {1 / per_sample['amaranth']:.2f} samples/s, cocotb+Icarus "
-          f"{1 / per_sample['cocotb_icarus']:.2f} samples/s (each including an inference, a "
-          f"full weight read-back per sample and, for cocotb, the Icarus build)")
     write_json("learner_performance", {
         "network": list(NET.sizes), "timesteps": NET.timesteps, "clusters": NET.clusters,
-        "samples": args.samples, "infer_cycles": cycles[False]["infer"],
-        "dense_operations": ops, "boards": boards,
-        "simulation_samples_per_s": {k: 1 / v for k, v in per_sample.items()}})
+        "training_samples": len(cycles[False]["train"]),
+        "inferences": len(cycles[False]["infer"]), "infer_cycles_mean": infer_cycles,
+        "dense_operations": ops, "boards": boards})
 
 
 if __name__ == "__main__":
