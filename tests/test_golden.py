@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from hw.formats import (DEFAULT_LEARNING, DEFAULT_NETWORK, ENCODER_SEED, XORSHIFT_WIDTH,
-                        LIFConfig, QFormat)
+                        LIFConfig, QFormat, xorshift32)
 from loco_sw.golden import (basis_slots, encode_spikes, gauss, init_state, lif_step,
                             loss_delta, modulator, orthonormal_bases, predict, project,
                             rademacher_negative, refresh_bases, sample_seed, train_step,
@@ -48,6 +48,20 @@ def test_xorshift_full_period_slice_has_no_repeat():
     assert int(words.min()) > 0 and int(words.max()) < 1 << XORSHIFT_WIDTH
     # Marsaglia's published first outputs of xorshift32 (13, 17, 5) from seed 1
     assert words[:3].tolist() == [270369, 67634689, 2647435461]
+
+
+@pytest.mark.parametrize("count", [0, 1, 3, 100, 2500])
+def test_xorshift_words_equal_the_iterated_recurrence(count):
+    # The GF(2) shortcut of xorshift_words against hw.formats.xorshift32 step by step.
+    seeds = [1, 2, 0x80000000, (1 << 32) - 1, 0x2545F491, sample_seed(9, 4)]
+    got = xorshift_words(torch.tensor(seeds).view(2, 3), count)
+    assert got.shape == (2, 3, count)
+    for lane, seed in zip(got.view(6, count), seeds, strict=True):
+        state, want = seed, []
+        for _ in range(count):
+            state = xorshift32(state)
+            want.append(state)
+        assert lane.tolist() == want
 
 
 def test_noise_statistics():

@@ -19,15 +19,39 @@ _GOLDEN = 0x9E3779B9
 xorshift_next = xorshift32  # operators only: advances an int64 tensor of lanes element-wise
 
 
+_unit_words = torch.empty(0, XORSHIFT_WIDTH, dtype=torch.int64)
+
+
+def _words_of_unit_seeds(count: int) -> torch.Tensor:
+    """``(count, 32)``: column ``j`` holds the first ``count`` words of a lane seeded with
+    ``1 << j`` (computed once, grown on demand)."""
+    global _unit_words
+    have = len(_unit_words)
+    if have < count:
+        state = _unit_words[-1] if have else \
+            torch.tensor([1 << j for j in range(XORSHIFT_WIDTH)], dtype=torch.int64)
+        rows = []
+        for _ in range(max(count, 2 * have) - have):
+            state = xorshift_next(state)
+            rows.append(state)
+        _unit_words = torch.cat([_unit_words, torch.stack(rows)])
+    return _unit_words[:count]
+
+
 def xorshift_words(seeds, count: int) -> torch.Tensor:
-    """The first ``count`` words of a lane per seed; shape ``seeds.shape + (count,)``."""
+    """The first ``count`` words of a lane per seed; shape ``seeds.shape + (count,)``.
+
+    xorshift32 is linear over GF(2) (shifts and XORs), so a lane's words are the XOR of the
+    words of the unit seeds ``1 << j`` for the bits ``j`` set in its seed: 32 vector XORs instead
+    of ``count`` sequential steps, the same bits as :func:`hw.formats.xorshift32` iterated.
+    """
     state = torch.as_tensor(seeds, dtype=torch.int64)
     if bool((state <= 0).any()) or bool((state > _MASK).any()):
         raise ValueError(f"Seeds must be nonzero unsigned {XORSHIFT_WIDTH}-bit words")
-    words = torch.empty(state.shape + (count,), dtype=torch.int64)
-    for index in range(count):
-        state = xorshift_next(state)
-        words[..., index] = state
+    unit = _words_of_unit_seeds(count)
+    words = torch.zeros(state.shape + (count,), dtype=torch.int64)
+    for j in range(XORSHIFT_WIDTH):
+        words ^= unit[:, j] * ((state[..., None] >> j) & 1)
     return words
 
 
