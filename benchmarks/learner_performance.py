@@ -18,7 +18,7 @@ from _common import ROOT, print_table, write_json
 from cosim.lockstep import load_weights
 from cosim.verilator import VerilatorTransport
 from hw.formats import DEFAULT_NETWORK as NET
-from hw.formats import ENCODER_SEED
+from hw.formats import ENCODER_SEED, TEST_INDEX_BASE
 from loco_sw.data import load_digits_split
 from loco_sw.golden import init_state, sample_seed
 from loco_sw.host import LearnerHost
@@ -55,7 +55,7 @@ def measure(shared: bool, data, limit) -> dict:
     infer = []
     for k, intensity in enumerate(xt[:limit]):
         host.write_input(intensity.tolist())
-        infer.append(host.infer(sample_seed(ENCODER_SEED, 10 ** 6 + k))["cycles"])
+        infer.append(host.infer(sample_seed(ENCODER_SEED, TEST_INDEX_BASE + k))["cycles"])
     return {"train": train, "infer": infer}
 
 

@@ -19,7 +19,7 @@ import torch
 from _common import OUT, print_table, write_json
 from tqdm import tqdm
 
-from cosim.lockstep import Tally, infer_lockstep, load_weights, train_lockstep
+from cosim.lockstep import Tally, epoch_stream, load_weights, rtl_accuracy, train_lockstep
 from cosim.verilator import VerilatorTransport, verilator_version
 from hw.formats import DEFAULT_NETWORK as NET
 from loco_sw.data import load_digits_split
@@ -29,7 +29,6 @@ from loco_sw.plots import learning_curves
 from loco_sw.train import to_intensity
 
 VARIANTS = {"per-layer": False, "shared": True}      # name -> shared_update (UP5K: shared)
-TEST_INDEX = 10 ** 6                                 # test encoder seeds, as train_fixed_point
 
 
 def _positive(text):
@@ -74,20 +73,17 @@ def run_variant(name, args, data):
     host.ping()
     state, tally = init_state(NET, seed=args.seed), Tally()
     load_weights(host, state)
-    test_index = range(TEST_INDEX, TEST_INDEX + len(yt))
     gen = torch.Generator().manual_seed(args.seed)
     accuracy, step, started = [], 0, time.perf_counter()
 
     def evaluate():
         transport.phase = "infer"
-        predictions = infer_lockstep(host, NET, state, xt, test_index, tally)
-        accuracy.append(float((torch.tensor(predictions) == yt).double().mean()))
+        accuracy.append(rtl_accuracy(host, NET, state, xt, yt, tally))
         transport.phase = "train"
 
     evaluate()
     for epoch in range(args.epochs):
-        order = torch.randperm(len(y), generator=gen).tolist()[:args.limit]
-        stream = [(step + k, x[i], int(y[i])) for k, i in enumerate(order)]
+        stream = epoch_stream(x, y, gen, step, args.limit)
         step += len(stream)
         with tqdm(total=len(stream), desc=f"{name} epoch {epoch + 1}", unit="sample",
                   file=sys.stderr) as bar:

@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 
 import torch
 
-from hw.formats import ENCODER_SEED, NetworkConfig
+from hw.formats import ENCODER_SEED, TEST_INDEX_BASE, NetworkConfig
 from loco_sw.golden import GoldenState, predict, refresh_bases, sample_seed, train_step
 
 
-__all__ = ["Tally", "load_weights", "train_lockstep", "infer_lockstep"]
+__all__ = ["Tally", "load_weights", "epoch_stream", "train_lockstep", "infer_lockstep",
+           "rtl_accuracy"]
 
 
 @dataclass
@@ -48,6 +49,14 @@ def load_weights(host, state: GoldenState):
     """Write the golden state's master weights into the gateware (as a host does at start)."""
     for layer, words in enumerate(state.master):
         host.write_weights(layer, words.flatten().tolist())
+
+
+def epoch_stream(x, y, generator: torch.Generator, first_step: int, limit=None) -> list:
+    """One epoch of :func:`loco_sw.train.train_fixed_point`'s sample stream: ``(step,
+    intensity, label)`` in the order of a shuffle drawn from ``generator``, steps (which pick
+    the seeds) counting on from ``first_step``; only the first ``limit`` when given."""
+    order = torch.randperm(len(y), generator=generator).tolist()[:limit]
+    return [(first_step + k, x[i], int(y[i])) for k, i in enumerate(order)]
 
 
 def train_lockstep(host, config: NetworkConfig, state: GoldenState, stream, tally: Tally, *,
@@ -92,3 +101,12 @@ def infer_lockstep(host, config: NetworkConfig, state: GoldenState, intensities,
         tally.infer_cycles.append(reply["cycles"])
     tally.compare("test-set predictions", got, want)
     return got
+
+
+def rtl_accuracy(host, config: NetworkConfig, state: GoldenState, intensities, labels,
+                 tally: Tally) -> float:
+    """Test accuracy of the gateware's own INFER predictions (test samples numbered from
+    ``TEST_INDEX_BASE``, as :func:`loco_sw.train.train_fixed_point` numbers them)."""
+    indices = range(TEST_INDEX_BASE, TEST_INDEX_BASE + len(labels))
+    predictions = infer_lockstep(host, config, state, intensities, indices, tally)
+    return float((torch.tensor(predictions) == torch.as_tensor(labels)).double().mean())

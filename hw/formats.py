@@ -374,6 +374,9 @@ def xorshift32(state):
 
 ENCODER_SEED = 0x2545F491
 PERTURB_SEED = 0x9E3779B9
+# Sample numbers (the index that picks a sample's seeds) of test samples start here, far from any
+# training step, so evaluation never replays a training sample's encoder stream.
+TEST_INDEX_BASE = 10 ** 6
 # An input spikes in a step when the low ENCODER_BITS of the encoder word are below its intensity
 # (an unsigned ENCODER_BITS probability), so intensities are 0 .. 2**ENCODER_BITS - 1.
 ENCODER_BITS = 8

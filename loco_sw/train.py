@@ -171,7 +171,7 @@ def train_fixed_point(config: TrainConfig, data, *, network=None, progress=None)
     the data and ``config.hidden``). One sample per step, rule ``loco`` or ``np``; the projector
     bases are refreshed by the host routine every ``config.refresh`` samples.
     """
-    from hw.formats import DEFAULT_NETWORK
+    from hw.formats import DEFAULT_NETWORK, TEST_INDEX_BASE
 
     from .golden import init_state, predict, refresh_bases, train_step
 
@@ -183,7 +183,7 @@ def train_fixed_point(config: TrainConfig, data, *, network=None, progress=None)
         network = dataclasses.replace(DEFAULT_NETWORK, sizes=(x_train.shape[1], *config.hidden,
                                                               classes), clusters=classes)
     xi_train, xi_test = to_intensity(x_train), to_intensity(x_test)
-    test_index = range(10 ** 6, 10 ** 6 + len(y_test))      # encoder seeds apart from training
+    test_index = range(TEST_INDEX_BASE, TEST_INDEX_BASE + len(y_test))
     state = init_state(network, seed=config.seed)
     gen = torch.Generator().manual_seed(config.seed)
     history = {"epoch": [], "test_accuracy": [], "seconds": []}

@@ -14,7 +14,7 @@ import torch
 
 from cosim.lockstep import Tally, infer_lockstep, load_weights, train_lockstep
 from cosim.verilator import VerilatorError, VerilatorTransport, compile_learner, compile_verilog
-from hw.formats import DEFAULT_NETWORK
+from hw.formats import DEFAULT_NETWORK, TEST_INDEX_BASE
 from loco_sw.data import load_digits_split
 from loco_sw.golden import init_state
 from loco_sw.host import LearnerHost, ProtocolError
@@ -24,7 +24,6 @@ from loco_sw.train import to_intensity
 pytestmark = pytest.mark.skipif(shutil.which("verilator") is None and not os.environ.get("CI"),
                                 reason="needs Verilator (apt-get install verilator)")
 
-TEST_INDEX = 10 ** 6          # encoder seeds of test samples, apart from training (as train.py)
 
 
 def _words_per_sample(config):
@@ -60,7 +59,8 @@ def test_compiled_learner_trains_digits_bit_exactly(shared_update, samples):
     assert tally.samples == samples
     assert tally.words_compared == samples * _words_per_sample(config)
     # Inference after training: RTL predictions equal the golden ones on 40 test samples.
-    infer_lockstep(host, config, state, xt[:40], range(TEST_INDEX, TEST_INDEX + 40), tally)
+    infer_lockstep(host, config, state, xt[:40], range(TEST_INDEX_BASE, TEST_INDEX_BASE + 40),
+                   tally)
     assert tally.mismatched_words == 0 and len(tally.infer_cycles) == 40
     assert max(tally.infer_cycles) < min(tally.train_cycles)
 
