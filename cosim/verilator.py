@@ -14,6 +14,7 @@ shim, the Verilator version and the flags: a change to any of them rebuilds.
 
 import ctypes
 import fcntl
+import functools
 import hashlib
 import os
 import shutil
@@ -21,6 +22,7 @@ import subprocess
 from pathlib import Path
 
 from hw.formats import NetworkConfig
+from loco_sw.host import ProtocolError
 
 
 __all__ = ["BUILD_ROOT", "VerilatorError", "verilator_version", "digest", "gateware_digest",
@@ -47,6 +49,7 @@ def _require(tool: str, package: str):
                              f"`make setup` does this)")
 
 
+@functools.cache
 def verilator_version() -> str:
     """``verilator --version``, e.g. ``Verilator 5.006 2023-01-22 rev (Debian 5.006-3)``."""
     _require("verilator", "verilator")
@@ -189,7 +192,6 @@ class VerilatorTransport:
 
     def read(self, count: int) -> bytes:
         if self._lib.loco_run(self._handle, count, self._max_cycles) < count:
-            from loco_sw.host import ProtocolError
             raise ProtocolError(f"No {count}-byte reply within {self._max_cycles} cycles")
         buffer = ctypes.create_string_buffer(count)
         self._lib.loco_read(self._handle, buffer, count)
