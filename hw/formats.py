@@ -192,8 +192,8 @@ class LearningConfig:
     the error word. ``shift`` is ``update_shift`` in hidden layers and ``readout_update_shift``
     in the last one (the official code scales the readout's step 25x up: 1/10 vs 1/256). In real
     units ``dW = -eta * (K dL) * sign(xi) * rate`` with rate = count / T and
-    ``eta = T * 2**(delta.frac + vector.frac - master.frac - shift)`` (defaults: 2**-8 hidden,
-    2**-5 readout).
+    ``eta = T * 2**(delta.frac + vector.frac - master.frac - shift)`` (defaults: 2**-6 hidden,
+    2**-2 readout; docs/design.md has the sweep that chose them).
 
     The forward weight of a master word ``W`` is ``W >> (master.frac - weight.frac)`` (floor).
 
@@ -211,8 +211,8 @@ class LearningConfig:
     vector: QFormat = QFormat(10, 6)
     coeff: QFormat = QFormat(8, 8)
     basis: QFormat = QFormat(1, 15)
-    update_shift: int = 10
-    readout_update_shift: int = 7
+    update_shift: int = 8
+    readout_update_shift: int = 4
     centroid_shift: int = 4
 
     def __post_init__(self):
@@ -285,7 +285,7 @@ class NetworkConfig:
     hidden: LIFConfig = LIFConfig()
     readout: LIFConfig = LIFConfig(membrane=QFormat(12, 10), threshold=None, leak_shift=0)
     learning: LearningConfig = LearningConfig()
-    noise_amplitude: float = 0.125
+    noise_amplitude: float = 0.0625
     clusters: int = 10
 
     def __post_init__(self):

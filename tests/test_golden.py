@@ -152,9 +152,8 @@ def test_golden_training_is_deterministic():
     assert not torch.equal(a.master[0], init_state(DEFAULT_NETWORK, seed=1).master[0])
 
 
-@pytest.mark.slow
 def test_fixed_point_loco_learns_digits_where_np_does_not():
-    # Four epochs of the 1 400-sample split through the bit-exact model (about 3 minutes).
+    # Four epochs of the 1 400-sample split through the bit-exact model (about a minute).
     x, y = _digits()
     order = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))
     x, y = x[order], y[order]
@@ -172,7 +171,7 @@ def test_fixed_point_loco_learns_digits_where_np_does_not():
         return float((out == y[1400:]).double().mean())
 
     loco, np_ = accuracy(True), accuracy(False)
-    assert loco > 0.25 and loco > np_ + 0.1                 # chance is 0.1
+    assert loco > 0.6 and loco > np_ + 0.25                 # chance is 0.1
 
 
 def test_loss_delta_saturates_symmetrically():
