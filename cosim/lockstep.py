@@ -32,16 +32,17 @@ class Tally:
 
     def compare(self, what: str, got: list, want: list):
         self.words_compared += len(want)
+        if got == want:
+            return
         if len(got) != len(want):
             bad = max(len(got), len(want))
             where = f"{len(got)} words, want {len(want)}"
         else:
             differ = [k for k, (g, w) in enumerate(zip(got, want, strict=True)) if g != w]
             bad = len(differ)
-            where = f"word {differ[0]} is {got[differ[0]]}, want {want[differ[0]]}" if differ \
-                else ""
+            where = f"word {differ[0]} is {got[differ[0]]}, want {want[differ[0]]}"
         self.mismatched_words += bad
-        if bad and self.first_mismatch is None:
+        if self.first_mismatch is None:
             self.first_mismatch = f"{what}: {where}"
 
 

@@ -85,6 +85,15 @@ def test_compiled_check_catches_a_wrong_golden_model():
     assert tally.first_mismatch.startswith("sample 0 (step 0) ")
 
 
+def test_tally_counts_every_differing_word_and_names_the_first():
+    tally = Tally()
+    tally.compare("a", [1, 2, 3], [1, 2, 3])
+    tally.compare("b", [1, 9, 8], [1, 2, 3])
+    tally.compare("c", [1], [1, 2])
+    assert (tally.words_compared, tally.mismatched_words) == (8, 4)
+    assert tally.first_mismatch == "b: word 1 is 9, want 2"
+
+
 def test_transport_times_out_per_read_and_recovers():
     transport = VerilatorTransport(DEFAULT_NETWORK, max_cycles_per_read=1000)
     with pytest.raises(ProtocolError, match=r"^No 4-byte reply within 1000 cycles$"):
