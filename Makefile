@@ -40,7 +40,7 @@ test: setup      ## the CI suite: lint, fast tests, every simulator, the ULX3S b
 	$(PY) -m ruff check .
 	$(PY) -m pytest -m "not slow" -n $(PYTEST_WORKERS) --durations=10
 
-test-all: setup  ## everything, including slow training runs and the iCEBreaker build
+test-all: setup  ## everything, including the iCEBreaker build and per-block place and route
 	$(PY) -m pytest -n $(PYTEST_WORKERS)
 
 lint: setup      ## ruff, no auto-formatting
