@@ -1,5 +1,6 @@
 """Shared helpers of the benchmark scripts: output folder, tables, JSON, statistics."""
 
+import argparse
 import json
 import statistics
 import sys
@@ -27,3 +28,21 @@ def print_table(header, rows):
     widths = [max(len(str(x)) for x in column) for column in zip(header, *rows, strict=True)]
     for row in [header, ["-" * w for w in widths], *rows]:
         print("  ".join(str(x).rjust(w) for x, w in zip(row, widths, strict=True)))
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}")
+    return int(text)
+
+
+def comma_list(kind, choices=None):
+    """argparse type: comma-separated values of ``kind``, each one of ``choices`` if given."""
+    def parse(text):
+        items = [kind(t) for t in text.split(",")]
+        bad = [t for t in items if choices is not None and t not in choices]
+        if bad:
+            raise argparse.ArgumentTypeError(f"{bad[0]!r} is not one of {', '.join(choices)}")
+        return items
+    return parse

@@ -19,7 +19,7 @@ import sys
 import time
 
 import torch
-from _common import OUT, print_table, write_json
+from _common import OUT, comma_list, positive_int, print_table, write_json
 from tqdm import tqdm
 
 from hw.formats import DEFAULT_NETWORK
@@ -31,22 +31,6 @@ DATASETS = {"digits": load_digits_split, "mnist5k": load_mnist5k}
 HIDDEN = DEFAULT_NETWORK.sizes[1:-1]
 LABELS = {"float_test_accuracy": "float LOCO", "float_np_test_accuracy": "float NP",
           "fixed_test_accuracy": "fixed LOCO", "fixed_np_test_accuracy": "fixed NP"}
-
-
-def _list(kind, choices=None):
-    def parse(text):
-        items = [kind(t) for t in text.split(",")]
-        bad = [t for t in items if choices is not None and t not in choices]
-        if bad or not items:
-            raise argparse.ArgumentTypeError(f"{bad[0]!r} is not one of {', '.join(choices)}")
-        return items
-    return parse
-
-
-def _positive(text):
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}")
-    return int(text)
 
 
 def run_dataset(name, args):
@@ -78,10 +62,10 @@ def run_dataset(name, args):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datasets", type=_list(str, DATASETS), default=["digits"])
-    parser.add_argument("--seeds", type=_list(int), default=[0, 1, 2])
-    parser.add_argument("--epochs", type=_positive, default=10)
-    parser.add_argument("--refresh", type=_positive, default=64,
+    parser.add_argument("--datasets", type=comma_list(str, DATASETS), default=["digits"])
+    parser.add_argument("--seeds", type=comma_list(int), default=[0, 1, 2])
+    parser.add_argument("--epochs", type=positive_int, default=10)
+    parser.add_argument("--refresh", type=positive_int, default=64,
                         help="fixed point: samples between basis refreshes")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)

@@ -16,7 +16,7 @@ import sys
 import time
 
 import torch
-from _common import OUT, print_table, write_json
+from _common import OUT, comma_list, positive_int, print_table, write_json
 from tqdm import tqdm
 
 from cosim.lockstep import Tally, epoch_stream, load_weights, rtl_accuracy, train_lockstep
@@ -29,22 +29,6 @@ from loco_sw.plots import learning_curves
 from loco_sw.train import to_intensity
 
 VARIANTS = {"per-layer": False, "shared": True}      # name -> shared_update (UP5K: shared)
-
-
-def _positive(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
-    return value
-
-
-def _variants(text):
-    names = text.split(",")
-    unknown = [n for n in names if n not in VARIANTS]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(f"unknown variant {unknown[0]!r}; choose from "
-                                         f"{', '.join(VARIANTS)}")
-    return names
 
 
 class _Timed:
@@ -112,12 +96,12 @@ def run_variant(name, args, data):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--epochs", type=_positive, default=1)
-    parser.add_argument("--variants", type=_variants, default=list(VARIANTS),
+    parser.add_argument("--epochs", type=positive_int, default=1)
+    parser.add_argument("--variants", type=comma_list(str, VARIANTS), default=list(VARIANTS),
                         help="per-layer (ULX3S: one update unit per layer), shared (iCEBreaker)")
     parser.add_argument("--seed", type=int, default=1, help="initial weights and shuffles")
-    parser.add_argument("--refresh", type=_positive, default=64, help="basis refresh period")
-    parser.add_argument("--limit", type=_positive, default=None,
+    parser.add_argument("--refresh", type=positive_int, default=64, help="basis refresh period")
+    parser.add_argument("--limit", type=positive_int, default=None,
                         help="train only this many samples per epoch (a quick look)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)

@@ -12,7 +12,7 @@ import shutil
 import pytest
 import torch
 
-from cosim.lockstep import Tally, infer_lockstep, load_weights, train_lockstep
+from cosim.lockstep import Tally, epoch_stream, infer_lockstep, load_weights, train_lockstep
 from cosim.verilator import VerilatorError, VerilatorTransport, compile_learner, compile_verilog
 from hw.formats import DEFAULT_NETWORK, TEST_INDEX_BASE
 from loco_sw.data import load_digits_split
@@ -35,10 +35,8 @@ def _words_per_sample(config):
 
 def _digits_stream(samples, seed=0):
     x, y, xt, yt = load_digits_split()
-    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed)).tolist()
-    x = to_intensity(x)
-    return [(step, x[i], int(y[i])) for step, i in enumerate(order[:samples])], \
-        to_intensity(xt), yt
+    stream = epoch_stream(to_intensity(x), y, torch.Generator().manual_seed(seed), 0, samples)
+    return stream, to_intensity(xt), yt
 
 
 def _host(config, **options):
