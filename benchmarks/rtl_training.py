@@ -22,8 +22,9 @@ from tqdm import tqdm
 from cosim.lockstep import Tally, epoch_stream, load_weights, rtl_accuracy, train_lockstep
 from cosim.verilator import VerilatorTransport, verilator_version
 from hw.formats import DEFAULT_NETWORK as NET
+from hw.formats import STEP_SHIFT_EPOCHS
 from loco_sw.data import load_digits_split
-from loco_sw.golden import init_state
+from loco_sw.golden import init_state, step_shift_for_epoch
 from loco_sw.host import LearnerHost
 from loco_sw.plots import learning_curves
 from loco_sw.train import to_intensity
@@ -72,6 +73,7 @@ def run_variant(name, args, data):
         with tqdm(total=len(stream), desc=f"{name} epoch {epoch + 1}", unit="sample",
                   file=sys.stderr) as bar:
             train_lockstep(host, NET, state, stream, tally, refresh=args.refresh,
+                           step_shift=step_shift_for_epoch(NET, epoch, STEP_SHIFT_EPOCHS),
                            progress=lambda: bar.update(1))
         evaluate()
         print(f"{name} epoch {epoch + 1}: RTL test accuracy {accuracy[-1]:.3f}, "

@@ -2,7 +2,7 @@
 
 The gateware is reached only through :class:`loco_sw.host.LearnerHost` (any transport: the
 compiled model, Amaranth's simulator, a board), so this checks what a host sees: per training
-sample the prediction and delta in the TRAIN reply, the clean outputs, every master weight word
+sample the prediction and delta in the TRAIN reply, the first-pass outputs, every master weight word
 and every centroid word of every layer. :class:`Tally` counts the words compared and the ones
 that differ; the first difference is described in words.
 """
@@ -61,23 +61,25 @@ def epoch_stream(x, y, generator: torch.Generator, first_step: int, limit=None) 
 
 
 def train_lockstep(host, config: NetworkConfig, state: GoldenState, stream, tally: Tally, *,
-                   refresh: int = 64, use_projector: bool = True, progress=None):
+                   refresh: int = 64, use_projector: bool = True, step_shift: int = 0,
+                   progress=None):
     """Train on ``stream`` (``(step, intensity, label)`` triples; ``step`` picks the seeds) on
     the gateware behind ``host`` and on ``state``, in step; every ``refresh``-th step both
-    recompute the projector bases from their centroids first (LOCO only)."""
+    recompute the projector bases from their centroids first (LOCO only). ``step_shift``: the
+    step-size schedule's extra update shift for this stream."""
     for step, intensity, label in stream:
         if use_projector and step % refresh == 0:
             host.refresh_bases()
             refresh_bases(config, state)
         reply = host.train_sample(step, intensity.tolist(), int(label),
-                                  use_projector=use_projector)
+                                  use_projector=use_projector, step_shift=step_shift)
         golden = train_step(config, state, intensity, int(label), step,
-                            use_projector=use_projector)
+                            use_projector=use_projector, step_shift=step_shift)
         name = f"sample {tally.samples} (step {step})"
         tally.compare(f"{name} prediction", [reply["prediction"]],
-                      [int(golden["y_clean"].argmax())])
+                      [int(golden["y_first"].argmax())])
         tally.compare(f"{name} delta", [reply["delta"]], [golden["delta"]])
-        tally.compare(f"{name} clean outputs", host.read_outputs(), golden["y_clean"].tolist())
+        tally.compare(f"{name} first-pass outputs", host.read_outputs(), golden["y_first"].tolist())
         for layer in range(config.layers):
             tally.compare(f"{name} layer {layer} weights", host.read_weights(layer),
                           state.master[layer].flatten().tolist())

@@ -33,7 +33,7 @@ async def lif_core_matches_golden(dut):
     # The core was built with zero weights: load them through the learning unit's port.
     await write_port(dut, "weights__waddr", "weights__wdata", "weights__we", vectors["init"])
     for step, vec in enumerate(vectors["steps"]):
-        for port in ("spikes_in", "negative", "first", "perturb"):
+        for port in ("spikes_in", "negative", "invert", "first", "perturb"):
             getattr(dut, port).value = vec[port]
         dut.start.value = 1
         await cycle(dut)
@@ -62,7 +62,7 @@ async def projector_matches_golden(dut):
     serve_memory(dut, "weights", words)
     await write_port(dut, "basis_waddr", "basis_wdata", "basis_we", vectors["basis"])
     for index, sample in enumerate(vectors["samples"]):
-        for port in ("own", "use_projector", "update_centroid"):
+        for port in ("own", "use_projector", "update_centroid", "step_shift"):
             getattr(dut, port).value = sample[port]
         for count in sample["counts"]:
             await stream_put(dut, "x", count)
@@ -118,7 +118,7 @@ async def learner_matches_golden(dut):
             dut.basis_layer.value = layer
             await write_port(dut, "basis_addr", "basis_data", "basis_we", words)
         await write_port(dut, "input_addr", "input_data", "input_we", sample["intensity"])
-        for port in ("label", "encoder_seed", "perturb_seed"):
+        for port in ("label", "encoder_seed", "perturb_seed", "step_shift"):
             getattr(dut, port).value = sample[port]
         dut.command.value = Command.TRAIN
         dut.start.value = 1

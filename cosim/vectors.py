@@ -9,9 +9,10 @@ import random
 import torch
 
 from hw.formats import ENCODER_SEED, PERTURB_SEED, NetworkConfig
-from loco_sw.golden import (basis_slots, centroid_update, gauss, init_state, layer_run, predict,
-                            project, rademacher_negative, refresh_bases, sample_seed,
-                            train_step, weight_update, xorshift_next)
+from loco_sw.golden import (basis_slots, centroid_update, gauss, init_state, layer_run,
+                            lowrank_part, predict, project, rademacher_negative,
+                            refresh_bases, sample_seed, tracker_update, train_step,
+                            weight_update, xorshift_next)
 
 
 __all__ = ["bits", "lif_vectors", "projector_vectors", "noise_vectors", "learner_vectors"]
@@ -27,12 +28,13 @@ def lif_vectors(config: NetworkConfig, layer: int, *, passes: int, seed: int,
                 perturb: bool | None = None) -> dict:
     """Random passes of ``config.timesteps`` steps through one LIF core.
 
-    Each pass draws its own spike density (unless given), perturbation on/off and signs. Weights
+    Each pass draws its own spike density (unless given), perturbation on/off, signs and whether
+    they are inverted (the antithetic pass). Weights
     are uniform over ``weight_range`` times the master range, so saturation is exercised, unless
     ``init`` gives them; ``perturb`` forces the perturbation on or off.
-    Returns ``init`` (master words) and per step ``spikes_in``, ``negative``, ``first``,
-    ``perturb`` (ints), ``spikes_out`` (int) and per pass the final membranes ``v`` and spike
-    counts ``counts``.
+    Returns ``init`` (master words) and per step ``spikes_in``, ``negative``, ``invert``,
+    ``first``, ``perturb`` (ints), ``spikes_out`` (int) and per pass the final membranes ``v``
+    and spike counts ``counts``.
     """
     rng = random.Random(seed)
     n, m = config.sizes[layer], config.sizes[layer + 1]
@@ -49,11 +51,13 @@ def lif_vectors(config: NetworkConfig, layer: int, *, passes: int, seed: int,
                                 for _ in range(config.timesteps)]])
         perturbed = rng.random() < 0.5 if perturb is None else perturb
         negative = torch.tensor([[rng.random() < 0.5 for _ in range(m)]])
-        noise = torch.where(negative, -sigma, sigma) if perturbed else None
+        invert = rng.random() < 0.5
+        noise = torch.where(negative ^ invert, -sigma, sigma) if perturbed else None
         out, v = layer_run(spikes, weights, config.lif(layer), noise)
         for t in range(config.timesteps):
             steps.append({"spikes_in": bits(spikes[0, t].tolist()),
-                          "negative": bits(negative[0].tolist()), "first": int(t == 0),
+                          "negative": bits(negative[0].tolist()), "invert": int(invert),
+                          "first": int(t == 0),
                           "perturb": int(perturbed), "spikes_out": bits(out[0, t].tolist())})
         finals.append(v[0].tolist())
         counts.append(out[0].sum(dim=0).tolist())
@@ -75,10 +79,11 @@ def projector_vectors(config: NetworkConfig, layer: int, *, samples: int, seed: 
     init = [rng.choice([fmt.min_raw, fmt.max_raw, rng.randint(fmt.min_raw, fmt.max_raw),
                         rng.randint(fmt.min_raw >> 4, fmt.max_raw >> 4)]) for _ in range(m * n)]
     basis = [rng.choice([learn.basis.min_raw, learn.basis.max_raw,
-                         rng.randint(-(1 << 13), 1 << 13), 0]) for _ in range(2 * clusters * n)]
+                         rng.randint(-(1 << 13), 1 << 13), 0])
+             for _ in range(config.basis_rows * n)]
     w = torch.tensor(init).view(m, n)
-    q = torch.tensor(basis).view(2 * clusters, n)
-    c = torch.zeros(clusters, n, dtype=torch.int64)
+    q = torch.tensor(basis).view(config.basis_rows, n)
+    c = torch.zeros(config.centroid_rows, n, dtype=torch.int64)
     out = []
     for index in range(samples):
         kind = index % 6
@@ -98,16 +103,22 @@ def projector_vectors(config: NetworkConfig, layer: int, *, samples: int, seed: 
         own = rng.randrange(clusters)
         use_projector = kind != 5
         update_centroid = rng.random() < 0.7
+        step_shift = rng.randrange(1 << learn.step_shift_bits)
         vector = torch.tensor(counts + [config.timesteps]) << learn.vector.frac_bits
         slots, add = basis_slots(clusters, own)
-        u = project(vector, q[list(slots)], torch.tensor(add), learn) if use_projector \
-            else vector
+        u = vector
+        if use_projector:
+            if learn.rank:
+                u, coeff = lowrank_part(vector, q[2 * clusters:], learn)
+                c[clusters:] = tracker_update(c[clusters:], coeff, vector, learn)
+            u = project(u, q[list(slots)], torch.tensor(add), learn)
         w = weight_update(w, torch.tensor(errors), u, learn,
-                          learn.weight_shift_for(layer, config.layers))
+                          learn.weight_shift_for(layer, config.layers) + step_shift)
         if update_centroid:
             c = centroid_update(c, own, vector, learn)
         out.append({"counts": counts, "errors": errors, "own": own,
                     "use_projector": int(use_projector), "update_centroid": int(update_centroid),
+                    "step_shift": step_shift,
                     "weights": w.flatten().tolist(), "u": u.tolist(),
                     "centroids": c.flatten().tolist()})
     return {"init": init, "basis": basis, "samples": out}
@@ -151,7 +162,8 @@ def learner_vectors(config: NetworkConfig, *, samples: int, seed: int, refresh: 
     Before every ``refresh``-th sample the host recomputes the bases from the centroids and
     writes them (``bases`` is then set on that sample). ``data`` is ``(intensities, labels)``;
     random inputs when omitted. Returns the initial master words and, per sample, its inputs,
-    seeds, the expected ``delta``, clean outputs, prediction and every master word after it.
+    seeds, the expected ``delta``, first-pass outputs and
+    prediction, the clean (INFER) prediction before it and every master word after it.
     """
     gen = torch.Generator().manual_seed(seed)
     if data is None:
@@ -167,13 +179,16 @@ def learner_vectors(config: NetworkConfig, *, samples: int, seed: int, refresh: 
         if use_projector and index % refresh == 0:
             refresh_bases(config, state)
             bases = [b.flatten().tolist() for b in state.bases]
-        clean = predict(config, state, x[index][None], [index])[0]
+        inferred = int(predict(config, state, x[index][None], [index])[0].argmax())
+        step_shift = index % (1 << config.learning.step_shift_bits)
         result = train_step(config, state, x[index], int(y[index]), index,
-                            use_projector=use_projector)
+                            use_projector=use_projector, step_shift=step_shift)
+        clean = result["y_first"]
         out.append({"intensity": x[index].tolist(), "label": int(y[index]), "bases": bases,
+                    "step_shift": step_shift,
                     "encoder_seed": sample_seed(ENCODER_SEED, index),
                     "perturb_seed": sample_seed(PERTURB_SEED, index),
                     "delta": result["delta"], "outputs": clean.tolist(),
-                    "prediction": int(clean.argmax()),
+                    "prediction": int(clean.argmax()), "inferred": inferred,
                     "weights": [w.flatten().tolist() for w in state.master]})
     return {"init": init, "use_projector": int(use_projector), "samples": out}

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 __all__ = [
     "QFormat", "round_shift", "LIFConfig", "LearningConfig", "NetworkConfig",
     "XORSHIFT_WIDTH", "XORSHIFT_SHIFTS", "xorshift32", "ENCODER_SEED", "PERTURB_SEED",
+    "LOWRANK_START_SEED", "LOWRANK_GRAM_SCHMIDT_TOL", "TEST_INDEX_BASE", "INIT_HIDDEN_BIAS",
+    "STEP_SHIFT_EPOCHS",
     "ENCODER_BITS", "GAUSS_SLICES", "GRAM_SCHMIDT_TOL", "DEFAULT_HIDDEN", "DEFAULT_READOUT",
     "DEFAULT_LEARNING", "DEFAULT_NETWORK",
 ]
@@ -188,12 +190,30 @@ class LearningConfig:
         W_ij     = saturate(W_ij - round_shift(e_i * u_j, shift), master)  # shift: see below
         c_kj    += round_shift((x~_j << vector.frac) - c_kj, centroid_shift)  # own cluster only
 
+    With the low-rank part on (``rank`` r > 0) the cluster projection acts on the part of ``v`` in
+    the tracked principal subspace ``span(p_0 .. p_r-1)`` (host-orthonormalised basis rows), and a
+    running tracker ``Y`` (r rows beside the centroids) follows that subspace (subspace iteration:
+    ``Y_k -> E[v v^T] p_k``, re-orthonormalised by the host at each basis refresh)::
+
+        b_k      = saturate(round_shift(sum_j p_kj v_j, dot_shift), coeff)          # k < r
+        Y_kj    += round_shift(saturate(round_shift(b_k v_j, tracker_shift), vector) - Y_kj,
+                               centroid_shift)
+        w_j      = saturate(-round_shift(sum_k -b_k p_kj, expand_shift), vector)
+        # then a_k, u_j as above with w in place of v (the update lies in P_others span(P))
+
+    With ``antithetic`` (the default) the first pass of a training sample is not clean but
+    perturbed by ``-xi`` (the second by ``+xi``), so ``dL`` is a central difference: twice the
+    signal, no second-order bias; ``y`` above is then the ``-xi`` pass (its argmax is the TRAIN
+    reply's prediction; inference stays clean).
+
     ``dL`` saturates *symmetrically* (``delta.min_raw`` is excluded) so that ``-dL`` always fits
     the error word. ``shift`` is ``update_shift`` in hidden layers and ``readout_update_shift``
-    in the last one (the official code scales the readout's step 25x up: 1/10 vs 1/256). In real
-    units ``dW = -eta * (K dL) * sign(xi) * rate`` with rate = count / T and
-    ``eta = T * 2**(delta.frac + vector.frac - master.frac - shift)`` (defaults: 2**-6 hidden,
-    2**-2 readout; docs/design.md has the sweep that chose them).
+    in the last one (the official code scales the readout's step 25x up: 1/10 vs 1/256), plus
+    the TRAIN command's ``step_shift`` (``0 .. 2**step_shift_bits - 1``: the host's step-size
+    schedule). In real units ``dW = -eta * (K dL) * sign(xi) * rate`` with rate = count / T
+    and ``eta = T * 2**(delta.frac + vector.frac - master.frac - shift)`` (defaults: 2**-7
+    hidden, 2**-4 readout, on the antithetic dL, which is twice a forward difference;
+    docs/design.md has the sweeps that chose them).
 
     The forward weight of a master word ``W`` is ``W >> (master.frac - weight.frac)`` (floor).
 
@@ -209,11 +229,15 @@ class LearningConfig:
     output: QFormat = QFormat(6, 10)
     delta: QFormat = QFormat(4, 12)
     vector: QFormat = QFormat(10, 6)
-    coeff: QFormat = QFormat(8, 8)
+    coeff: QFormat = QFormat(10, 6)
     basis: QFormat = QFormat(1, 15)
-    update_shift: int = 8
-    readout_update_shift: int = 4
+    update_shift: int = 9
+    readout_update_shift: int = 6
     centroid_shift: int = 4
+    rank: int = 0
+    tracker_shift: int = 3
+    antithetic: bool = True
+    step_shift_bits: int = 2
 
     def __post_init__(self):
         for field in ("master", "output", "delta", "vector", "coeff", "basis"):
@@ -223,6 +247,11 @@ class LearningConfig:
         _check_int("Update shift", self.update_shift, 0, 48)
         _check_int("Readout update shift", self.readout_update_shift, 0, 48)
         _check_int("Centroid shift", self.centroid_shift, 0, 16)
+        _check_int("Rank", self.rank, 0, 64)
+        _check_int("Tracker shift", self.tracker_shift, 0, 32)
+        _check_int("Step shift bits", self.step_shift_bits, 0, 3)
+        if not isinstance(self.antithetic, bool):
+            raise TypeError(f"Antithetic must be a bool, not {self.antithetic!r}")
         if self.basis.int_bits != 1:
             raise ValueError(f"Basis format must be Q1.n (entries of unit vectors), "
                              f"not {self.basis}")
@@ -319,6 +348,24 @@ class NetworkConfig:
         if (self.timesteps << self.learning.vector.frac_bits) > self.learning.vector.max_raw:
             raise ValueError(f"Vector format {self.learning.vector} cannot hold a spike count "
                              f"of {self.timesteps}")
+        learn = self.learning
+        fewest = min(self.sizes[:-1]) + 1
+        if learn.rank > min(self.clusters + 1, fewest):
+            raise ValueError(f"Rank {learn.rank} exceeds the clusters + 1 = {self.clusters + 1} "
+                             f"coefficient registers or a layer's {fewest} inputs")
+        # Projection quantities never saturate: |q . v| <= |v| <= T sqrt(n + 1) for unit q, so the
+        # coefficients, the projected vectors and the tracker products are checked against that
+        # bound (x 1.01 for the rounding of the Q1.15 basis entries).
+        bound = 1.01 * self.timesteps * (max(self.sizes[:-1]) + 1) ** 0.5
+        for name, fmt in (("Coefficient", learn.coeff), ("Vector", learn.vector)):
+            if bound >= fmt.max_raw / fmt.one:
+                raise ValueError(f"{name} format {fmt} cannot hold a projection quantity of up "
+                                 f"to {bound:.1f} (T = {self.timesteps}, "
+                                 f"{max(self.sizes[:-1])} inputs): widen it")
+        if learn.rank and learn.tracker_shift < self.min_tracker_shift:
+            raise ValueError(f"Tracker shift {learn.tracker_shift} lets the tracker products "
+                             f"saturate {learn.vector} (T = {self.timesteps}, "
+                             f"{max(self.sizes[:-1])} inputs): use >= {self.min_tracker_shift}")
 
     @property
     def layers(self) -> int:
@@ -331,6 +378,27 @@ class NetworkConfig:
     @property
     def noise_amplitude_raw(self) -> int:
         return self.hidden.weight.from_float(self.noise_amplitude)
+
+    @property
+    def min_tracker_shift(self) -> int:
+        """Smallest ``tracker_shift`` whose products ``|b_k v_j| <= T sqrt(n + 1) * T`` fit the
+        vector format (the bound of the projection checks, times the largest count)."""
+        vector = self.learning.vector
+        bound = 1.01 * self.timesteps ** 2 * (max(self.sizes[:-1]) + 1) ** 0.5
+        shift = 0
+        while bound / 2 ** shift >= vector.max_raw / vector.one:
+            shift += 1
+        return shift
+
+    @property
+    def basis_rows(self) -> int:
+        """Vectors of one layer's basis memory: 2C cluster slots, then the r low-rank rows."""
+        return 2 * self.clusters + self.learning.rank
+
+    @property
+    def centroid_rows(self) -> int:
+        """Vectors of one layer's centroid memory: C centroids, then the r tracker rows."""
+        return self.clusters + self.learning.rank
 
     @property
     def weight_shift(self) -> int:
@@ -374,6 +442,16 @@ def xorshift32(state):
 
 ENCODER_SEED = 0x2545F491
 PERTURB_SEED = 0x9E3779B9
+# The low-rank basis starts from (and is topped up from) rows of a Gaussian matrix of this seed;
+# its tracker rows are dropped only when numerically dependent (a minor principal direction is
+# far below the mean direction's leakage into it, so the 0.1 rule would drop it).
+LOWRANK_START_SEED = 0x5EED
+LOWRANK_GRAM_SCHMIDT_TOL = 1e-6
+# Host choices for the fixed-point learner (docs/design.md has the sweeps): hidden biases start at
+# +INIT_HIDDEN_BIAS (more neurons fire at the start, where the modulator's mask is not 0), and
+# the TRAIN step shift rises by one at each epoch (0-based) listed in STEP_SHIFT_EPOCHS.
+INIT_HIDDEN_BIAS = 0.2
+STEP_SHIFT_EPOCHS = (6,)
 # Sample numbers (the index that picks a sample's seeds) of test samples start here, far from any
 # training step, so evaluation never replays a training sample's encoder stream.
 TEST_INDEX_BASE = 10 ** 6

@@ -123,6 +123,7 @@ class HostInterface(wiring.Component):
             learner.perturb_seed.eq(seeds[32:]),
             learner.use_projector.eq(flags[0]),
             learner.update_centroid.eq(flags[1]),
+            learner.step_shift.eq(flags[2:2 + learn.step_shift_bits]),
             learner.weight_layer.eq(layer),
             learner.weight_addr.eq(address),
             learner.weight_wdata.eq(word),

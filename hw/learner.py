@@ -29,15 +29,17 @@ class Command:
 class LearnerCore(wiring.Component):
     """A whole LOCO network on chip, one sample per command.
 
-    Per ``TRAIN`` command: the encoder lane is reseeded with ``encoder_seed`` and a clean pass of
-    ``T`` steps runs through every layer; the perturbation lane is reseeded with
-    ``perturb_seed``, one sign per neuron is drawn (layer by layer), and a noisy pass replays
-    the same input spikes with ``+-sigma`` currents; the readout gives ``delta``; then each
+    Per ``TRAIN`` command: the perturbation lane is reseeded with ``perturb_seed`` and one sign
+    per neuron is drawn (layer by layer); the encoder lane is reseeded with ``encoder_seed`` and
+    a first pass of ``T`` steps runs through every layer, perturbed by ``-xi`` (antithetic, the
+    default; with ``antithetic=False`` the signs are drawn after a clean first pass); a second
+    pass replays the same input spikes with ``+xi`` currents; the readout gives ``delta``; each
     layer's :class:`ProjectorUpdate` is fed its presynaptic counts and errors, one layer after
     another (a few cycles per word), and the units then update their layers *at the same time*
     (the O(1)-in-depth update; with ``shared_update`` one unit takes the layers in turn);
-    ``busy`` falls when all are done. ``INFER`` runs the clean pass only. ``prediction`` is the
-    argmax of the clean outputs (lowest index on ties).
+    ``busy`` falls when all are done. ``INFER`` runs one clean pass. ``prediction`` is the
+    argmax of the first pass's outputs (lowest index on ties). ``step_shift`` is added to the
+    update shifts (the host's step-size schedule).
 
     Host-side ports (all honoured only while ``busy`` is low):
 
@@ -66,8 +68,8 @@ class LearnerCore(wiring.Component):
         self._shared = bool(shared_update)
         learn, sizes = config.learning, config.sizes
         max_words = max(m * (n + 1) for n, m in zip(sizes[:-1], sizes[1:], strict=True))
-        max_basis = max(2 * config.clusters * (n + 1) for n in sizes[:-1])
-        max_centroid = max(config.clusters * (n + 1) for n in sizes[:-1])
+        max_basis = max(config.basis_rows * (n + 1) for n in sizes[:-1])
+        max_centroid = max(config.centroid_rows * (n + 1) for n in sizes[:-1])
         super().__init__({
             "command":        In(2),
             "start":          In(1),
@@ -76,6 +78,7 @@ class LearnerCore(wiring.Component):
             "perturb_seed":   In(XORSHIFT_WIDTH),
             "use_projector":  In(1),
             "update_centroid": In(1),
+            "step_shift":     In(learn.step_shift_bits),
             "busy":           Out(1),
             "prediction":     Out(range(sizes[-1])),
             "delta":          Out(fixed.shape(learn.delta)),
@@ -152,23 +155,29 @@ class LearnerCore(wiring.Component):
         acc     = Signal(signed(2 * learn.output.width + classes.bit_length() + 2))
         best    = Signal(fixed.shape(learn.output))
         label   = Signal(range(classes))
-        flags   = Signal(2)                             # use_projector, update_centroid
+        # use_projector, update_centroid, step_shift
+        flags   = Signal(2 + learn.step_shift_bits)
         feed_layer = Signal(range(layers))
         feed    = Signal(range(max(sizes) + 1))         # word being offered to the unit
         done_seen = Signal(len(units))
 
+        # Antithetic: the first pass of a TRAIN is perturbed too, with the signs inverted.
+        antithetic = learn.antithetic
+        train_first = ~noisy & (command == Command.TRAIN)
         for l, core in enumerate(cores):
             m.d.comb += [
                 core.spikes_in.eq(in_spikes if l == 0 else cores[l - 1].spikes_out),
                 core.negative.eq(signs[offsets[l]:offsets[l] + sizes[l + 1]]),
+                core.invert.eq(train_first if antithetic else 0),
                 core.first.eq(step == 0),
-                core.perturb.eq(noisy),
+                core.perturb.eq(noisy | train_first if antithetic else noisy),
             ]
         for g, (unit, served) in enumerate(zip(units, groups, strict=True)):
             m.d.comb += [
                 unit.own.eq(label),
                 unit.use_projector.eq(flags[0]),
                 unit.update_centroid.eq(flags[1]),
+                unit.step_shift.eq(flags[2:]),
                 unit.basis_waddr.eq(self.basis_addr),
                 unit.basis_wdata.eq(self.basis_data),
                 unit.centroid_raddr.eq(self.centroid_addr),
@@ -219,14 +228,16 @@ class LearnerCore(wiring.Component):
                                         (self.command == Command.INFER))):
                     m.d.sync += [self.busy.eq(1), self.cycles.eq(0), command.eq(self.command),
                                  label.eq(self.label), noisy.eq(0),
-                                 flags.eq(Cat(self.use_projector, self.update_centroid))]
+                                 flags.eq(Cat(self.use_projector, self.update_centroid,
+                                              self.step_shift))]
                     m.next = "PASS"
 
             with m.State("PASS"):
                 # Start a pass: replay the encoder stream (counts restart at step 0).
                 m.d.comb += [enc.seed.eq(self.encoder_seed), enc.reseed.eq(1)]
                 m.d.sync += [step.eq(0), index.eq(0), fetched.eq(0), acc.eq(0)]
-                with m.If(noisy):
+                # The signs are drawn before the pass that first uses them.
+                with m.If(train_first if antithetic else noisy):
                     m.d.comb += [pert.seed.eq(self.perturb_seed), pert.reseed.eq(1)]
                     m.next = "SIGNS"
                 with m.Else():

@@ -66,9 +66,10 @@ class LIFCore(LayerComponent):
     ``+-sigma``, then leaks, saturates, fires and soft-resets (or only integrates, for the
     readout layer).
 
-    Protocol: hold ``spikes_in``, ``negative``, ``first`` and ``perturb``; pulse ``start`` while
-    ``busy`` is low. ``busy`` rises on the next cycle and falls when ``spikes_out`` holds the
-    step's spikes. ``first`` treats every membrane as zero (the first step of a pass).
+    Protocol: hold ``spikes_in``, ``negative``, ``invert``, ``first`` and ``perturb``; pulse
+    ``start`` while ``busy`` is low. ``busy`` rises on the next cycle and falls when
+    ``spikes_out`` holds the step's spikes. ``first`` treats every membrane as zero (the first
+    step of a pass).
     Latency: ``m * (active inputs + 4) + 1`` cycles; inputs that did not spike cost nothing.
 
     Parameters
@@ -84,6 +85,8 @@ class LIFCore(LayerComponent):
     spikes_in : ``In(n)``
     negative : ``In(m)``
         Per neuron, perturbation sign (1: ``-sigma``); used when ``perturb`` is set.
+    invert : ``In(1)``
+        Flips every sign (the antithetic pass, perturbed by ``-xi``).
     first, perturb, start : ``In(1)``
     busy : ``Out(1)``
     spikes_out : ``Out(m)``
@@ -105,6 +108,7 @@ class LIFCore(LayerComponent):
         super().__init__(config, layer, {
             "spikes_in":  In(self._n),
             "negative":   In(self._m),
+            "invert":     In(1),
             "first":      In(1),
             "perturb":    In(1),
             "start":      In(1),
@@ -152,7 +156,8 @@ class LIFCore(LayerComponent):
         sigma = cfg.noise_amplitude_raw
         v_old  = Mux(first, 0, v_rd.data.v)
         count_old = Mux(first, 0, v_rd.data.count)
-        noise  = Mux(perturb, Mux(self.negative.bit_select(neuron, 1), -sigma, sigma), 0)
+        negative = self.negative.bit_select(neuron, 1) ^ self.invert
+        noise  = Mux(perturb, Mux(negative, -sigma, sigma), 0)
         current = acc + noise
         v_leak = v_old - (v_old >> lif.leak_shift) if lif.leak_shift else v_old
         v_sum  = Signal(fixed.shape(lif.membrane))

@@ -22,10 +22,10 @@ from tqdm import tqdm
 
 from cosim.lockstep import Tally, epoch_stream, load_weights, rtl_accuracy, train_lockstep
 from cosim.verilator import VerilatorTransport
-from hw.formats import DEFAULT_NETWORK
+from hw.formats import DEFAULT_NETWORK, STEP_SHIFT_EPOCHS
 
 from .data import load_digits_split
-from .golden import init_state
+from .golden import init_state, step_shift_for_epoch
 from .host import LearnerHost
 from .plots import learning_curves
 from .train import TrainConfig, to_intensity, train
@@ -71,7 +71,8 @@ def main(argv=None):
         step += len(stream)
         with tqdm(total=len(stream), desc=f"gateware epoch {epoch + 1}", unit="sample",
                   file=sys.stderr) as bar:
-            train_lockstep(host, net, golden, stream, tally, progress=lambda: bar.update(1))
+            train_lockstep(host, net, golden, stream, tally, progress=lambda: bar.update(1),
+                           step_shift=step_shift_for_epoch(net, epoch, STEP_SHIFT_EPOCHS))
         accuracy.append(rtl_accuracy(host, net, golden, xt, yt, tally))
         if tally.mismatched_words:
             raise SystemExit(f"error: the gateware differs from the golden model: "

@@ -184,10 +184,14 @@ class LearnerHost:
         self._ack()
 
     def train(self, label: int, encoder_seed: int, perturb_seed: int, *,
-              use_projector: bool = True, update_centroid: bool = True) -> dict:
+              use_projector: bool = True, update_centroid: bool = True,
+              step_shift: int = 0) -> dict:
         if not 0 <= label < self._config.sizes[-1]:
             raise ValueError(f"Label must be in [0, {self._config.sizes[-1]}), not {label!r}")
-        flags = int(use_projector) | int(update_centroid) << 1
+        steps = 1 << self._config.learning.step_shift_bits
+        if not isinstance(step_shift, int) or not 0 <= step_shift < steps:
+            raise ValueError(f"Step shift must be an integer in [0, {steps}), not {step_shift!r}")
+        flags = int(use_projector) | int(update_centroid) << 1 | step_shift << 2
         self._io.write(bytes([Opcode.TRAIN, label]) + encoder_seed.to_bytes(4, "little") +
                        perturb_seed.to_bytes(4, "little") + bytes([flags]))
         delta_fmt = self._config.learning.delta
@@ -238,7 +242,7 @@ class LearnerHost:
 
     def read_centroids(self, layer: int) -> list:
         n, _ = self._layer_words(layer)
-        return self._read(Opcode.READ_CENTROIDS, layer, 0, self._config.clusters * n,
+        return self._read(Opcode.READ_CENTROIDS, layer, 0, self._config.centroid_rows * n,
                           self._config.learning.vector)
 
     def read_outputs(self) -> list:
@@ -256,12 +260,14 @@ class LearnerHost:
 
     # --- the host's share of LOCO -----------------------------------------------------------
 
-    def train_sample(self, index: int, intensity, label: int, *, use_projector=True) -> dict:
+    def train_sample(self, index: int, intensity, label: int, *, use_projector=True,
+                     step_shift=0) -> dict:
         """Train on one sample with the golden model's seeds for sample number ``index``."""
         from .golden import sample_seed
         self.write_input(intensity)
         return self.train(label, sample_seed(ENCODER_SEED, index),
-                          sample_seed(PERTURB_SEED, index), use_projector=use_projector)
+                          sample_seed(PERTURB_SEED, index), use_projector=use_projector,
+                          step_shift=step_shift)
 
     def infer_sample(self, index: int, intensity) -> int:
         from .golden import sample_seed
@@ -269,9 +275,10 @@ class LearnerHost:
         return self.infer(sample_seed(ENCODER_SEED, index))["prediction"]
 
     def refresh_bases(self):
-        """Read every layer's centroids, re-orthonormalise them, write the bases back."""
+        """Read every layer's centroids (and tracker rows), re-orthonormalise them, write the
+        bases back."""
         from .golden import orthonormal_bases
         for layer in range(self._config.layers):
             n, _ = self._layer_words(layer)
-            centroids = torch.tensor(self.read_centroids(layer)).view(self._config.clusters, n)
+            centroids = torch.tensor(self.read_centroids(layer)).view(self._config.centroid_rows, n)
             self.write_basis(layer, orthonormal_bases(centroids, self._config).flatten().tolist())

@@ -17,7 +17,7 @@ def check_lif(config, layer, vectors, *, name):
 
     async def testbench(ctx):
         for step, vec in enumerate(vectors["steps"]):
-            for port in ("spikes_in", "negative", "first", "perturb"):
+            for port in ("spikes_in", "negative", "invert", "first", "perturb"):
                 ctx.set(getattr(dut, port), vec[port])
             ctx.set(dut.start, 1)
             await ctx.tick()
@@ -49,7 +49,7 @@ def check_projector(config, layer, vectors, *, name):
     async def testbench(ctx):
         await write_port(ctx, dut.basis_waddr, dut.basis_wdata, dut.basis_we, vectors["basis"])
         for index, sample in enumerate(vectors["samples"]):
-            for port in ("own", "use_projector", "update_centroid"):
+            for port in ("own", "use_projector", "update_centroid", "step_shift"):
                 ctx.set(getattr(dut, port), sample[port])
             for count in sample["counts"]:
                 await stream_put(ctx, dut.x, count)
@@ -90,7 +90,7 @@ def check_noise(lanes, vectors, *, name):
 
 def check_learner(config, vectors, *, name, infer_every=0, shared_update=False):
     """Train the learner on ``vectors`` (:func:`cosim.vectors.learner_vectors`), comparing
-    delta, the clean outputs, the prediction and every master word after every sample; returns
+    delta, the first-pass outputs, the prediction and every master word after every sample; returns
     the cycles per training sample (and per inference when ``infer_every``)."""
     dut = LearnerCore(config, init=vectors["init"], shared_update=shared_update)
     cycles = {"train": [], "infer": []}
@@ -113,11 +113,11 @@ def check_learner(config, vectors, *, name, infer_every=0, shared_update=False):
                 await write_port(ctx, dut.basis_addr, dut.basis_data, dut.basis_we, words)
             await write_port(ctx, dut.input_addr, dut.input_data, dut.input_we,
                              sample["intensity"])
-            for port in ("label", "encoder_seed", "perturb_seed"):
+            for port in ("label", "encoder_seed", "perturb_seed", "step_shift"):
                 ctx.set(getattr(dut, port), sample[port])
             if infer_every and index % infer_every == 0:
                 cycles["infer"].append(await command(ctx, Command.INFER))
-                assert ctx.get(dut.prediction) == sample["prediction"], f"sample {index}"
+                assert ctx.get(dut.prediction) == sample["inferred"], f"sample {index}"
             cycles["train"].append(await command(ctx, Command.TRAIN))
             assert ctx.get(dut.prediction) == sample["prediction"], \
                 f"sample {index}: prediction {ctx.get(dut.prediction)}, want {sample['prediction']}"

@@ -22,6 +22,8 @@ NARROW = dataclasses.replace(
                       leak_shift=0),
     learning=dataclasses.replace(DEFAULT_LEARNING, master=QFormat(2, 14), output=QFormat(6, 8)),
     noise_amplitude=0.25)
+# The projector with its low-rank part (rank 2 of 3 + 1 coefficient registers).
+LOWRANK = dataclasses.replace(SMALL, learning=dataclasses.replace(SMALL.learning, rank=2))
 LANES = {"encoder": ENCODER_SEED, "perturb": PERTURB_SEED}
 
 
@@ -55,8 +57,9 @@ def test_lif_core_reaches_threshold_exactly(request):
     check_lif(config, 0, vectors, name=request.node.name)
 
 
-@pytest.mark.parametrize("config, layer", [(SMALL, 0), (SMALL, 1), (NARROW, 0)],
-                         ids=["small-0", "small-1", "narrow-0"])
+@pytest.mark.parametrize("config, layer",
+                         [(SMALL, 0), (SMALL, 1), (NARROW, 0), (LOWRANK, 0), (LOWRANK, 1)],
+                         ids=["small-0", "small-1", "narrow-0", "lowrank-0", "lowrank-1"])
 def test_projector_matches_golden(config, layer, request):
     vectors = projector_vectors(config, layer, samples=120, seed=0x9E37)
     check_projector(config, layer, vectors, name=request.node.name)

@@ -30,7 +30,7 @@ def _words_per_sample(config):
     """Words a lockstep sample compares: prediction, delta, outputs, weights, centroids."""
     pairs = list(zip(config.sizes[:-1], config.sizes[1:], strict=True))
     return (2 + config.sizes[-1] + sum((n + 1) * m for n, m in pairs)
-            + sum(config.clusters * (n + 1) for n, _ in pairs))
+            + sum(config.centroid_rows * (n + 1) for n, _ in pairs))
 
 
 def _digits_stream(samples, seed=0):
@@ -61,6 +61,33 @@ def test_compiled_learner_trains_digits_bit_exactly(shared_update, samples):
                    tally)
     assert tally.mismatched_words == 0 and len(tally.infer_cycles) == 40
     assert max(tally.infer_cycles) < min(tally.train_cycles)
+
+
+@pytest.mark.parametrize("shared_update, samples", [(False, 200), (True, 60)],
+                         ids=["per-layer-units-200", "shared-unit-60"])
+def test_compiled_learner_with_the_lowrank_part_is_bit_exact(shared_update, samples):
+    # Rank 4 (tracker rows beside the centroids, low-rank rows in the basis memory); refreshes
+    # every 16 samples so that the tracked basis changes many times in the run.
+    config = dataclasses.replace(DEFAULT_NETWORK, learning=dataclasses.replace(
+        DEFAULT_NETWORK.learning, rank=4))
+    stream, _, _ = _digits_stream(samples, seed=5)
+    host, state, tally = _host(config, shared_update=shared_update), init_state(config, 3), Tally()
+    load_weights(host, state)
+    train_lockstep(host, config, state, stream, tally, refresh=16)
+    assert tally.first_mismatch is None and tally.mismatched_words == 0
+    assert tally.words_compared == samples * _words_per_sample(config)
+    assert any(row.abs().sum() > 0 for row in state.centroids[1][config.clusters:])
+
+
+def test_compiled_learner_forward_difference_is_bit_exact():
+    # antithetic=False: a clean first pass, the signs drawn before the second.
+    config = dataclasses.replace(DEFAULT_NETWORK, learning=dataclasses.replace(
+        DEFAULT_NETWORK.learning, antithetic=False))
+    stream, _, _ = _digits_stream(40, seed=4)
+    host, state, tally = _host(config), init_state(config, 2), Tally()
+    load_weights(host, state)
+    train_lockstep(host, config, state, stream, tally, step_shift=2)
+    assert tally.mismatched_words == 0 and tally.samples == 40
 
 
 def test_compiled_learner_plain_np_is_bit_exact():

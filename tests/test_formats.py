@@ -49,6 +49,10 @@ def test_learning_rejects_bad_parameters():
         LearningConfig(basis=QFormat(2, 14))
     with pytest.raises(TypeError, match=r"^Update shift must be an integer \[0, 48\], not -1$"):
         LearningConfig(update_shift=-1)
+    with pytest.raises(TypeError, match=r"^Rank must be an integer \[0, 64\], not -1$"):
+        LearningConfig(rank=-1)
+    with pytest.raises(TypeError, match=r"^Antithetic must be a bool, not 1$"):
+        LearningConfig(antithetic=1)
 
 
 @pytest.mark.parametrize("changes, error, message", [
@@ -61,6 +65,16 @@ def test_learning_rejects_bad_parameters():
     ({"hidden": LIFConfig(threshold=None)}, ValueError, r"^Hidden neuron must be a spiking"),
     ({"clusters": 0}, TypeError, r"^Clusters must be an integer \[1, 64\], not 0$"),
     ({"timesteps": 1024}, ValueError, r"^Vector format Q10\.6 cannot hold a spike count of 1024$"),
+    ({"sizes": (1100, 32, 10)}, ValueError,
+     (r"^Coefficient format Q10\.6 cannot hold a projection quantity of up to 536\.2 "
+      r"\(T = 16, 1100 inputs\): widen it$")),
+    ({"sizes": (784, 32, 10), "learning": LearningConfig(rank=4, tracker_shift=3)}, ValueError,
+     (r"^Tracker shift 3 lets the tracker products saturate Q10\.6 \(T = 16, 784 inputs\): "
+      r"use >= 4$")),
+    ({"learning": LearningConfig(rank=12)}, ValueError,
+     r"^Rank 12 exceeds the clusters \+ 1 = 11 coefficient registers"),
+    ({"sizes": (3, 4, 10), "learning": LearningConfig(rank=5)}, ValueError,
+     r"^Rank 5 exceeds .* or a layer's 4 inputs$"),
 ])
 def test_network_rejects_bad_parameters(changes, error, message):
     with pytest.raises(error, match=message):

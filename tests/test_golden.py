@@ -1,14 +1,17 @@
 """Directed tests of the golden model's arithmetic rules (the spec decisions in hw.formats)."""
 
+import dataclasses
+
 import pytest
 import torch
 
-from hw.formats import (DEFAULT_LEARNING, DEFAULT_NETWORK, ENCODER_SEED, XORSHIFT_WIDTH,
-                        LIFConfig, QFormat, xorshift32)
-from loco_sw.golden import (basis_slots, encode_spikes, gauss, init_state, lif_step,
-                            loss_delta, modulator, orthonormal_bases, predict, project,
-                            rademacher_negative, refresh_bases, sample_seed, train_step,
-                            weight_update, xorshift_words)
+from hw.formats import (DEFAULT_LEARNING, DEFAULT_NETWORK, ENCODER_SEED, PERTURB_SEED,
+                        XORSHIFT_WIDTH, LIFConfig, QFormat, xorshift32)
+from loco_sw.golden import (basis_slots, encode_spikes, forward_weights, gauss, init_state,
+                            lif_step, loss_delta, lowrank_part, modulator, orthonormal_bases,
+                            perturbation_signs, predict, project, rademacher_negative,
+                            refresh_bases, run_network, sample_seed, step_shift_for_epoch,
+                            tracker_update, train_step, weight_update, xorshift_words)
 
 
 def raw(*values):
@@ -179,3 +182,67 @@ def test_loss_delta_saturates_symmetrically():
     big, zero = torch.full((1, 10), 30000), torch.zeros(1, 10, dtype=torch.int64)
     assert loss_delta(zero, big, torch.tensor([0]), learn).tolist() == [learn.delta.max_raw]
     assert loss_delta(big, zero, torch.tensor([0]), learn).tolist() == [-learn.delta.max_raw]
+
+
+def test_lowrank_tracker_converges_to_the_principal_subspace():
+    # Vectors v = 40 + A z (+ noise) with a 3-dimensional A: after a few refreshes the host's
+    # orthonormalised tracker rows span the top-4 eigenvectors of E[v v^T] (mean included).
+    config = dataclasses.replace(DEFAULT_NETWORK, learning=dataclasses.replace(
+        DEFAULT_LEARNING, rank=4))
+    learn, n, frac = config.learning, 65, config.learning.vector.frac_bits
+    gen = torch.Generator().manual_seed(2)
+    mixing = torch.rand(n, 3, generator=gen, dtype=torch.float64) * 4
+    samples = 4 + torch.rand(2000, 3, generator=gen, dtype=torch.float64) @ mixing.T
+    samples += 0.3 * torch.rand(2000, n, generator=gen, dtype=torch.float64)
+    vectors = torch.round(samples.clamp(0, 16) * (1 << frac)).to(torch.int64)
+    rows = torch.zeros(config.centroid_rows, n, dtype=torch.int64)
+    for start in range(0, 2000, 64):
+        low = orthonormal_bases(rows, config)[2 * config.clusters:]
+        for v in vectors[start:start + 64]:
+            _, coeff = lowrank_part(v, low, learn)
+            rows[config.clusters:] = tracker_update(rows[config.clusters:], coeff, v, learn)
+    basis = orthonormal_bases(rows, config)[2 * config.clusters:].double() / learn.basis.one
+    second = vectors.double().T @ vectors.double() / len(vectors)
+    top = torch.linalg.eigh(second).eigenvectors[:, -4:]          # top-4, ascending order
+    captured = torch.linalg.matrix_norm(basis @ top) ** 2 / 4     # 1.0: the same subspace
+    assert captured > 0.9            # float arithmetic: 0.997 (16-bit tracker words: 0.95)
+    # The low-rank part of a vector from the distribution keeps almost all of it.
+    w, _ = lowrank_part(vectors[0], orthonormal_bases(rows, config)[2 * config.clusters:], learn)
+    assert (w - vectors[0]).double().norm() < 0.05 * vectors[0].double().norm()
+
+
+def test_lowrank_projection_still_protects_the_other_clusters():
+    config = dataclasses.replace(DEFAULT_NETWORK, learning=dataclasses.replace(
+        DEFAULT_LEARNING, rank=4))
+    learn, own = config.learning, 3
+    gen = torch.Generator().manual_seed(0)
+    rows = torch.randint(0, 16 << 6, (config.centroid_rows, 65), generator=gen)
+    bases = orthonormal_bases(rows, config)
+    x = rows[own] // 2 + torch.randint(0, 4 << 6, (65,), generator=gen)
+    w, _ = lowrank_part(x, bases[2 * config.clusters:], learn)
+    slots, add = basis_slots(config.clusters, own)
+    u = project(w, bases[list(slots)], torch.tensor(add), learn).double()
+    others = torch.cat([rows[:own], rows[own + 1:config.clusters]]).double()
+    assert ((others @ u) / (others.norm(dim=1) * u.norm())).abs().max() < 0.01
+
+
+def test_antithetic_first_pass_is_perturbed_by_minus_xi():
+    x, y = _digits()
+    forward = dataclasses.replace(DEFAULT_NETWORK, learning=dataclasses.replace(
+        DEFAULT_LEARNING, antithetic=False))
+    for config in (DEFAULT_NETWORK, forward):
+        state = init_state(config, seed=1)
+        clean = predict(config, state, x[:1], [0])[0]
+        words = [forward_weights(w, config.weight_shift) for w in state.master]
+        spikes = encode_spikes(x[:1], [sample_seed(ENCODER_SEED, 0)], config.timesteps)
+        signs = perturbation_signs(config, [sample_seed(PERTURB_SEED, 0)])
+        minus = run_network(config, words, spikes, [~s for s in signs])
+        first = train_step(config, state, x[0], int(y[0]), 0)["y_first"]
+        want = minus[1][0] if config.learning.antithetic else clean
+        assert torch.equal(first, want) and not torch.equal(minus[1][0], clean)
+
+
+def test_step_shift_schedule():
+    assert [step_shift_for_epoch(DEFAULT_NETWORK, e, (6,)) for e in range(8)] == \
+        [0] * 6 + [1, 1]
+    assert step_shift_for_epoch(DEFAULT_NETWORK, 9, (1, 2, 3, 4, 5)) == 3     # 2 bits: at most 3

@@ -36,7 +36,7 @@ def test_host_trains_the_simulated_learner_bit_exactly(uart_divisor):
             assert host.read_weights(layer) == state.master[layer].flatten().tolist()
             n = SMALL.sizes[layer] + 1
             assert host.read_centroids(layer) == state.centroids[layer].flatten().tolist()
-            assert len(host.read_centroids(layer)) == SMALL.clusters * n
+            assert len(host.read_centroids(layer)) == SMALL.centroid_rows * n
     assert host.counters()["samples"] == 4
     assert len(host.read_outputs()) == 4
 
@@ -64,6 +64,8 @@ def test_host_rejects_bad_arguments():
         host.write_input([0] * 11)
     with pytest.raises(ValueError, match=r"^Label must be in \[0, 4\), not 9$"):
         host.train(9, 1, 2)
+    with pytest.raises(ValueError, match=r"^Step shift must be an integer in \[0, 4\), not 4$"):
+        host.train(1, 1, 2, step_shift=4)
     with pytest.raises(ValueError, match=r"^The protocol carries at most 256 classes"):
         HostInterface(dataclasses.replace(DEFAULT_NETWORK, sizes=(4, 300)))
     with pytest.raises(ValueError, match=r"^Divisor \(clock cycles per bit\) must be an integer "

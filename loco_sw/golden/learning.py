@@ -10,8 +10,14 @@ from hw.formats import LearningConfig
 from .lif import round_shift, saturate
 
 
-__all__ = ["readout", "loss_delta", "modulator", "basis_slots", "project", "weight_update",
-           "centroid_update", "forward_weights"]
+__all__ = ["readout", "loss_delta", "modulator", "basis_slots", "project", "lowrank_part",
+           "tracker_update", "weight_update", "centroid_update", "forward_weights"]
+
+
+def _probe(probe, name, value):
+    """Record ``value`` (a quantity before its saturation) under ``name`` for range reports."""
+    if probe is not None:
+        probe.setdefault(name, []).append(value.detach().flatten())
 
 
 def readout(v: torch.Tensor, log2_timesteps: int, config: LearningConfig) -> torch.Tensor:
@@ -20,7 +26,7 @@ def readout(v: torch.Tensor, log2_timesteps: int, config: LearningConfig) -> tor
 
 
 def loss_delta(y_clean: torch.Tensor, y_noisy: torch.Tensor, labels: torch.Tensor,
-               config: LearningConfig) -> torch.Tensor:
+               config: LearningConfig, probe: dict | None = None) -> torch.Tensor:
     """``K * (L(y~) - L(y))`` for the MSE to one-hot targets, in the difference form.
 
     ``y_*`` are ``(B, K)`` output words, ``labels`` ``(B,)``; returns ``(B,)`` delta words.
@@ -30,7 +36,9 @@ def loss_delta(y_clean: torch.Tensor, y_noisy: torch.Tensor, labels: torch.Tenso
     diff = y_noisy - y_clean
     total = (diff * (y_noisy + y_clean - 2 * target)).sum(dim=-1)
     bound = config.delta.max_raw        # symmetric: -delta must fit the error word
-    return torch.clamp(round_shift(total, config.delta_shift), -bound, bound)
+    delta = round_shift(total, config.delta_shift)
+    _probe(probe, "delta", delta)
+    return torch.clamp(delta, -bound, bound)
 
 
 def modulator(delta: torch.Tensor, negative: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -51,23 +59,60 @@ def basis_slots(clusters: int, own) -> tuple:
 
 
 def project(vector: torch.Tensor, basis: torch.Tensor, add: torch.Tensor,
-            config: LearningConfig) -> torch.Tensor:
+            config: LearningConfig, probe: dict | None = None) -> torch.Tensor:
     """Projected presynaptic vector ``u = v - sum_k (+-) q_k (q_k^T v)`` in vector words.
 
     ``vector`` ``(n,)`` vector words; ``basis`` ``(K, n)`` basis words; ``add`` ``(K,)`` bool
-    (``True``: the term is added back instead of removed).
+    (``True``: the term is added back instead of removed). ``probe`` (a dict) collects the
+    coefficients and the vector before saturation, under ``coeff`` and ``projected``.
     """
-    coeff = saturate(round_shift(basis @ vector, config.dot_shift), config.coeff)
+    dots = round_shift(basis @ vector, config.dot_shift)
+    _probe(probe, "coeff", dots)
+    coeff = saturate(dots, config.coeff)
     signed = torch.where(add, -coeff, coeff)
-    correction = round_shift(signed @ basis, config.expand_shift)
-    return saturate(vector - correction, config.vector)
+    u = vector - round_shift(signed @ basis, config.expand_shift)
+    _probe(probe, "projected", u)
+    return saturate(u, config.vector)
+
+
+def lowrank_part(vector: torch.Tensor, basis: torch.Tensor, config: LearningConfig,
+                 probe: dict | None = None) -> tuple:
+    """The part ``w = P P^T v`` of ``vector`` in the span of the low-rank rows ``basis`` ``(r, n)``.
+
+    Returns ``(w, b)``: vector words and the ``r`` coefficient words ``b = P^T v``. The expansion
+    is the projector's datapath with a zero vector and every slot added back, so
+    ``w = saturate(-round_shift(sum_k -b_k p_k))``.
+    """
+    dots = round_shift(basis @ vector, config.dot_shift)
+    _probe(probe, "coeff", dots)
+    coeff = saturate(dots, config.coeff)
+    w = -round_shift(-coeff @ basis, config.expand_shift)
+    _probe(probe, "projected", w)
+    return saturate(w, config.vector), coeff
+
+
+def tracker_update(tracker: torch.Tensor, coeff: torch.Tensor, vector: torch.Tensor,
+                   config: LearningConfig, probe: dict | None = None) -> torch.Tensor:
+    """Subspace tracker rows ``(r, n)`` moved toward ``b_k v`` by ``2**-centroid_shift``.
+
+    ``b_k v_j`` is scaled down by ``2**-tracker_shift`` (vector words); the rows follow
+    ``E[v v^T] p_k``, which the host re-orthonormalises into the next low-rank basis.
+    """
+    products = round_shift(coeff[:, None] * vector[None, :],
+                           config.coeff.frac_bits + config.tracker_shift)
+    _probe(probe, "tracker", products)
+    target = saturate(products, config.vector)
+    return tracker + round_shift(target - tracker, config.centroid_shift)
 
 
 def weight_update(master: torch.Tensor, error: torch.Tensor, u: torch.Tensor,
-                  config: LearningConfig, shift: int) -> torch.Tensor:
+                  config: LearningConfig, shift: int, probe: dict | None = None) -> torch.Tensor:
     """Rank-1 saturating update ``W -= round_shift(e u^T, shift)`` of master words."""
     step = round_shift(error[:, None] * u[None, :], shift)
-    return saturate(master - step, config.master)
+    _probe(probe, "update", step)
+    updated = master - step
+    _probe(probe, "master", updated)
+    return saturate(updated, config.master)
 
 
 def centroid_update(centroids: torch.Tensor, own: int, vector: torch.Tensor,

@@ -44,7 +44,7 @@ def layer_currents(spikes_in: torch.Tensor, weights: torch.Tensor) -> torch.Tens
 
 
 def layer_run(spikes_in: torch.Tensor, weights: torch.Tensor, config: LIFConfig,
-              perturbation: torch.Tensor | None = None):
+              perturbation: torch.Tensor | None = None, probe: dict | None = None):
     """Run one layer over ``T`` steps from zero membranes.
 
     Parameters
@@ -55,6 +55,7 @@ def layer_run(spikes_in: torch.Tensor, weights: torch.Tensor, config: LIFConfig,
         Current added in every step (``+-sigma`` in the noisy pass).
 
     Returns ``(spikes, v)``: bool ``(B, T, n_out)`` and the final membranes ``(B, n_out)``.
+    ``probe`` (a dict) collects every step's membrane sum before saturation under ``membrane``.
     """
     currents = layer_currents(spikes_in, weights)
     if perturbation is not None:
@@ -62,5 +63,8 @@ def layer_run(spikes_in: torch.Tensor, weights: torch.Tensor, config: LIFConfig,
     v = torch.zeros_like(currents[:, 0])
     spikes = torch.empty(currents.shape, dtype=torch.bool)
     for step in range(currents.shape[1]):
+        if probe is not None:
+            v_leak = v - (v >> config.leak_shift) if config.leak_shift else v
+            probe.setdefault("membrane", []).append((v_leak + currents[:, step]).flatten())
         v, spikes[:, step] = lif_step(v, currents[:, step], config)
     return spikes, v
