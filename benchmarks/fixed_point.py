@@ -1,22 +1,36 @@
-"""Float vs fixed-point (the hardware's arithmetic) LOCO and NP, per epoch, several seeds.
+"""Float vs fixed-point (the hardware's arithmetic) LOCO and NP, per epoch, several seeds, with
+the ablations of the fixed-point learner's choices and class-incremental learning.
 
 Fixed point: ``loco_sw.train.train_fixed_point``, the bit-exact golden model of the gateware
 (online, one sample per update, host basis refresh every ``--refresh`` samples), network
 ``inputs-32-10`` with the default formats (digits: exactly ``DEFAULT_NETWORK``). Float: the
-reference trainer (rate model, SGD batch 16) at the same size and seeds. Every value is a test
-accuracy after an epoch; NP beside LOCO in both arithmetics.
+reference trainer (rate model) on the same kind of stream: the same size, seeds and epochs,
+online (batch 1), projector rebuilt every ``--refresh`` samples, SGD lr 0.03 (the best of 0.003,
+0.01, 0.03, 0.1 for float LOCO at batch 1; 0.1 diverges). Every value is a test accuracy after
+an epoch. Ablations (fixed LOCO, one change each from the default):
 
-``python benchmarks/fixed_point.py [--datasets digits,mnist5k] [--seeds 0,1,2] [--epochs 10]``
-writes ``build/benchmarks/fixed_point.json`` (per dataset: ``dataset``, ``seeds``,
+* ``forward``: forward difference (clean first pass) instead of antithetic, steps 2**-8/2**-4;
+* ``no-schedule``: no step-size schedule; ``no-bias-init``: hidden biases start at 0;
+* ``rank4``: the low-rank part on (rank 4); ``float-rank4``: float LOCO with rank 4.
+
+``--continual``: class-incremental, 5 tasks x 2 classes, ``--epochs`` per task, fixed LOCO and
+NP and float LOCO: average accuracy after the last task and forgetting.
+
+``python benchmarks/fixed_point.py [--datasets digits,mnist5k] [--seeds 0,1,2] [--epochs 10]
+[--ablations forward,...|none] [--continual] [--jobs N]`` writes
+``build/benchmarks/fixed_point.json`` (per dataset: ``dataset``, ``seeds``,
 ``float_test_accuracy`` and ``fixed_test_accuracy`` (LOCO) as per-seed lists of per-epoch
-values, the same for NP under ``*_np_*``) and ``fixed_point_<dataset>.png``.
+values, the same for NP under ``*_np_*``, ``ablations``, ``continual``) and
+``fixed_point_<dataset>.png``.
 """
 
 import argparse
 import dataclasses
+import os
 import statistics
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 
 import torch
 from _common import OUT, comma_list, positive_int, print_table, write_json
@@ -25,38 +39,119 @@ from tqdm import tqdm
 from hw.formats import DEFAULT_NETWORK
 from loco_sw.data import load_digits_split, load_mnist5k
 from loco_sw.plots import learning_curves
-from loco_sw.train import TrainConfig, train, train_fixed_point
+from loco_sw.train import TrainConfig, class_incremental_tasks, train, train_fixed_point
 
 DATASETS = {"digits": load_digits_split, "mnist5k": load_mnist5k}
 HIDDEN = DEFAULT_NETWORK.sizes[1:-1]
+LEARN = DEFAULT_NETWORK.learning
+FLOAT_LR = 0.03
+# name -> (arithmetic, learning-config changes, train_fixed_point / TrainConfig options)
+ABLATIONS = {
+    "forward": ("fixed", {"antithetic": False, "update_shift": LEARN.update_shift - 1,
+                          "readout_update_shift": LEARN.readout_update_shift - 1}, {}),
+    "no-schedule": ("fixed", {}, {"step_schedule": ()}),
+    "no-bias-init": ("fixed", {}, {"hidden_bias": 0.0}),
+    "rank4": ("fixed", {"rank": 4}, {}),
+    "float-rank4": ("float", {}, {"rank": 4}),
+}
+MAIN = {"float_test_accuracy": ("float", "loco"), "float_np_test_accuracy": ("float", "np"),
+        "fixed_test_accuracy": ("fixed", "loco"), "fixed_np_test_accuracy": ("fixed", "np")}
+CONTINUAL = {"fixed LOCO": ("fixed", "loco"), "fixed NP": ("fixed", "np"),
+             "float LOCO": ("float", "loco")}
 LABELS = {"float_test_accuracy": "float LOCO", "float_np_test_accuracy": "float NP",
           "fixed_test_accuracy": "fixed LOCO", "fixed_np_test_accuracy": "fixed NP"}
 
 
-def run_dataset(name, args):
-    data = DATASETS[name]()
-    network = dataclasses.replace(DEFAULT_NETWORK, sizes=(data[0].shape[1], *HIDDEN, 10))
-    result = {"dataset": name, "network": list(network.sizes), "seeds": args.seeds,
-              "epochs": args.epochs, "refresh": args.refresh, "seconds": {}}
-    for arithmetic in ("float", "fixed"):
-        for rule in ("loco", "np"):
-            key = f"{arithmetic}_{'' if rule == 'loco' else 'np_'}test_accuracy"
-            result[key], started = [], time.perf_counter()
-            for seed in args.seeds:
-                config = TrainConfig(rule=rule, hidden=HIDDEN, epochs=args.epochs, seed=seed,
-                                     refresh=args.refresh)
-                with tqdm(total=args.epochs, desc=f"{name} {arithmetic} {rule} seed {seed}",
-                          unit="epoch", file=sys.stderr) as bar:
-                    def progress(done, total, history, bar=bar):
-                        bar.update(done - bar.n)
-                        bar.set_postfix(test=f"{history['test_accuracy'][-1]:.3f}")
-                    if arithmetic == "fixed":
-                        run = train_fixed_point(config, data, network=network, progress=progress)
-                    else:
-                        run = train(config, data, progress=progress)
-                result[key].append([round(a, 4) for a in run["history"]["test_accuracy"]])
-            result["seconds"][key] = round(time.perf_counter() - started, 1)
-    return result
+def _run(dataset, seed, arithmetic, rule, epochs, refresh, learn=None, options=None,
+         tasks=None):
+    """One training run (in a worker process); returns the per-epoch test accuracies and, with
+    ``tasks``, the continual metrics."""
+    torch.set_num_threads(1)
+    data = DATASETS[dataset]()
+    options = dict(options or {})
+    online = {"batch": 1, "lr": FLOAT_LR} if arithmetic == "float" else {}
+    config = TrainConfig(rule=rule, hidden=HIDDEN, epochs=epochs, seed=seed, refresh=refresh,
+                         **online,
+                         **({"rank": options.pop("rank")} if "rank" in options else {}))
+    if arithmetic == "float":
+        run = train(config, data, tasks=tasks)
+    else:
+        network = dataclasses.replace(DEFAULT_NETWORK, sizes=(data[0].shape[1], *HIDDEN, 10))
+        network = dataclasses.replace(network, learning=dataclasses.replace(
+            network.learning, **(learn or {})))
+        run = train_fixed_point(config, data, network=network, tasks=tasks, **options)
+    out = {"curve": [round(a, 4) for a in run["history"]["test_accuracy"]]}
+    if tasks is not None:
+        out.update({k: run[k] for k in ("average_accuracy", "forgetting", "accuracy_matrix")})
+    return out
+
+
+def run_all(args) -> list:
+    """Every (dataset, series, seed) run, ``--jobs`` at a time; one result dict per dataset."""
+    jobs = []                                       # (dataset, series key, kwargs of _run)
+    for name in args.datasets:
+        common = {"epochs": args.epochs, "refresh": args.refresh}
+        for key, (arithmetic, rule) in MAIN.items():
+            jobs += [(name, ("main", key), dict(common, arithmetic=arithmetic, rule=rule,
+                                                seed=seed)) for seed in args.seeds]
+        for ablation in args.ablations:
+            arithmetic, learn, options = ABLATIONS[ablation]
+            jobs += [(name, ("ablations", ablation),
+                      dict(common, arithmetic=arithmetic, rule="loco", learn=learn,
+                           options=options, seed=seed)) for seed in args.seeds]
+        if args.continual:
+            for label, (arithmetic, rule) in CONTINUAL.items():
+                jobs += [(name, ("continual", label),
+                          dict(common, arithmetic=arithmetic, rule=rule, seed=seed,
+                               tasks=class_incremental_tasks(10, 2))) for seed in args.seeds]
+    started = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        futures = [pool.submit(_run, name, **kwargs) for name, _, kwargs in jobs]
+        with tqdm(total=len(futures), desc="runs", unit="run", file=sys.stderr) as bar:
+            for _ in as_completed(futures):
+                bar.update(1)
+        outputs = [f.result() for f in futures]
+    results = []
+    for name in args.datasets:
+        data = DATASETS[name]()
+        result = {"dataset": name, "network": [data[0].shape[1], *HIDDEN, 10],
+                  "seeds": args.seeds, "epochs": args.epochs, "refresh": args.refresh,
+                  "seconds_all_datasets": round(time.perf_counter() - started, 1),
+                  "ablations": {}}
+        if args.continual:
+            result["continual"] = {"tasks": class_incremental_tasks(10, 2),
+                                   "epochs_per_task": args.epochs}
+        for (dataset, (group, key), _), out in zip(jobs, outputs, strict=True):
+            if dataset != name:
+                continue
+            if group == "main":
+                result.setdefault(key, []).append(out["curve"])
+            elif group == "ablations":
+                result["ablations"].setdefault(key, []).append(out["curve"])
+            else:
+                entry = result["continual"].setdefault(key, {"average_accuracy": [],
+                                                             "forgetting": [],
+                                                             "accuracy_matrix": []})
+                for field in entry:
+                    entry[field].append(out[field])
+        results.append(result)
+    return results
+
+
+def _summary_rows(run):
+    rows, curves = [], {}
+    series = {LABELS[k]: run[k] for k in MAIN}
+    series.update({f"ablation {k}": v for k, v in run["ablations"].items()})
+    for label, per_seed in series.items():
+        finals = [curve[-1] for curve in per_seed]
+        best = [max(curve) for curve in per_seed]
+        mean_curve = [statistics.fmean(epoch) for epoch in zip(*per_seed, strict=True)]
+        curves[label] = {"epoch": list(range(1, len(mean_curve) + 1)),
+                         "test_accuracy": mean_curve}
+        rows.append([run["dataset"], label, f"{statistics.fmean(finals):.3f}",
+                     f"{statistics.pstdev(finals):.3f}", f"{statistics.fmean(best):.3f}",
+                     " ".join(f"{f:.3f}" for f in finals)])
+    return rows, curves
 
 
 def main(argv=None):
@@ -67,26 +162,30 @@ def main(argv=None):
     parser.add_argument("--epochs", type=positive_int, default=10)
     parser.add_argument("--refresh", type=positive_int, default=64,
                         help="fixed point: samples between basis refreshes")
+    parser.add_argument("--ablations", default=",".join(ABLATIONS),
+                        type=lambda t: [] if t == "none" else comma_list(str, ABLATIONS)(t))
+    parser.add_argument("--continual", action="store_true",
+                        help="also class-incremental 5 x 2 classes")
+    parser.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1,
+                        help="runs at a time (one process and one thread each)")
     args = parser.parse_args(argv)
-    torch.set_num_threads(1)
-    runs = [run_dataset(name, args) for name in args.datasets]
+    runs = run_all(args)
     rows = []
     OUT.mkdir(parents=True, exist_ok=True)
     for run in runs:
-        curves = {}
-        for key, label in LABELS.items():
-            finals = [per_seed[-1] for per_seed in run[key]]
-            best = [max(per_seed) for per_seed in run[key]]
-            mean_curve = [statistics.fmean(epoch) for epoch in zip(*run[key], strict=True)]
-            curves[label] = {"epoch": list(range(1, len(mean_curve) + 1)),
-                             "test_accuracy": mean_curve}
-            rows.append([run["dataset"], label, f"{statistics.fmean(finals):.3f}",
-                         f"{statistics.pstdev(finals):.3f}", f"{statistics.fmean(best):.3f}",
-                         f"{run['seconds'][key]:.0f}"])
+        dataset_rows, curves = _summary_rows(run)
+        rows += dataset_rows
         learning_curves(curves, OUT / f"fixed_point_{run['dataset']}.png",
                         title=f"{run['dataset']}, {'-'.join(map(str, run['network']))}, "
                               f"mean of {len(run['seeds'])} seeds")
-    print_table(["dataset", "run", "final mean", "std", "best-epoch mean", "seconds"], rows)
+    print_table(["dataset", "run", "final mean", "std", "best-epoch mean", "per seed"], rows)
+    continual = [[run["dataset"], label, f"{statistics.fmean(c['average_accuracy']):.3f}",
+                  f"{statistics.fmean(c['forgetting']):.3f}"]
+                 for run in runs if "continual" in run
+                 for label, c in run["continual"].items() if isinstance(c, dict)]
+    if continual:
+        print_table(["dataset", "class-incremental", "average accuracy", "forgetting"],
+                    continual)
     write_json("fixed_point", {**runs[0], "runs": runs})
 
 

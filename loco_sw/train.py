@@ -164,16 +164,20 @@ def to_intensity(x: torch.Tensor) -> torch.Tensor:
     return torch.clamp(torch.round(x * 256), max=255).to(torch.int64)
 
 
-def train_fixed_point(config: TrainConfig, data, *, network=None, progress=None) -> dict:
+def train_fixed_point(config: TrainConfig, data, *, network=None, tasks=None,
+                      step_schedule=None, hidden_bias=None, progress=None) -> dict:
     """Train the bit-exact fixed-point model (hardware arithmetic) on ``data``.
 
     ``network`` is the :class:`hw.formats.NetworkConfig` (default: ``DEFAULT_NETWORK`` resized to
     the data and ``config.hidden``). One sample per step, rule ``loco`` or ``np``; the projector
-    bases are refreshed by the host routine every ``config.refresh`` samples.
+    bases are refreshed by the host routine every ``config.refresh`` samples. The TRAIN step
+    shift follows ``step_schedule`` (default ``STEP_SHIFT_EPOCHS``; epochs counted within each
+    task); hidden biases start at ``hidden_bias`` (default ``INIT_HIDDEN_BIAS``). ``tasks`` as in
+    :func:`train` (class-incremental: ``config.epochs`` per task, ``accuracy_matrix``).
     """
-    from hw.formats import DEFAULT_NETWORK, TEST_INDEX_BASE
+    from hw.formats import DEFAULT_NETWORK, INIT_HIDDEN_BIAS, STEP_SHIFT_EPOCHS, TEST_INDEX_BASE
 
-    from .golden import init_state, predict, refresh_bases, train_step
+    from .golden import init_state, predict, refresh_bases, step_shift_for_epoch, train_step
 
     if config.rule not in ("loco", "np"):
         raise ValueError(f"The fixed-point mode implements 'loco' and 'np', not {config.rule!r}")
@@ -184,23 +188,36 @@ def train_fixed_point(config: TrainConfig, data, *, network=None, progress=None)
                                                               classes), clusters=classes)
     xi_train, xi_test = to_intensity(x_train), to_intensity(x_test)
     test_index = range(TEST_INDEX_BASE, TEST_INDEX_BASE + len(y_test))
-    state = init_state(network, seed=config.seed)
+    state = init_state(network, seed=config.seed,
+                       hidden_bias=INIT_HIDDEN_BIAS if hidden_bias is None else hidden_bias)
     gen = torch.Generator().manual_seed(config.seed)
-    history = {"epoch": [], "test_accuracy": [], "seconds": []}
-    step, started = 0, time.monotonic()
-    for epoch in range(config.epochs):
-        for i in torch.randperm(len(y_train), generator=gen).tolist():
-            if config.rule == "loco" and step % config.refresh == 0:
-                refresh_bases(network, state)
-            train_step(network, state, xi_train[i], int(y_train[i]), step,
-                       use_projector=config.rule == "loco")
-            step += 1
-        y = predict(network, state, xi_test, test_index)
-        history["epoch"].append(epoch + 1)
-        history["test_accuracy"].append(float((y.argmax(1) == y_test).double().mean()))
-        history["seconds"].append(round(time.monotonic() - started, 3))
-        if progress is not None:
-            progress(epoch + 1, config.epochs, history)
-    return {"config": config.to_dict(), "network_config": network.to_json(),
-            "sizes": list(network.sizes), "history": history,
-            "final_test_accuracy": history["test_accuracy"][-1], "state": state}
+    schedule = tasks if tasks is not None else [list(range(classes))]
+    step_schedule = STEP_SHIFT_EPOCHS if step_schedule is None else tuple(step_schedule)
+    history = {"epoch": [], "task": [], "test_accuracy": [], "seconds": []}
+    matrix, step, started = [], 0, time.monotonic()
+    for task_index, task in enumerate(schedule):
+        in_task = torch.nonzero(torch.isin(y_train, torch.tensor(task))).flatten()
+        for epoch in range(config.epochs):
+            step_shift = step_shift_for_epoch(network, epoch, step_schedule)
+            for i in in_task[torch.randperm(len(in_task), generator=gen)].tolist():
+                if config.rule == "loco" and step % config.refresh == 0:
+                    refresh_bases(network, state)
+                train_step(network, state, xi_train[i], int(y_train[i]), step,
+                           use_projector=config.rule == "loco", step_shift=step_shift)
+                step += 1
+            correct = predict(network, state, xi_test, test_index).argmax(1) == y_test
+            history["epoch"].append(len(history["epoch"]) + 1)
+            history["task"].append(task_index)
+            history["test_accuracy"].append(float(correct.double().mean()))
+            history["seconds"].append(round(time.monotonic() - started, 3))
+            if progress is not None:
+                progress(len(history["epoch"]), config.epochs * len(schedule), history)
+        if tasks is not None:
+            matrix.append([float(correct[torch.isin(y_test, torch.tensor(t))].double().mean())
+                           for t in schedule])
+    result = {"config": config.to_dict(), "network_config": network.to_json(),
+              "sizes": list(network.sizes), "history": history,
+              "final_test_accuracy": history["test_accuracy"][-1], "state": state}
+    if tasks is not None:
+        result.update(continual_metrics(matrix), tasks=schedule, accuracy_matrix=matrix)
+    return result
