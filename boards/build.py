@@ -15,11 +15,11 @@ from pathlib import Path
 from amaranth_boards.icebreaker import ICEBreakerPlatform
 from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
-from hw.formats import DEFAULT_NETWORK
+from hw.formats import DEFAULT_NETWORK, NetworkConfig
 
 from .top import BAUD, LearnerBoard
 
-__all__ = ["BOARDS", "build_board", "main"]
+__all__ = ["BOARDS", "board_config", "build_board", "main"]
 
 ROOT = Path(__file__).resolve().parent.parent
 # platform, bitstream file, one update unit shared by the layers (the UP5K is small)
@@ -27,6 +27,9 @@ BOARDS = {
     "icebreaker": (ICEBreakerPlatform, "loco.bin", True),     # iCE40UP5K, 12 MHz
     "ulx3s-85f":  (ULX3S_85F_Platform, "loco.bit", False),    # ECP5 LFE5U-85F, 25 MHz
 }
+# What a board's network leaves out of DEFAULT_NETWORK to fit (docs/design.md): the UP5K has no
+# room for the step-size schedule's shifter (5 472 of 5 280 logic cells with it).
+_REDUCED = {"icebreaker": {"step_shift_bits": 0}}
 _TOOLS = {"YOSYS": "yosys", "NEXTPNR_ICE40": "nextpnr-ice40", "NEXTPNR_ECP5": "nextpnr-ecp5",
           "ICEPACK": "icepack", "ECPPACK": "ecppack"}
 
@@ -39,13 +42,21 @@ def _use_yowasp():
         os.environ.setdefault(variable, str(candidate) if candidate.exists() else f"yowasp-{tool}")
 
 
-def build_board(board: str, sizes=None, *, build_root=ROOT / "build", program=False) -> dict:
+def board_config(board: str, sizes=None) -> NetworkConfig:
+    """The network ``board`` is built with: ``DEFAULT_NETWORK`` (``sizes`` if given) less what
+    the board cannot hold (``step_shift_bits = 0`` on the iCEBreaker)."""
     if board not in BOARDS:
         raise ValueError(f"Unknown board {board!r}; choose from {', '.join(BOARDS)}")
-    _use_yowasp()
-    platform_class, bitstream, shared = BOARDS[board]
     config = DEFAULT_NETWORK if sizes is None else \
         dataclasses.replace(DEFAULT_NETWORK, sizes=tuple(sizes))
+    return dataclasses.replace(config, learning=dataclasses.replace(
+        config.learning, **_REDUCED.get(board, {})))
+
+
+def build_board(board: str, sizes=None, *, build_root=ROOT / "build", program=False) -> dict:
+    config = board_config(board, sizes)
+    _use_yowasp()
+    platform_class, bitstream, shared = BOARDS[board]
     platform = platform_class()
     out = Path(build_root) / board
     # -dsp: the iCE40UP's multipliers (Amaranth's script leaves them out by default)
@@ -61,7 +72,7 @@ def build_board(board: str, sizes=None, *, build_root=ROOT / "build", program=Fa
     utilisation = {kind: {"used": v["used"], "available": v["available"]}
                    for kind, v in report["utilization"].items() if v["used"]}
     result = {"board": board, "device": platform.device, "sizes": list(config.sizes),
-              "shared_update": shared,
+              "shared_update": shared, "reduced": _REDUCED.get(board, {}),
               "clock_mhz": target, "fmax_mhz": fmax,
               "timing_met": all(v >= target for v in fmax.values()),
               "utilisation": utilisation, "baud": BAUD,
@@ -72,6 +83,8 @@ def build_board(board: str, sizes=None, *, build_root=ROOT / "build", program=Fa
                      for kind, v in utilisation.items())
     (out / "report.md").write_text(
         f"# {board} ({platform.device}), network {'-'.join(map(str, config.sizes))}\n\n"
+        f"Reduced variant: {_REDUCED.get(board) or 'none (the full default configuration)'}."
+        f"\n\n"
         f"Clock {target:g} MHz, Fmax {', '.join(f'{k}: {v} MHz' for k, v in fmax.items())} "
         f"({'met' if result['timing_met'] else 'NOT met'}); UART {BAUD} baud.\n\n"
         f"| Resource | Used | Available | % |\n|---|---|---|---|\n{rows}\n")

@@ -7,10 +7,10 @@ import shutil
 
 import pytest
 
+from boards.build import board_config
 from cosim.lockstep import Tally, load_weights, train_lockstep
 from cosim.netlist import compile_ice40_netlist
 from cosim.verilator import VerilatorTransport
-from hw.formats import DEFAULT_NETWORK
 from loco_sw.data import load_digits_split
 from loco_sw.golden import init_state
 from loco_sw.host import LearnerHost
@@ -21,8 +21,8 @@ pytestmark = pytest.mark.skipif(shutil.which("verilator") is None and not os.env
 
 
 def test_ice40_netlist_trains_bit_exactly():
-    config = DEFAULT_NETWORK
-    library = compile_ice40_netlist(config, shared_update=True)     # the iCEBreaker variant
+    config = board_config("icebreaker")                             # the iCEBreaker variant
+    library = compile_ice40_netlist(config, shared_update=True)
     # Uninitialised state and undefined bits start random: the result must not depend on them.
     host = LearnerHost(VerilatorTransport(library=library, x_seed=0x5EED), config)
     host.ping()
