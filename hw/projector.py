@@ -181,6 +181,20 @@ class ProjectorUpdate(LayerComponent):
             # rows are consecutive.
             return Mux(~lowrank & (k + 1 == clusters), own_base, base + n)
 
+        def move_row_toward(target):
+            """Move the centroid-memory row at ``base`` toward ``target(v_j)`` by
+            ``2**-centroid_shift``, a word per cycle (read, then write a cycle later); returns
+            the condition that holds in the cycle after the last write."""
+            m.d.sync += [fetched.eq(index < n), waddr.eq(base + index)]
+            with m.If(index < n):
+                m.d.comb += [c_rd.addr.eq(base + index), x_rd.addr.eq(index)]
+                m.d.sync += index.eq(index + 1)
+            with m.If(fetched):
+                moved = c_rd.data + fixed.round_shift(target(x_rd.data) - c_rd.data,
+                                                      learn.centroid_shift)
+                m.d.comb += [c_wr.addr.eq(waddr), c_wr.data.eq(moved), c_wr.en.eq(1)]
+            return ~fetched & (index == n)
+
         def first_slot_base():
             return Mux(lowrank, lowrank_base, basis_base) if rank else basis_base
 
@@ -260,19 +274,12 @@ class ProjectorUpdate(LayerComponent):
             if rank:
                 with m.State("TRACK"):
                     # Y_kj += round_shift(saturate(round_shift(b_k v_j)) - Y_kj): row k = slot.
-                    m.d.sync += [fetched.eq(index < n), waddr.eq(base + index)]
-                    with m.If(index < n):
-                        m.d.comb += [c_rd.addr.eq(base + index), x_rd.addr.eq(index)]
-                        m.d.sync += index.eq(index + 1)
-                    with m.If(fetched):
-                        product = fixed.saturate(
-                            fixed.round_shift(coeff[slot] * x_rd.data,
+                    def tracked(v):
+                        return fixed.saturate(
+                            fixed.round_shift(coeff[slot] * v,
                                               learn.coeff.frac_bits + learn.tracker_shift),
                             learn.vector)
-                        moved = c_rd.data + fixed.round_shift(product - c_rd.data,
-                                                              learn.centroid_shift)
-                        m.d.comb += [c_wr.addr.eq(waddr), c_wr.data.eq(moved), c_wr.en.eq(1)]
-                    with m.Elif(index == n):
+                    with m.If(move_row_toward(tracked)):
                         m.d.sync += index.eq(0)
                         with m.If(slot == rank - 1):
                             m.d.sync += [slot.eq(0), base.eq(lowrank_base), acc.eq(0)]
@@ -366,15 +373,7 @@ class ProjectorUpdate(LayerComponent):
                 with m.Else():
                     m.next = "DONE"
             with m.State("CENTROID"):
-                m.d.sync += [fetched.eq(index < n), waddr.eq(base + index)]
-                with m.If(index < n):
-                    m.d.comb += [c_rd.addr.eq(base + index), x_rd.addr.eq(index)]
-                    m.d.sync += index.eq(index + 1)
-                with m.If(fetched):
-                    moved = c_rd.data + fixed.round_shift(x_rd.data - c_rd.data,
-                                                          learn.centroid_shift)
-                    m.d.comb += [c_wr.addr.eq(waddr), c_wr.data.eq(moved), c_wr.en.eq(1)]
-                with m.Elif(index == n):
+                with m.If(move_row_toward(lambda v: v)):
                     m.next = "DONE"
             with m.State("DONE"):
                 m.d.comb += self.done.eq(1)
