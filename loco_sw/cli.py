@@ -70,8 +70,6 @@ def main(argv=None):
         tasks = class_incremental_tasks(int(data[1].max()) + 1,
                                         (int(data[1].max()) + 1) // args.tasks) \
             if args.tasks else None
-        if args.fixed_point and tasks:
-            raise ValueError("--fixed-point and --tasks cannot be combined yet")
     except (ValueError, ZeroDivisionError, DataError) as error:
         parser.exit(2, f"error: {error}\n")
 
@@ -86,7 +84,7 @@ def main(argv=None):
 
     try:
         if args.fixed_point:
-            result = train_fixed_point(config, data, progress=progress)
+            result = train_fixed_point(config, data, tasks=tasks, progress=progress)
         else:
             result = train(config, data, tasks=tasks, progress=progress)
     except ValueError as error:

@@ -103,6 +103,19 @@ def test_fixed_point_mode_runs_the_golden_model():
     assert result["state"].samples_seen == 40
 
 
+def test_fixed_point_class_incremental_reports_forgetting():
+    x_train, y_train, x_test, y_test = load_digits_split()
+    keep, test = y_train < 4, y_test < 4
+    data = (x_train[keep][:80], y_train[keep][:80], x_test[test][:40], y_test[test][:40])
+    tasks = class_incremental_tasks(4, 2)
+    result = train_fixed_point(TrainConfig(rule="loco", hidden=(16,), epochs=1, refresh=10),
+                               data, tasks=tasks)
+    assert len(result["accuracy_matrix"]) == 2 and len(result["history"]["epoch"]) == 2
+    assert result["history"]["task"] == [0, 1]
+    assert 0 <= result["average_accuracy"] <= 1 and -1 <= result["forgetting"] <= 1
+    assert result["state"].samples_seen == 80           # each task's samples once
+
+
 @pytest.mark.parametrize("changes, message", [
     ({"rule": "adam"}, r"^Rule must be one of loco, np, dfa, bp, not 'adam'$"),
     ({"rule": "bp", "neuron": NeuronConfig(kind="lif")},
