@@ -3,11 +3,16 @@
 The host driver trains the compiled RTL (``cosim.verilator.VerilatorTransport``) through the byte
 protocol on the digits stream that ``loco_sw.train.train_fixed_point`` uses (seeded shuffles,
 host basis refresh every ``--refresh`` samples), with the golden model in lockstep: after every
-sample the prediction, delta, clean outputs and every weight and centroid word are read back
+sample the prediction, delta, first-pass outputs and every weight and centroid word are read back
 and compared. After every epoch each test sample is INFERred **on the RTL**; the accuracy comes
 from those predictions (each also compared with the golden model's).
 
-``python benchmarks/rtl_training.py [--epochs 1] [--variants per-layer,shared] [--seed 1]``
+The variants are the boards' networks (``boards.build.board_config``): the ULX3S's (one update
+unit per layer, the full defaults) and the iCEBreaker's (one shared unit, no step-size schedule).
+With ``--epochs 10 --seed 0`` the per-layer run is ``benchmarks/fixed_point.py``'s fixed LOCO seed
+0 on the RTL: its last weights were compared word for word, so its accuracies are the same.
+
+``python benchmarks/rtl_training.py [--epochs 1] [--variants per-layer,shared] [--seed 0]``
 writes ``build/benchmarks/rtl_training.json`` and ``rtl_training.png``.
 """
 
@@ -21,7 +26,7 @@ from tqdm import tqdm
 
 from cosim.lockstep import Tally, epoch_stream, load_weights, rtl_accuracy, train_lockstep
 from cosim.verilator import VerilatorTransport, verilator_version
-from hw.formats import DEFAULT_NETWORK as NET
+from boards.build import board_config
 from hw.formats import STEP_SHIFT_EPOCHS
 from loco_sw.data import load_digits_split
 from loco_sw.golden import init_state, step_shift_for_epoch
@@ -29,7 +34,9 @@ from loco_sw.host import LearnerHost
 from loco_sw.plots import learning_curves
 from loco_sw.train import to_intensity
 
-VARIANTS = {"per-layer": False, "shared": True}      # name -> shared_update (UP5K: shared)
+# name -> (board whose network it is, shared_update): the ULX3S's per-layer units, the UP5K's
+# shared unit (its reduced variant: no step-size schedule)
+VARIANTS = {"per-layer": ("ulx3s-85f", False), "shared": ("icebreaker", True)}
 
 
 class _Timed:
@@ -53,17 +60,19 @@ class _Timed:
 
 def run_variant(name, args, data):
     x, y, xt, yt = data
-    transport = _Timed(VerilatorTransport(NET, shared_update=VARIANTS[name]))
-    host = LearnerHost(transport, NET)
+    board, shared = VARIANTS[name]
+    net = board_config(board)
+    transport = _Timed(VerilatorTransport(net, shared_update=shared))
+    host = LearnerHost(transport, net)
     host.ping()
-    state, tally = init_state(NET, seed=args.seed), Tally()
+    state, tally = init_state(net, seed=args.seed), Tally()
     load_weights(host, state)
     gen = torch.Generator().manual_seed(args.seed)
     accuracy, step, started = [], 0, time.perf_counter()
 
     def evaluate():
         transport.phase = "infer"
-        accuracy.append(rtl_accuracy(host, NET, state, xt, yt, tally))
+        accuracy.append(rtl_accuracy(host, net, state, xt, yt, tally))
         transport.phase = "train"
 
     evaluate()
@@ -72,8 +81,8 @@ def run_variant(name, args, data):
         step += len(stream)
         with tqdm(total=len(stream), desc=f"{name} epoch {epoch + 1}", unit="sample",
                   file=sys.stderr) as bar:
-            train_lockstep(host, NET, state, stream, tally, refresh=args.refresh,
-                           step_shift=step_shift_for_epoch(NET, epoch, STEP_SHIFT_EPOCHS),
+            train_lockstep(host, net, state, stream, tally, refresh=args.refresh,
+                           step_shift=step_shift_for_epoch(net, epoch, STEP_SHIFT_EPOCHS),
                            progress=lambda: bar.update(1))
         evaluate()
         print(f"{name} epoch {epoch + 1}: RTL test accuracy {accuracy[-1]:.3f}, "
@@ -81,7 +90,8 @@ def run_variant(name, args, data):
     elapsed = time.perf_counter() - started
     model_seconds = sum(transport.seconds.values())
     return {
-        "shared_update": VARIANTS[name], "samples": tally.samples,
+        "board": board, "shared_update": shared, "samples": tally.samples,
+        "final_weight_words": sum(w.numel() for w in state.master),
         "test_inferences": len(tally.infer_cycles),
         "words_compared": tally.words_compared, "mismatched_words": tally.mismatched_words,
         "first_mismatch": tally.first_mismatch,
@@ -101,7 +111,8 @@ def main(argv=None):
     parser.add_argument("--epochs", type=positive_int, default=1)
     parser.add_argument("--variants", type=comma_list(str, VARIANTS), default=list(VARIANTS),
                         help="per-layer (ULX3S: one update unit per layer), shared (iCEBreaker)")
-    parser.add_argument("--seed", type=int, default=1, help="initial weights and shuffles")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="initial weights and shuffles (train_fixed_point's seed)")
     parser.add_argument("--refresh", type=positive_int, default=64, help="basis refresh period")
     parser.add_argument("--limit", type=positive_int, default=None,
                         help="train only this many samples per epoch (a quick look)")
@@ -111,7 +122,8 @@ def main(argv=None):
     data = (to_intensity(x), y, to_intensity(xt), yt)
     results = {name: run_variant(name, args, data) for name in args.variants}
     first = results[args.variants[0]]
-    payload = {"simulator": verilator_version(), "network": list(NET.sizes),
+    payload = {"simulator": verilator_version(),
+               "network": list(board_config("ulx3s-85f").sizes),
                "dataset": f"sklearn digits, {len(y)} train / {len(yt)} test",
                "epochs": args.epochs, "seed": args.seed, "refresh": args.refresh,
                "variant": args.variants[0],
@@ -132,7 +144,7 @@ def main(argv=None):
                      for name, r in results.items()},
                     OUT / "rtl_training.png",
                     title="on-chip LOCO on the compiled RTL, digits, "
-                          + "-".join(map(str, NET.sizes)))
+                          + "-".join(map(str, board_config("ulx3s-85f").sizes)))
     write_json("rtl_training", payload)
     if any(r["mismatched_words"] for r in results.values()):
         sys.exit("error: the RTL differs from the golden model (see first_mismatch)")

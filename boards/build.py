@@ -1,7 +1,8 @@
 """Build a board bitstream with the YoWASP toolchain and report utilisation and timing.
 
-``python -m boards.build {icebreaker,ulx3s-85f} [--sizes 64,32,10] [--program]`` writes
-``build/<board>/loco.{bin,bit}``, ``build/<board>/report.json`` (resources used vs available,
+``python -m boards.build {icebreaker,ulx3s-85f} [--sizes 64,32,10] [--rank R] [--program]`` writes
+``build/<board>/loco.{bin,bit}`` (``build/<board>-rank<R>/`` with ``--rank``),
+``build/<board>/report.json`` (resources used vs available,
 Fmax per clock vs the board clock) and ``build/<board>/report.md``.
 """
 
@@ -42,23 +43,35 @@ def _use_yowasp():
         os.environ.setdefault(variable, str(candidate) if candidate.exists() else f"yowasp-{tool}")
 
 
-def board_config(board: str, sizes=None) -> NetworkConfig:
-    """The network ``board`` is built with: ``DEFAULT_NETWORK`` (``sizes`` if given) less what
-    the board cannot hold (``step_shift_bits = 0`` on the iCEBreaker)."""
+def _reduced_text(board: str) -> str:
+    cuts = ", ".join(f"`{key} = {value}`" for key, value in _REDUCED.get(board, {}).items())
+    return f"{cuts} (docs/design.md)" if cuts else "none, the full default configuration"
+
+
+def board_config(board: str, sizes=None, rank=None) -> NetworkConfig:
+    """The network ``board`` is built with: ``DEFAULT_NETWORK`` (``sizes`` and the low-rank
+    ``rank`` if given) less what the board cannot hold (``step_shift_bits = 0`` on the
+    iCEBreaker)."""
     if board not in BOARDS:
         raise ValueError(f"Unknown board {board!r}; choose from {', '.join(BOARDS)}")
     config = DEFAULT_NETWORK if sizes is None else \
         dataclasses.replace(DEFAULT_NETWORK, sizes=tuple(sizes))
+    if rank is not None:
+        config = dataclasses.replace(config, learning=dataclasses.replace(
+            config.learning, rank=rank, tracker_shift=max(config.learning.tracker_shift,
+                                                          config.min_tracker_shift)))
     return dataclasses.replace(config, learning=dataclasses.replace(
         config.learning, **_REDUCED.get(board, {})))
 
 
-def build_board(board: str, sizes=None, *, build_root=ROOT / "build", program=False) -> dict:
-    config = board_config(board, sizes)
+def build_board(board: str, sizes=None, *, rank=None, build_root=ROOT / "build",
+                program=False) -> dict:
+    config = board_config(board, sizes, rank)
     _use_yowasp()
     platform_class, bitstream, shared = BOARDS[board]
     platform = platform_class()
-    out = Path(build_root) / board
+    out = Path(build_root) / (f"{board}-rank{config.learning.rank}" if config.learning.rank
+                              else board)
     # -dsp: the iCE40UP's multipliers (Amaranth's script leaves them out by default)
     synth_opts = "-dsp" if platform.family == "iCE40" else ""
     plan = platform.build(LearnerBoard(config, shared_update=shared), name="loco", do_build=False,
@@ -72,6 +85,7 @@ def build_board(board: str, sizes=None, *, build_root=ROOT / "build", program=Fa
     utilisation = {kind: {"used": v["used"], "available": v["available"]}
                    for kind, v in report["utilization"].items() if v["used"]}
     result = {"board": board, "device": platform.device, "sizes": list(config.sizes),
+              "rank": config.learning.rank,
               "shared_update": shared, "reduced": _REDUCED.get(board, {}),
               "clock_mhz": target, "fmax_mhz": fmax,
               "timing_met": all(v >= target for v in fmax.values()),
@@ -82,9 +96,9 @@ def build_board(board: str, sizes=None, *, build_root=ROOT / "build", program=Fa
                      f"{100 * v['used'] / v['available']:.0f}% |"
                      for kind, v in utilisation.items())
     (out / "report.md").write_text(
-        f"# {board} ({platform.device}), network {'-'.join(map(str, config.sizes))}\n\n"
-        f"Reduced variant: {_REDUCED.get(board) or 'none (the full default configuration)'}."
-        f"\n\n"
+        f"# {board} ({platform.device}), network {'-'.join(map(str, config.sizes))}"
+        f"{f', low-rank part rank {config.learning.rank}' if config.learning.rank else ''}\n\n"
+        f"Reduced variant: {_reduced_text(board)}.\n\n"
         f"Clock {target:g} MHz, Fmax {', '.join(f'{k}: {v} MHz' for k, v in fmax.items())} "
         f"({'met' if result['timing_met'] else 'NOT met'}); UART {BAUD} baud.\n\n"
         f"| Resource | Used | Available | % |\n|---|---|---|---|\n{rows}\n")
@@ -97,14 +111,15 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m boards.build", description=__doc__)
     parser.add_argument("board", choices=sorted(BOARDS))
     parser.add_argument("--sizes", help="layer sizes, e.g. 64,32,10 (default: formats)")
+    parser.add_argument("--rank", type=int, help="low-rank part on, rank R (default: off)")
     parser.add_argument("--program", action="store_true", help="load the bitstream too")
     args = parser.parse_args(argv)
     try:
         sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else None
-        result = build_board(args.board, sizes, program=args.program)
+        result = build_board(args.board, sizes, rank=args.rank, program=args.program)
     except (ValueError, TypeError) as error:
         parser.exit(2, f"error: {error}\n")
-    print((ROOT / "build" / args.board / "report.md").read_text())
+    print((Path(result["bitstream"]).parent / "report.md").read_text())
     print(json.dumps({k: result[k] for k in ("board", "fmax_mhz", "timing_met", "bitstream")}))
 
 
