@@ -44,6 +44,10 @@ class Projector:
         official code)
     """
 
+    # Batches whose gathered per-sample bases (B x n x k) exceed this many numbers are projected
+    # one class at a time (a GEMM per class) instead.
+    GATHER_LIMIT = 1 << 21
+
     def __init__(self, sizes, classes, *, momentum=0.05, rank=0, source="running"):
         if source not in ("running", "batch"):
             raise ValueError(f"Low-rank source must be 'running' or 'batch', not {source!r}")
@@ -56,13 +60,17 @@ class Projector:
         self.bases = None
 
     def observe(self, inputs, labels):
-        """Move the centroids of the classes in ``labels`` toward their mean clean inputs."""
+        """Move the centroids of the classes in ``labels`` toward their mean clean inputs (a
+        class seen for the first time jumps to its mean)."""
+        members = torch.nn.functional.one_hot(labels, self.classes).to(torch.float64)  # (B, C)
+        counts = members.sum(0)
+        present = counts > 0
         for layer, h in enumerate(inputs):
-            for c in labels.unique().tolist():
-                mean = h[labels == c].mean(0)
-                rate = 1.0 if not self.seen[layer][c] else self.momentum
-                self.centroids[layer][c] += rate * (mean - self.centroids[layer][c])
-                self.seen[layer][c] = True
+            means = (members.T @ h) / counts.clamp(min=1)[:, None]
+            # 0 for absent classes, 1 for a first sighting, else the momentum
+            rate = torch.where(self.seen[layer], self.momentum, 1.0) * present
+            self.centroids[layer] += rate[:, None] * (means - self.centroids[layer])
+            self.seen[layer] |= present
             if self.rank:
                 self.moments[layer] += self.momentum * (h.T @ h / len(h) - self.moments[layer])
 
@@ -82,20 +90,31 @@ class Projector:
                 q = orthonormal_columns(others.T)
                 if self.rank:
                     kept = principal - q @ (q.T @ principal)
-                    per_class.append(("keep", orthonormal_columns(kept, tol=0.1)))
-                else:
-                    per_class.append(("remove", q))
-            self.bases.append(per_class)
+                    q = orthonormal_columns(kept, tol=0.1)
+                per_class.append(q)
+            # (C, n + 1, k): every class's basis, zero columns after its own k_c.
+            stacked = torch.zeros(self.classes, centroids.shape[1],
+                                  max(1, max(q.shape[1] for q in per_class)),
+                                  dtype=torch.float64)
+            for own, q in enumerate(per_class):
+                stacked[own, :, :q.shape[1]] = q
+            self.bases.append(stacked)
 
     def apply(self, layer, h, labels):
-        """Projected presynaptic vectors ``u`` ``(B, n + 1)`` for samples of ``labels``."""
-        u = torch.empty_like(h)
-        for c in labels.unique().tolist():
-            rows = labels == c
-            mode, q = self.bases[layer][c]
-            coeff = h[rows] @ q
-            u[rows] = coeff @ q.T if mode == "keep" else h[rows] - coeff @ q.T
-        return u
+        """Projected presynaptic vectors ``u`` ``(B, n + 1)`` for samples of ``labels``: the
+        part in the own class's kept subspace (``rank > 0``), else ``h`` less its part in the
+        other classes' centroids' span. Small batches gather each sample's basis (two batched
+        products), large ones take a GEMM per class."""
+        stacked = self.bases[layer]
+        if h.numel() * stacked.shape[2] <= self.GATHER_LIMIT:
+            q = stacked[labels]                                         # (B, n + 1, k)
+            part = torch.bmm(torch.bmm(h[:, None, :], q), q.transpose(1, 2))[:, 0]
+        else:
+            part = torch.empty_like(h)
+            for c in labels.unique().tolist():
+                rows = labels == c
+                part[rows] = (h[rows] @ stacked[c]) @ stacked[c].T
+        return part if self.rank else h - part
 
 
 def _noise(kind, shape, sigma, generator):
@@ -107,10 +126,11 @@ def _noise(kind, shape, sigma, generator):
 
 
 def np_gradients(net, x, target, *, sigma, generator, noise="gaussian", projector=None,
-                 labels=None, spikes=None):
-    """NP (LOCO with ``projector``) gradients of one mini-batch; also returns the clean pass."""
+                 labels=None, spikes=None, clean=None):
+    """NP (LOCO with ``projector``) gradients of one mini-batch; also returns the clean pass
+    (``clean``: the clean pass of ``x`` and ``spikes`` when the caller has it already)."""
     noise_terms = [_noise(noise, (len(x), w.shape[0]), sigma, generator) for w in net.weights]
-    clean = net.forward(x, spikes)
+    clean = net.forward(x, spikes) if clean is None else clean
     noisy = net.forward(x, spikes, noise_terms)
     delta = mse(noisy.output, target) - mse(clean.output, target)
     grads = []

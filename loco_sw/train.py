@@ -118,16 +118,17 @@ def train(config: TrainConfig, data, *, tasks=None, progress=None) -> dict:
                 elif config.rule == "dfa":
                     grads = dfa_gradients(net, x, target, feedback)
                 else:
+                    clean = None
                     if projector is not None:
-                        clean_inputs = net.forward(x, spikes).inputs
-                        projector.observe(clean_inputs, labels)
+                        clean = net.forward(x, spikes)      # also the gradients' clean pass
+                        projector.observe(clean.inputs, labels)
                         if config.lowrank_source == "batch" and config.rank:
-                            projector.rebuild(clean_inputs)
+                            projector.rebuild(clean.inputs)
                         elif step % config.refresh == 0:
                             projector.rebuild()
                     grads, _ = np_gradients(net, x, target, sigma=config.sigma, generator=gen,
                                             noise=config.noise, projector=projector,
-                                            labels=labels, spikes=spikes)
+                                            labels=labels, spikes=spikes, clean=clean)
                 for w, v, g in zip(net.weights, velocity, grads, strict=True):
                     v.mul_(config.momentum).add_(g)
                     w -= config.lr * v

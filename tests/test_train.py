@@ -43,6 +43,31 @@ def test_projected_update_leaves_protected_prototypes_unchanged(rank):
     assert (adam_like @ others.T).abs().max() > 0.1
 
 
+@pytest.mark.parametrize("rank", [0, 16], ids=["cluster", "cluster+lowrank"])
+def test_projector_batched_and_per_class_paths_agree(rank, monkeypatch):
+    gen = torch.Generator().manual_seed(3)
+    projector, h, labels = _projector_with_centroids(rank, gen)
+    gathered = projector.apply(0, h, labels)
+    monkeypatch.setattr(Projector, "GATHER_LIMIT", 0)         # one GEMM per class instead
+    per_class = projector.apply(0, h, labels)
+    assert torch.allclose(gathered, per_class, rtol=0, atol=1e-12)
+    # The same as projecting each sample alone with its own class's basis.
+    for i in (0, 7, 123):
+        q = projector.bases[0][labels[i]]
+        part = (h[i] @ q) @ q.T
+        assert torch.allclose(gathered[i], part if rank else h[i] - part, atol=1e-12)
+
+
+def test_projector_observe_jumps_then_moves_by_momentum():
+    projector = Projector((2, 3), 3, momentum=0.25)
+    first = torch.tensor([[1.0, 2.0, 1.0], [3.0, 4.0, 1.0], [5.0, 6.0, 1.0]], dtype=torch.float64)
+    projector.observe([first], torch.tensor([0, 0, 2]))
+    assert projector.centroids[0].tolist() == [[2.0, 3.0, 1.0], [0.0, 0.0, 0.0], [5.0, 6.0, 1.0]]
+    assert projector.seen[0].tolist() == [True, False, True]
+    projector.observe([torch.tensor([[6.0, 7.0, 1.0]], dtype=torch.float64)], torch.tensor([0]))
+    assert projector.centroids[0][0].tolist() == [3.0, 4.0, 1.0]            # 2 + (6 - 2) / 4
+
+
 def test_lowrank_restriction_has_the_requested_rank():
     projector, h, labels = _projector_with_centroids(8, torch.Generator().manual_seed(1))
     u = projector.apply(0, h, labels)
