@@ -1,12 +1,13 @@
-"""(c) Class-incremental continual learning on digits (5 tasks of 2 classes): average accuracy
-after all tasks and forgetting, LOCO vs NP vs BP (DFA too).
-``python benchmarks/continual.py [--epochs 10 --seeds 3]``."""
+"""(c) Class-incremental continual learning (5 tasks of 2 classes): average accuracy after all
+tasks and forgetting, LOCO (clusters from the labels, or label-free: ``loco-kmeans``,
+``loco-online``) vs NP vs BP (DFA too).
+``python benchmarks/continual.py [--epochs 10 --seeds 3 --data digits|mnist5k]``."""
 
 import argparse
 
 from _common import OUT, mean_std, print_table, write_json
 
-from loco_sw.data import load_digits_split
+from loco_sw.data import load_digits_split, load_mnist5k
 from loco_sw.plots import accuracy_matrix
 from loco_sw.train import TrainConfig, class_incremental_tasks, train
 
@@ -15,13 +16,18 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--epochs", type=int, default=10, help="epochs per task")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--rules", default="loco,np,bp,dfa")
+    parser.add_argument("--rules", default="loco,loco-kmeans,loco-online,np,bp,dfa",
+                        help="rules; loco-<clusters> picks LOCO's label-free cluster mode")
+    parser.add_argument("--data", choices=("digits", "mnist5k"), default="digits")
     args = parser.parse_args()
     tasks = class_incremental_tasks(10, 2)
     results, rows = {}, []
     for rule in args.rules.split(","):
-        runs = [train(TrainConfig(rule=rule, epochs=args.epochs, seed=seed),
-                      load_digits_split(seed=seed), tasks=tasks) for seed in range(args.seeds)]
+        base, _, clusters = rule.partition("-")
+        runs = [train(TrainConfig(rule=base, epochs=args.epochs, seed=seed,
+                                  clusters=clusters or "labels"),
+                      load_digits_split(seed=seed) if args.data == "digits" else load_mnist5k(),
+                      tasks=tasks) for seed in range(args.seeds)]
         avg = mean_std(r["average_accuracy"] for r in runs)
         forget = mean_std(r["forgetting"] for r in runs)
         results[rule] = {"average_accuracy": avg, "forgetting": forget,
@@ -32,7 +38,8 @@ def main():
                         title=f"{rule.upper()}: accuracy after each task (seed 0)")
         print(f"{rule}: average {avg[0]:.3f}, forgetting {forget[0]:.3f}", flush=True)
     print_table(["rule", "average accuracy", "forgetting"], rows)
-    write_json("continual", {"tasks": tasks, "epochs_per_task": args.epochs, "rules": results})
+    write_json("continual", {"data": args.data, "tasks": tasks, "epochs_per_task": args.epochs,
+                             "rules": results})
 
 
 if __name__ == "__main__":

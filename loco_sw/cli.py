@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .data import DataError, load_digits_split, load_mnist, load_mnist5k
 from .model import NeuronConfig
+from .rules import CLUSTER_MODES
 from .train import RULES, TrainConfig, class_incremental_tasks, train, train_fixed_point
 
 __all__ = ["main", "build_parser"]
@@ -35,6 +36,9 @@ def build_parser():
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--rank", type=int, default=0, help="LOCO low-rank dimension (0: off)")
     p.add_argument("--lowrank-source", choices=("running", "batch"), default="running")
+    p.add_argument("--clusters", choices=CLUSTER_MODES, default="labels",
+                   help="LOCO clusters: class labels, or label-free k-means (buffered, as the "
+                        "paper) or online k-means")
     p.add_argument("--init-gain", type=float, default=1.0)
     p.add_argument("--tasks", type=int, default=0,
                    help="class-incremental: learn the classes in this many tasks, in order")
@@ -64,9 +68,13 @@ def main(argv=None):
                              neuron=neuron, epochs=args.epochs, lr=args.lr,
                              momentum=args.momentum, sigma=args.sigma, noise=args.noise,
                              batch=args.batch, seed=args.seed, rank=args.rank,
-                             lowrank_source=args.lowrank_source, init_gain=args.init_gain)
+                             lowrank_source=args.lowrank_source, init_gain=args.init_gain,
+                             clusters=args.clusters)
         data = {"mnist": lambda: load_mnist(args.data_dir), "mnist5k": load_mnist5k,
                 "digits": lambda: load_digits_split(seed=args.seed)}[args.data]()
+        if args.fixed_point and args.clusters != "labels":
+            raise ValueError("--fixed-point clusters by label (the hardware's projector); "
+                             "--clusters applies to the float trainer")
         tasks = class_incremental_tasks(int(data[1].max()) + 1,
                                         (int(data[1].max()) + 1) // args.tasks) \
             if args.tasks else None

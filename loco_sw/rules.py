@@ -5,17 +5,22 @@ spikes, one scalar loss difference per sample, every layer updated at once::
 
     G_l = (1/B) sum_b (dL_b / sigma**2) (xi_lb * m_lb) u_lb^T,    u = P_l(label) h~_{l-1}
 
-LOCO's ``P_l(c)`` removes the directions of the other classes' centroids of the layer's input
-(online running means) and, with ``rank > 0``, keeps only a ``rank``-dimensional principal subspace
+LOCO's ``P_l(c)`` removes the directions of the other clusters' centroids of the layer's input
+and, with ``rank > 0``, keeps only a ``rank``-dimensional principal subspace
 of the inputs inside that complement, as the official code's ``P_low`` (``loco-algorithm.md``
 section 1.6). Because ``u`` is orthogonal to every protected centroid, an SGD step leaves the
-layer's response to those prototypes unchanged.
+layer's response to those prototypes unchanged. The clusters are the class labels (running class
+means), or label-free: ``kmeans`` (as the paper: k-means over a ring buffer of recent normalised
+inputs, re-run at each rebuild) or ``online`` (sequential k-means, usable at batch 1); without
+labels a sample's own cluster is the nearest centroid by angle.
 """
 
 import torch
 
-__all__ = ["Projector", "orthonormal_columns", "np_gradients", "bp_gradients", "dfa_gradients",
-           "mse"]
+__all__ = ["Projector", "CLUSTER_MODES", "kmeans", "farthest_points", "orthonormal_columns",
+           "np_gradients", "bp_gradients", "dfa_gradients", "mse"]
+
+CLUSTER_MODES = ("labels", "kmeans", "online")
 
 
 def mse(y, target):
@@ -32,13 +37,46 @@ def orthonormal_columns(vectors: torch.Tensor, tol: float = 1e-6) -> torch.Tenso
     return q[:, diag > tol * max(float(diag.max()), 1e-300)]
 
 
+def _directions(h: torch.Tensor) -> torch.Tensor:
+    """Rows of ``h`` scaled to unit length (zero rows stay zero)."""
+    return h / h.norm(dim=1, keepdim=True).clamp(min=1e-12)
+
+
+def farthest_points(points: torch.Tensor, count: int) -> torch.Tensor:
+    """``count`` start centers: the first point, then each time the point farthest from those
+    chosen (deterministic k-means++ without the sampling)."""
+    chosen = [0]
+    distance = torch.cdist(points, points[:1])[:, 0]
+    for _ in range(count - 1):
+        chosen.append(int(distance.argmax()))
+        distance = torch.minimum(distance, torch.cdist(points, points[chosen[-1:]])[:, 0])
+    return points[chosen].clone()
+
+
+def kmeans(points: torch.Tensor, centers: torch.Tensor, iterations: int = 10) -> torch.Tensor:
+    """Lloyd's k-means from ``centers`` (Euclidean); a center that loses all its points keeps
+    its place. Returns the new centers."""
+    centers = centers.clone()
+    for _ in range(iterations):
+        nearest = torch.cdist(points, centers).argmin(1)
+        members = torch.nn.functional.one_hot(nearest, len(centers)).to(points.dtype)
+        counts = members.sum(0)
+        moved = (members.T @ points) / counts.clamp(min=1)[:, None]
+        centers = torch.where((counts > 0)[:, None], moved, centers)
+    return centers
+
+
 class Projector:
     """Per-layer LOCO projector state: class centroids, input second moments, bases per class.
 
     Parameters
     ----------
-    sizes : network sizes; classes : number of classes (clusters)
+    sizes : network sizes; classes : number of clusters (the classes, with ``clusters="labels"``)
     momentum : running-mean rate of the centroids and second moments
+    clusters : ``labels`` (class means), ``kmeans`` (k-means over a ring buffer of the last
+        ``buffer`` normalised inputs, re-run at each rebuild) or ``online`` (sequential k-means
+        of the normalised inputs: the first ``classes`` distinct inputs seed the clusters, then
+        each batch moves every center toward the mean of its nearest inputs by ``momentum``)
     rank : 0 for the cluster part only, else the low-rank dimension
     source : ``running`` (second moment over time) or ``batch`` (PCA of the current batch, as the
         official code)
@@ -48,9 +86,18 @@ class Projector:
     # one class at a time (a GEMM per class) instead.
     GATHER_LIMIT = 1 << 21
 
-    def __init__(self, sizes, classes, *, momentum=0.05, rank=0, source="running"):
+    def __init__(self, sizes, classes, *, momentum=0.05, rank=0, source="running",
+                 clusters="labels", buffer=1000):
         if source not in ("running", "batch"):
             raise ValueError(f"Low-rank source must be 'running' or 'batch', not {source!r}")
+        if clusters not in CLUSTER_MODES:
+            raise ValueError(f"Clusters must be one of {', '.join(CLUSTER_MODES)}, "
+                             f"not {clusters!r}")
+        if not isinstance(buffer, int) or buffer < classes:
+            raise ValueError(f"Buffer must be an integer >= {classes} (the clusters), "
+                             f"not {buffer!r}")
+        self.clusters, self.buffer = clusters, buffer
+        self.recent = [torch.zeros(0, n + 1, dtype=torch.float64) for n in sizes[:-1]]
         if not isinstance(rank, int) or rank < 0:
             raise ValueError(f"Rank must be a non-negative integer, not {rank!r}")
         self.classes, self.momentum, self.rank, self.source = classes, momentum, rank, source
@@ -59,13 +106,45 @@ class Projector:
         self.moments = [torch.zeros(n + 1, n + 1, dtype=torch.float64) for n in sizes[:-1]]
         self.bases = None
 
+    def own_clusters(self, layer, h, labels):
+        """Each sample's own cluster: its label, or (label-free) the centroid nearest by angle."""
+        if self.clusters == "labels":
+            return labels
+        centroids = _directions(self.centroids[layer])
+        return (_directions(h) @ centroids.T).argmax(1)
+
+    def _observe_kmeans(self, layer, h):
+        directions = _directions(h)
+        if self.clusters == "kmeans":
+            self.recent[layer] = torch.cat([self.recent[layer], directions])[-self.buffer:]
+            return
+        seen = self.seen[layer]
+        for d in directions[:int((~seen).sum())]:       # seed the clusters one by one
+            if not seen.any() or (_directions(self.centroids[layer][seen]) @ d).max() < 0.999:
+                slot = int((~seen).nonzero()[0])
+                self.centroids[layer][slot], seen[slot] = d, True
+        if seen.all():
+            nearest = (directions @ self.centroids[layer].T).argmax(1)
+            members = torch.nn.functional.one_hot(nearest, self.classes).to(torch.float64)
+            counts = members.sum(0)
+            means = (members.T @ directions) / counts.clamp(min=1)[:, None]
+            rate = self.momentum * (counts > 0)
+            self.centroids[layer] += rate[:, None] * (means - self.centroids[layer])
+
     def observe(self, inputs, labels):
         """Move the centroids of the classes in ``labels`` toward their mean clean inputs (a
-        class seen for the first time jumps to its mean)."""
+        class seen for the first time jumps to its mean); label-free: buffer (``kmeans``) or
+        cluster (``online``) the inputs' directions, ``labels`` unused."""
         members = torch.nn.functional.one_hot(labels, self.classes).to(torch.float64)  # (B, C)
         counts = members.sum(0)
         present = counts > 0
         for layer, h in enumerate(inputs):
+            if self.clusters != "labels":
+                self._observe_kmeans(layer, h)
+                if self.rank:
+                    self.moments[layer] += self.momentum * (h.T @ h / len(h) -
+                                                            self.moments[layer])
+                continue
             means = (members.T @ h) / counts.clamp(min=1)[:, None]
             # 0 for absent classes, 1 for a first sighting, else the momentum
             rate = torch.where(self.seen[layer], self.momentum, 1.0) * present
@@ -77,6 +156,8 @@ class Projector:
     def rebuild(self, inputs=None):
         """Recompute the per-class bases (``inputs``: the batch, for ``source='batch'``)."""
         self.bases = []
+        if self.clusters == "kmeans":
+            self._rerun_kmeans()
         for layer, centroids in enumerate(self.centroids):
             seen = self.seen[layer]
             per_class = []
@@ -100,12 +181,28 @@ class Projector:
                 stacked[own, :, :q.shape[1]] = q
             self.bases.append(stacked)
 
+    def _rerun_kmeans(self):
+        """k-means over each layer's buffer, from the previous centers (first time: farthest
+        points — the official code takes evenly spaced rows of a class-sorted buffer, which in a
+        shuffled stream can put two starts in one cluster); nothing until the buffer holds C
+        inputs."""
+        for layer, points in enumerate(self.recent):
+            if len(points) < self.classes:
+                continue
+            if not self.seen[layer].all():
+                start = farthest_points(points, self.classes)
+            else:
+                start = self.centroids[layer]
+            self.centroids[layer] = kmeans(points, start)
+            self.seen[layer][:] = True
+
     def apply(self, layer, h, labels):
         """Projected presynaptic vectors ``u`` ``(B, n + 1)`` for samples of ``labels``: the
         part in the own class's kept subspace (``rank > 0``), else ``h`` less its part in the
         other classes' centroids' span. Small batches gather each sample's basis (two batched
         products), large ones take a GEMM per class."""
         stacked = self.bases[layer]
+        labels = self.own_clusters(layer, h, labels)
         if h.numel() * stacked.shape[2] <= self.GATHER_LIMIT:
             q = stacked[labels]                                         # (B, n + 1, k)
             part = torch.bmm(torch.bmm(h[:, None, :], q), q.transpose(1, 2))[:, 0]

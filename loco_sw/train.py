@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from .model import Network, NeuronConfig
-from .rules import Projector, bp_gradients, dfa_gradients, np_gradients
+from .rules import CLUSTER_MODES, Projector, bp_gradients, dfa_gradients, np_gradients
 
 __all__ = ["RULES", "TrainConfig", "class_incremental_tasks", "train", "train_fixed_point"]
 
@@ -38,6 +38,7 @@ class TrainConfig:
     centroid_momentum: float = 0.05
     refresh: int = 20
     init_gain: float = 1.0
+    clusters: str = "labels"
 
     def __post_init__(self):
         if self.rule not in RULES:
@@ -58,6 +59,11 @@ class TrainConfig:
             raise ValueError(f"Noise must be 'gaussian' or 'rademacher', not {self.noise!r}")
         if self.rule in ("bp", "dfa") and self.neuron.kind != "rate":
             raise ValueError(f"Rule {self.rule!r} trains the rate model; use neuron 'rate'")
+        if self.clusters not in CLUSTER_MODES:
+            raise ValueError(f"Clusters must be one of {', '.join(CLUSTER_MODES)}, "
+                             f"not {self.clusters!r}")
+        if self.clusters != "labels" and self.rule != "loco":
+            raise ValueError("Label-free clusters apply to rule 'loco' only")
         if self.rank and self.rule != "loco":
             raise ValueError("A low-rank restriction (rank > 0) applies to rule 'loco' only")
 
@@ -92,7 +98,8 @@ def train(config: TrainConfig, data, *, tasks=None, progress=None) -> dict:
     sizes = (x_train.shape[1], *config.hidden, classes)
     net = Network(sizes, config.neuron, gen, config.init_gain)
     projector = Projector(sizes, classes, momentum=config.centroid_momentum, rank=config.rank,
-                          source=config.lowrank_source) if config.rule == "loco" else None
+                          source=config.lowrank_source, clusters=config.clusters) \
+        if config.rule == "loco" else None
     feedback = [torch.randn(classes, n, generator=gen, dtype=torch.float64) / classes ** 0.5
                 for n in sizes[1:-1]]
     velocity = [torch.zeros_like(w) for w in net.weights]

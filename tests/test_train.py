@@ -8,7 +8,7 @@ import torch
 from loco_sw.cli import main
 from loco_sw.data import DataError, load_digits_split, load_idx, load_mnist, load_mnist5k
 from loco_sw.model import Network, NeuronConfig
-from loco_sw.rules import Projector, bp_gradients, np_gradients
+from loco_sw.rules import Projector, bp_gradients, farthest_points, kmeans, np_gradients
 from loco_sw.train import (TrainConfig, class_incremental_tasks, continual_metrics, train,
                            train_fixed_point)
 
@@ -66,6 +66,48 @@ def test_projector_observe_jumps_then_moves_by_momentum():
     assert projector.seen[0].tolist() == [True, False, True]
     projector.observe([torch.tensor([[6.0, 7.0, 1.0]], dtype=torch.float64)], torch.tensor([0]))
     assert projector.centroids[0][0].tolist() == [3.0, 4.0, 1.0]            # 2 + (6 - 2) / 4
+
+
+def _prototype_inputs(gen, samples, clusters=4, n=24):
+    """Noisy copies of ``clusters`` random non-negative prototypes (bias input 1 last)."""
+    prototypes = torch.rand(clusters, n, generator=gen, dtype=torch.float64) ** 4 * 3
+    which = torch.randint(0, clusters, (samples,), generator=gen)
+    h = prototypes[which] + 0.05 * torch.rand(samples, n, generator=gen, dtype=torch.float64)
+    return torch.cat([h, torch.ones(samples, 1, dtype=torch.float64)], 1), which
+
+
+def test_kmeans_recovers_separated_clusters():
+    gen = torch.Generator().manual_seed(4)
+    points, which = _prototype_inputs(gen, 400)
+    centers = kmeans(points, farthest_points(points, 4))
+    found = torch.cdist(points, centers).argmin(1)
+    # Every found cluster holds one prototype's points only (a permutation of the labels).
+    assert all(len(which[found == k].unique()) == 1 for k in found.unique())
+    assert len(found.unique()) == 4
+
+
+@pytest.mark.parametrize("mode, batch", [("kmeans", 16), ("online", 1)])
+def test_label_free_clusters_protect_the_other_clusters(mode, batch):
+    gen = torch.Generator().manual_seed(5)
+    projector = Projector((24, 3), 4, clusters=mode, buffer=200)
+    points, which = _prototype_inputs(gen, 400)
+    for first in range(0, 400, batch):
+        projector.observe([points[first:first + batch]], torch.zeros(batch, dtype=torch.long))
+    projector.rebuild()
+    own = projector.own_clusters(0, points, None)
+    assert all(len(which[own == k].unique()) == 1 for k in own.unique())   # pure clusters
+    rows = own == own[0]
+    u = projector.apply(0, points[rows], None)
+    update = torch.randn(3, int(rows.sum()), generator=gen, dtype=torch.float64) @ u
+    centers = projector.centroids[0]
+    others = centers[torch.arange(4) != own[0]]
+    assert (update @ others.T).abs().max() < 1e-9 * update.abs().max()
+    assert (update @ centers[own[0]]).abs().max() > 1e-3
+
+
+def test_loco_learns_digits_without_labels_for_its_clusters():
+    config = TrainConfig(rule="loco", epochs=2, seed=0, clusters="kmeans")
+    assert train(config, load_digits_split())["final_test_accuracy"] > 0.5
 
 
 def test_lowrank_restriction_has_the_requested_rank():
@@ -146,6 +188,8 @@ def test_fixed_point_class_incremental_reports_forgetting():
     ({"rule": "bp", "neuron": NeuronConfig(kind="lif")},
      r"^Rule 'bp' trains the rate model; use neuron 'rate'$"),
     ({"rule": "np", "rank": 4}, r"^A low-rank restriction \(rank > 0\) applies to rule 'loco'"),
+    ({"clusters": "dbscan"}, r"^Clusters must be one of labels, kmeans, online, not 'dbscan'$"),
+    ({"rule": "np", "clusters": "kmeans"}, r"^Label-free clusters apply to rule 'loco' only$"),
     ({"momentum": 1.0}, r"^Momentum must be in \[0, 1\), not 1\.0$"),
     ({"lr": 0.0}, r"^Lr must be positive, not 0\.0$"),
     ({"hidden": ()}, r"^Hidden widths must be positive integers, not \(\)$"),
