@@ -50,6 +50,9 @@ class _Timed:
     def write(self, data):
         self.transport.write(data)
 
+    def flush(self):
+        return self.transport.flush()
+
     def read(self, count):
         started = time.perf_counter()
         try:

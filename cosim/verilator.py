@@ -197,6 +197,14 @@ class VerilatorTransport:
         self._lib.loco_read(self._handle, buffer, count)
         return buffer.raw
 
+    def flush(self) -> int:
+        """Drop reply bytes that arrived but were never read (a late or unread reply); returns
+        how many."""
+        dropped, buffer = 0, ctypes.create_string_buffer(4096)
+        while read := self._lib.loco_read(self._handle, buffer, len(buffer)):
+            dropped += read
+        return dropped
+
     def close(self):
         if self._handle is not None:
             self._lib.loco_free(self._handle)

@@ -24,10 +24,18 @@ __all__ = [
     "QFormat", "round_shift", "LIFConfig", "LearningConfig", "NetworkConfig",
     "XORSHIFT_WIDTH", "XORSHIFT_SHIFTS", "xorshift32", "ENCODER_SEED", "PERTURB_SEED",
     "LOWRANK_START_SEED", "LOWRANK_GRAM_SCHMIDT_TOL", "TEST_INDEX_BASE", "INIT_HIDDEN_BIAS",
-    "STEP_SHIFT_EPOCHS",
+    "STEP_SHIFT_EPOCHS", "MAX_LAYER_WORDS", "MAX_LAYERS", "MAX_FORMAT_WIDTH",
     "ENCODER_BITS", "GAUSS_SLICES", "GRAM_SCHMIDT_TOL", "DEFAULT_HIDDEN", "DEFAULT_READOUT",
     "DEFAULT_LEARNING", "DEFAULT_NETWORK",
 ]
+
+
+# Limits of the host protocol (hw.host): words per layer and memory (16-bit address), layers
+# (the PING identity, 9 + 2 * layers bytes, is counted in 8 bits).
+MAX_LAYER_WORDS = 1 << 16
+MAX_LAYERS = 123
+# The golden model computes in int64: products of two words and their sums must stay exact.
+MAX_FORMAT_WIDTH = 32
 
 
 def _check_int(name, value, lo, hi=None):
@@ -244,6 +252,10 @@ class LearningConfig:
             if not isinstance(getattr(self, field), QFormat):
                 raise TypeError(f"{field.capitalize()} format must be a QFormat, "
                                 f"not {getattr(self, field)!r}")
+            if getattr(self, field).width > MAX_FORMAT_WIDTH:
+                raise ValueError(f"{field.capitalize()} format {getattr(self, field)} is wider "
+                                 f"than {MAX_FORMAT_WIDTH} bits (the golden model's int64 "
+                                 f"products would wrap)")
         _check_int("Update shift", self.update_shift, 0, 48)
         _check_int("Readout update shift", self.readout_update_shift, 0, 48)
         _check_int("Centroid shift", self.centroid_shift, 0, 16)
@@ -340,11 +352,29 @@ class NetworkConfig:
                 self.learning.master.int_bits != self.hidden.weight.int_bits:
             raise ValueError(f"Master format {self.learning.master} must extend forward "
                              f"weight format {self.hidden.weight} with fraction bits")
-        if not isinstance(self.noise_amplitude, (int, float)) or not \
-                0 < self.noise_amplitude_raw <= self.hidden.weight.max_raw:
+        weight = self.hidden.weight
+        if not isinstance(self.noise_amplitude, (int, float)) or \
+                isinstance(self.noise_amplitude, bool) or \
+                not 0 < self.noise_amplitude <= weight.max_raw / weight.one or \
+                self.noise_amplitude_raw == 0:
             raise ValueError(f"Noise amplitude must be a positive {self.hidden.weight} number, "
                              f"not {self.noise_amplitude!r}")
         _check_int("Clusters", self.clusters, 1, 64)
+        if self.clusters < self.sizes[-1]:
+            raise ValueError(f"Clusters ({self.clusters}) must be at least the classes "
+                             f"({self.sizes[-1]}): each label is its own cluster")
+        # The host protocol (hw.host): a 16-bit word address per layer, an 8-bit reply counter
+        # for the PING identity (9 + 2 * layers bytes).
+        if self.layers > MAX_LAYERS:
+            raise ValueError(f"A network of {self.layers} layers cannot identify itself over the "
+                             f"protocol (at most {MAX_LAYERS} layers)")
+        for layer, (n_in, n_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:],
+                                                  strict=True)):
+            words = max(n_out, 2 * self.clusters + self.learning.rank) * (n_in + 1)
+            if words > MAX_LAYER_WORDS:
+                raise ValueError(f"Layer {layer} ({n_in} -> {n_out}) holds {words} words, more "
+                                 f"than the protocol's 16-bit address reaches "
+                                 f"({MAX_LAYER_WORDS})")
         if (self.timesteps << self.learning.vector.frac_bits) > self.learning.vector.max_raw:
             raise ValueError(f"Vector format {self.learning.vector} cannot hold a spike count "
                              f"of {self.timesteps}")

@@ -74,9 +74,6 @@ class HostInterface(wiring.Component):
     def __init__(self, config: NetworkConfig, *, init=None, shared_update=False):
         if not isinstance(config, NetworkConfig):
             raise TypeError(f"Config must be a NetworkConfig, not {config!r}")
-        if config.sizes[-1] > 256 or max(config.sizes) > 65535:
-            raise ValueError(f"The protocol carries at most 256 classes and 65535-wide layers, "
-                             f"not sizes {config.sizes!r}")
         self._config = config
         self._init = init
         self._shared = shared_update

@@ -42,6 +42,12 @@ class SerialTransport:
             raise ProtocolError(f"Expected {count} bytes from {self._port.port}, got {len(data)}")
         return data
 
+    def flush(self) -> int:
+        """Drop bytes that arrived but were never read; returns how many."""
+        dropped = self._port.in_waiting
+        self._port.reset_input_buffer()
+        return dropped
+
 
 class SimulationTransport:
     """The gateware in Amaranth's simulator, driven byte by byte.
@@ -135,6 +141,12 @@ class SimulationTransport:
         del self._from_dut[:count]
         return data
 
+    def flush(self) -> int:
+        """Drop bytes that arrived but were never read; returns how many."""
+        dropped = len(self._from_dut)
+        self._from_dut.clear()
+        return dropped
+
 
 def _signed(data: bytes, bits: int) -> int:
     value = int.from_bytes(data, "little") & ((1 << bits) - 1)
@@ -149,11 +161,28 @@ def _words(data: bytes, nbytes: int, bits: int) -> list:
     return np.where(value >> (bits - 1), value - (1 << bits), value).tolist()
 
 
+def _check_int(name, value, lo, hi):
+    """``value`` must be an int in ``[lo, hi)`` (a clear ValueError, not a deep OverflowError)."""
+    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value < hi:
+        raise ValueError(f"{name} must be an integer in [{lo}, {hi}), not {value!r}")
+
+
 class LearnerHost:
-    """Commands of :mod:`hw.host`, and the host's share of LOCO (seeds, basis refresh)."""
+    """Commands of :mod:`hw.host`, and the host's share of LOCO (seeds, basis refresh).
+
+    Every argument is checked before a byte is sent; every command first drops reply bytes left
+    over from an earlier command (a late reply, an error), and fixed-size replies are checked for
+    plausibility; a transport ``flush()`` does the dropping.
+    """
 
     def __init__(self, transport, config: NetworkConfig):
+        if not isinstance(config, NetworkConfig):
+            raise TypeError(f"Config must be a NetworkConfig, not {config!r}")
         self._io, self._config = transport, config
+
+    def _send(self, data: bytes):
+        self._io.flush()
+        self._io.write(data)
 
     @property
     def config(self):
@@ -169,7 +198,7 @@ class LearnerHost:
     def ping(self) -> bytes:
         """Check that the gateware was built for this host's configuration."""
         want = identity_bytes(self._config)
-        self._io.write(bytes([Opcode.PING]))
+        self._send(bytes([Opcode.PING]))
         got = self._io.read(len(want))
         if got != want:
             raise ProtocolError(f"Gateware identifies as {got!r}, the host expects {want!r}: "
@@ -180,7 +209,7 @@ class LearnerHost:
         values = [int(v) for v in intensity]
         if len(values) != self._config.sizes[0] or not all(0 <= v < 256 for v in values):
             raise ValueError(f"Input must be {self._config.sizes[0]} intensities in [0, 256)")
-        self._io.write(bytes([Opcode.WRITE_INPUT, *values]))
+        self._send(bytes([Opcode.WRITE_INPUT, *values]))
         self._ack()
 
     def train(self, label: int, encoder_seed: int, perturb_seed: int, *,
@@ -191,42 +220,66 @@ class LearnerHost:
         steps = 1 << self._config.learning.step_shift_bits
         if not isinstance(step_shift, int) or not 0 <= step_shift < steps:
             raise ValueError(f"Step shift must be an integer in [0, {steps}), not {step_shift!r}")
+        _check_int("Encoder seed", encoder_seed, 0, 1 << 32)
+        _check_int("Perturbation seed", perturb_seed, 0, 1 << 32)
         flags = int(use_projector) | int(update_centroid) << 1 | step_shift << 2
-        self._io.write(bytes([Opcode.TRAIN, label]) + encoder_seed.to_bytes(4, "little") +
-                       perturb_seed.to_bytes(4, "little") + bytes([flags]))
+        self._send(bytes([Opcode.TRAIN, label]) + encoder_seed.to_bytes(4, "little") +
+                   perturb_seed.to_bytes(4, "little") + bytes([flags]))
         delta_fmt = self._config.learning.delta
         n = word_bytes(delta_fmt)
         reply = self._io.read(1 + n + 4)
-        return {"prediction": reply[0], "delta": _signed(reply[1:1 + n], delta_fmt.width),
-                "cycles": int.from_bytes(reply[1 + n:], "little")}
+        result = {"prediction": reply[0], "delta": _signed(reply[1:1 + n], delta_fmt.width),
+                  "cycles": int.from_bytes(reply[1 + n:], "little")}
+        self._check_reply("TRAIN", result)
+        return result
 
     def infer(self, encoder_seed: int) -> dict:
-        self._io.write(bytes([Opcode.INFER]) + encoder_seed.to_bytes(4, "little"))
+        _check_int("Encoder seed", encoder_seed, 0, 1 << 32)
+        self._send(bytes([Opcode.INFER]) + encoder_seed.to_bytes(4, "little"))
         reply = self._io.read(5)
-        return {"prediction": reply[0], "cycles": int.from_bytes(reply[1:], "little")}
+        result = {"prediction": reply[0], "cycles": int.from_bytes(reply[1:], "little")}
+        self._check_reply("INFER", result)
+        return result
+
+    def _check_reply(self, command, result):
+        """A prediction names a class and a command takes cycles; anything else is garbage."""
+        classes = self._config.sizes[-1]
+        if result["prediction"] >= classes or result["cycles"] == 0:
+            self._io.flush()
+            raise ProtocolError(f"Implausible {command} reply: prediction "
+                                f"{result['prediction']} of {classes} classes, "
+                                f"{result['cycles']} cycles")
 
     def _read(self, opcode, layer, address, count, fmt) -> list:
         words, n = [], word_bytes(fmt)
         while count > 0:
             chunk = min(count, _CHUNK)
-            self._io.write(bytes([opcode, layer]) + address.to_bytes(2, "little") +
-                           chunk.to_bytes(2, "little"))
+            self._send(bytes([opcode, layer]) + address.to_bytes(2, "little") +
+                       chunk.to_bytes(2, "little"))
             data = self._io.read(chunk * n)
             words += _words(data, n, fmt.width)
             address, count = address + chunk, count - chunk
         return words
 
-    def _write(self, opcode, layer, address, words, fmt):
+    def _write(self, opcode, layer, address, words, fmt, expected, what):
+        if len(words) != expected:
+            raise ValueError(f"Layer {layer} takes {expected} {what} words, not {len(words)}")
+        for index, word in enumerate(words):
+            if not isinstance(word, int) or isinstance(word, bool) or \
+                    not fmt.min_raw <= word <= fmt.max_raw:
+                raise ValueError(f"{what.capitalize()} word {index} must be an integer in "
+                                 f"[{fmt.min_raw}, {fmt.max_raw}] ({fmt}), not {word!r}")
         n = word_bytes(fmt)
         for start in range(0, len(words), _CHUNK):
             chunk = words[start:start + _CHUNK]
             payload = b"".join((int(w) & ((1 << 8 * n) - 1)).to_bytes(n, "little")
                                for w in chunk)
-            self._io.write(bytes([opcode, layer]) + (address + start).to_bytes(2, "little") +
-                           len(chunk).to_bytes(2, "little") + payload)
+            self._send(bytes([opcode, layer]) + (address + start).to_bytes(2, "little") +
+                       len(chunk).to_bytes(2, "little") + payload)
             self._ack()
 
     def _layer_words(self, layer):
+        _check_int("Layer", layer, 0, self._config.layers)
         n, m = self._config.sizes[layer] + 1, self._config.sizes[layer + 1]
         return n, m
 
@@ -235,10 +288,14 @@ class LearnerHost:
         return self._read(Opcode.READ_WEIGHTS, layer, 0, n * m, self._config.learning.master)
 
     def write_weights(self, layer: int, words):
-        self._write(Opcode.WRITE_WEIGHTS, layer, 0, list(words), self._config.learning.master)
+        n, m = self._layer_words(layer)
+        self._write(Opcode.WRITE_WEIGHTS, layer, 0, list(words), self._config.learning.master,
+                    n * m, "master weight")
 
     def write_basis(self, layer: int, words):
-        self._write(Opcode.WRITE_BASIS, layer, 0, list(words), self._config.learning.basis)
+        n, _ = self._layer_words(layer)
+        self._write(Opcode.WRITE_BASIS, layer, 0, list(words), self._config.learning.basis,
+                    self._config.basis_rows * n, "basis")
 
     def read_centroids(self, layer: int) -> list:
         n, _ = self._layer_words(layer)
@@ -246,14 +303,14 @@ class LearnerHost:
                           self._config.learning.vector)
 
     def read_outputs(self) -> list:
-        self._io.write(bytes([Opcode.READ_OUTPUTS]))
+        self._send(bytes([Opcode.READ_OUTPUTS]))
         fmt = self._config.learning.output
         n = word_bytes(fmt)
         data = self._io.read(self._config.sizes[-1] * n)
         return _words(data, n, fmt.width)
 
     def counters(self) -> dict:
-        self._io.write(bytes([Opcode.READ_COUNTERS]))
+        self._send(bytes([Opcode.READ_COUNTERS]))
         data = self._io.read(8)
         return {"samples": int.from_bytes(data[:4], "little"),
                 "cycles": int.from_bytes(data[4:], "little")}

@@ -51,6 +51,8 @@ def test_learning_rejects_bad_parameters():
         LearningConfig(update_shift=-1)
     with pytest.raises(TypeError, match=r"^Rank must be an integer \[0, 64\], not -1$"):
         LearningConfig(rank=-1)
+    with pytest.raises(ValueError, match=r"^Master format Q4\.60 is wider than 32 bits"):
+        LearningConfig(master=QFormat(4, 60))
     with pytest.raises(TypeError, match=r"^Antithetic must be a bool, not 1$"):
         LearningConfig(antithetic=1)
 
@@ -65,6 +67,15 @@ def test_learning_rejects_bad_parameters():
     ({"hidden": LIFConfig(threshold=None)}, ValueError, r"^Hidden neuron must be a spiking"),
     ({"clusters": 0}, TypeError, r"^Clusters must be an integer \[1, 64\], not 0$"),
     ({"timesteps": 1024}, ValueError, r"^Vector format Q10\.6 cannot hold a spike count of 1024$"),
+    ({"sizes": (12, 6, 4), "clusters": 2}, ValueError,
+     r"^Clusters \(2\) must be at least the classes \(4\): each label is its own cluster$"),
+    ({"sizes": (784, 128, 10)}, ValueError,
+     (r"^Layer 0 \(784 -> 128\) holds 100480 words, more than the protocol's 16-bit address "
+      r"reaches \(65536\)$")),
+    ({"sizes": (4,) * 130}, ValueError,
+     r"^A network of 129 layers cannot identify itself over the protocol \(at most 123"),
+    ({"noise_amplitude": 1000}, ValueError, r"^Noise amplitude must be a positive Q4\.10 number"),
+    ({"noise_amplitude": 0.0001}, ValueError, r"^Noise amplitude must be a positive Q4\.10"),
     ({"sizes": (1100, 32, 10)}, ValueError,
      (r"^Coefficient format Q10\.6 cannot hold a projection quantity of up to 536\.2 "
       r"\(T = 16, 1100 inputs\): widen it$")),

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from hw.formats import DEFAULT_NETWORK
-from hw.host import HostInterface
 from hw.uart import UARTRx
 from loco_sw.golden import init_state, refresh_bases, train_step
+from hw.host import identity_bytes
 from loco_sw.host import LearnerHost, ProtocolError, SimulationTransport
 
 SMALL = dataclasses.replace(DEFAULT_NETWORK, sizes=(12, 6, 4), timesteps=8, clusters=4)
@@ -66,8 +66,65 @@ def test_host_rejects_bad_arguments():
         host.train(9, 1, 2)
     with pytest.raises(ValueError, match=r"^Step shift must be an integer in \[0, 4\), not 4$"):
         host.train(1, 1, 2, step_shift=4)
-    with pytest.raises(ValueError, match=r"^The protocol carries at most 256 classes"):
-        HostInterface(dataclasses.replace(DEFAULT_NETWORK, sizes=(4, 300)))
     with pytest.raises(ValueError, match=r"^Divisor \(clock cycles per bit\) must be an integer "
                                          r">= 4, not 2$"):
         UARTRx(2)
+
+
+class _ScriptedTransport:
+    """Replies from a script, to test what the driver does with wrong ones."""
+
+    def __init__(self, replies):
+        self.replies, self.pending, self.sent = list(replies), bytearray(), []
+
+    def write(self, data):
+        self.sent.append(bytes(data))
+        if self.replies:
+            self.pending += self.replies.pop(0)
+
+    def read(self, count):
+        if len(self.pending) < count:
+            raise ProtocolError(f"No {count}-byte reply")
+        data = bytes(self.pending[:count])
+        del self.pending[:count]
+        return data
+
+    def flush(self):
+        dropped = len(self.pending)
+        self.pending.clear()
+        return dropped
+
+
+def test_driver_drops_a_late_reply_before_the_next_command():
+    # PING answered with its identity twice (a late duplicate): counters() must not read it.
+    identity = identity_bytes(SMALL)
+    transport = _ScriptedTransport([identity + identity, (7).to_bytes(4, "little") * 2])
+    host = LearnerHost(transport, SMALL)
+    host.ping()
+    assert host.counters() == {"samples": 7, "cycles": 7}
+
+
+def test_driver_rejects_an_implausible_train_reply():
+    garbage = bytes([170]) + bytes(6)
+    host = LearnerHost(_ScriptedTransport([garbage]), SMALL)
+    with pytest.raises(ProtocolError, match=r"^Implausible TRAIN reply: prediction 170 of 4 "):
+        host.train(1, 1, 2)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda h: h.write_weights(5, [0] * 78), r"^Layer must be an integer in \[0, 2\), not 5$"),
+    (lambda h: h.write_weights(0, [0] * 79), r"^Layer 0 takes 78 master weight words, not 79$"),
+    (lambda h: h.write_weights(0, [1 << 30] + [0] * 77),
+     r"^Master weight word 0 must be an integer in \[-8388608, 8388607\] \(Q4\.20\)"),
+    (lambda h: h.write_basis(1, [0] * 3), r"^Layer 1 takes 56 basis words, not 3$"),
+    (lambda h: h.read_weights(7), r"^Layer must be an integer in \[0, 2\), not 7$"),
+    (lambda h: h.read_centroids(-1), r"^Layer must be an integer in \[0, 2\), not -1$"),
+    (lambda h: h.train(1, 1 << 32, 2), r"^Encoder seed must be an integer in \[0, 4294967296\)"),
+    (lambda h: h.train(1, 1, -1), r"^Perturbation seed must be an integer in \[0, 4294967296\)"),
+    (lambda h: h.infer(2.5), r"^Encoder seed must be an integer"),
+])
+def test_driver_checks_arguments_before_sending(call, message):
+    transport = _ScriptedTransport([])
+    with pytest.raises(ValueError, match=message):
+        call(LearnerHost(transport, SMALL))
+    assert transport.sent == []                        # nothing half-sent
