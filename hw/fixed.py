@@ -1,8 +1,9 @@
-"""Amaranth twins of the arithmetic rules in :mod:`hw.formats` (where they become logic)."""
+"""Amaranth twins of the arithmetic rules in :mod:`hw.formats` (where they become logic);
+``round_shift`` is :func:`hw.formats.round_shift` itself (operators only)."""
 
 from amaranth.hdl import Cat, Mux, Shape, signed
 
-from .formats import QFormat
+from .formats import QFormat, round_shift
 
 
 __all__ = ["shape", "saturate", "saturate_symmetric", "round_shift", "lowest_one",
@@ -22,11 +23,6 @@ def saturate(value, fmt: QFormat):
 def saturate_symmetric(value, fmt: QFormat):
     """Clamp ``value`` to ``[-fmt.max_raw, fmt.max_raw]`` (so that its negation fits ``fmt``)."""
     return Mux(value > fmt.max_raw, fmt.max_raw, Mux(value < -fmt.max_raw, -fmt.max_raw, value))
-
-
-def round_shift(value, shift: int):
-    """Right shift rounding half up, as :func:`hw.formats.round_shift` (``>>`` is arithmetic)."""
-    return value if shift == 0 else (value + (1 << (shift - 1))) >> shift
 
 
 def lowest_one(value):

@@ -97,8 +97,11 @@ class QFormat:
         return raw / (1 << self.frac_bits)
 
 
-def round_shift(value: int, shift: int) -> int:
-    """Shift ``value`` right by ``shift`` bits, rounding half up (the rule every block uses)."""
+def round_shift(value, shift: int):
+    """Shift ``value`` right by ``shift`` bits, rounding half up (the rule every block uses).
+
+    Operators only, so the one definition serves Python ints, the golden model's ``int64``
+    tensors and the gateware's Amaranth values (``>>`` is arithmetic on signed values)."""
     _check_int("Shift", shift, 0)
     return value if shift == 0 else (value + (1 << (shift - 1))) >> shift
 

@@ -5,15 +5,10 @@ Raw words are ``int64`` tensors; the semantics are those of :class:`hw.formats.L
 
 import torch
 
-from hw.formats import LIFConfig
+from hw.formats import LIFConfig, round_shift
 
 
 __all__ = ["round_shift", "saturate", "lif_step", "layer_currents", "layer_run"]
-
-
-def round_shift(value: torch.Tensor, shift: int) -> torch.Tensor:
-    """Tensor twin of :func:`hw.formats.round_shift` (round half up)."""
-    return value if shift == 0 else (value + (1 << (shift - 1))) >> shift
 
 
 def saturate(value: torch.Tensor, fmt) -> torch.Tensor:
