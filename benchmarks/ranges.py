@@ -43,9 +43,7 @@ def main(argv=None):
         x, y, _, _ = DATASETS[name]()
         config = dataclasses.replace(DEFAULT_NETWORK,
                                      sizes=(x.shape[1], *DEFAULT_NETWORK.sizes[1:]))
-        config = dataclasses.replace(config, learning=dataclasses.replace(
-            config.learning, rank=args.rank,
-            tracker_shift=max(config.learning.tracker_shift, config.min_tracker_shift)))
+        config = config.with_lowrank(args.rank)
         with tqdm(total=args.samples, desc=name, unit="sample", file=sys.stderr) as bar:
             probe, _ = collect(config, to_intensity(x), y, samples=args.samples, seed=args.seed,
                                progress=lambda done: bar.update(done - bar.n))

@@ -57,9 +57,7 @@ def board_config(board: str, sizes=None, rank=None) -> NetworkConfig:
     config = DEFAULT_NETWORK if sizes is None else \
         dataclasses.replace(DEFAULT_NETWORK, sizes=tuple(sizes))
     if rank is not None:
-        config = dataclasses.replace(config, learning=dataclasses.replace(
-            config.learning, rank=rank, tracker_shift=max(config.learning.tracker_shift,
-                                                          config.min_tracker_shift)))
+        config = config.with_lowrank(rank)
     return dataclasses.replace(config, learning=dataclasses.replace(
         config.learning, **_REDUCED.get(board, {})))
 

@@ -386,10 +386,9 @@ class NetworkConfig:
         if learn.rank > min(self.clusters + 1, fewest):
             raise ValueError(f"Rank {learn.rank} exceeds the clusters + 1 = {self.clusters + 1} "
                              f"coefficient registers or a layer's {fewest} inputs")
-        # Projection quantities never saturate: |q . v| <= |v| <= T sqrt(n + 1) for unit q, so the
-        # coefficients, the projected vectors and the tracker products are checked against that
-        # bound (x 1.01 for the rounding of the Q1.15 basis entries).
-        bound = 1.01 * self.timesteps * (max(self.sizes[:-1]) + 1) ** 0.5
+        # Projection quantities never saturate: the coefficients, the projected vectors and
+        # (scaled) the tracker products are checked against projection_bound.
+        bound = self.projection_bound
         for name, fmt in (("Coefficient", learn.coeff), ("Vector", learn.vector)):
             if bound >= fmt.max_raw / fmt.one:
                 raise ValueError(f"{name} format {fmt} cannot hold a projection quantity of up "
@@ -413,15 +412,29 @@ class NetworkConfig:
         return self.hidden.weight.from_float(self.noise_amplitude)
 
     @property
+    def projection_bound(self) -> float:
+        """Largest projection coefficient or projected-vector entry: ``|q . v| <= |v| <=
+        T sqrt(n + 1)`` for a unit ``q`` and counts up to ``T`` (x 1.01 for the rounding of the
+        Q1.15 basis entries), ``n`` the widest layer input."""
+        return 1.01 * self.timesteps * (max(self.sizes[:-1]) + 1) ** 0.5
+
+    @property
     def min_tracker_shift(self) -> int:
-        """Smallest ``tracker_shift`` whose products ``|b_k v_j| <= T sqrt(n + 1) * T`` fit the
-        vector format (the bound of the projection checks, times the largest count)."""
+        """Smallest ``tracker_shift`` whose products ``|b_k v_j| <= projection_bound * T`` fit
+        the vector format."""
         vector = self.learning.vector
-        bound = 1.01 * self.timesteps ** 2 * (max(self.sizes[:-1]) + 1) ** 0.5
+        bound = self.projection_bound * self.timesteps
         shift = 0
         while bound / 2 ** shift >= vector.max_raw / vector.one:
             shift += 1
         return shift
+
+    def with_lowrank(self, rank: int) -> "NetworkConfig":
+        """This network with the low-rank part at ``rank``, its tracker shift raised to
+        ``min_tracker_shift`` where the default would saturate."""
+        return dataclasses.replace(self, learning=dataclasses.replace(
+            self.learning, rank=rank,
+            tracker_shift=max(self.learning.tracker_shift, self.min_tracker_shift)))
 
     @property
     def basis_rows(self) -> int:

@@ -106,3 +106,9 @@ def test_formats_is_standard_library_only():
     modules |= {node.module.split(".")[0] for node in ast.walk(tree)
                 if isinstance(node, ast.ImportFrom)}
     assert modules <= {"dataclasses", "json"}
+
+
+def test_with_lowrank_raises_the_tracker_shift_only_where_needed():
+    assert DEFAULT_NETWORK.with_lowrank(4).learning.tracker_shift == 3
+    mnist = dataclasses.replace(DEFAULT_NETWORK, sizes=(784, 32, 10)).with_lowrank(4)
+    assert (mnist.learning.rank, mnist.learning.tracker_shift) == (4, 4)
