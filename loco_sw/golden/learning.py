@@ -58,6 +58,13 @@ def basis_slots(clusters: int, own) -> tuple:
     return tuple(range(clusters)) + (clusters + own,), (False,) * clusters + (True,)
 
 
+def _coefficients(vector, basis, config: LearningConfig, probe) -> torch.Tensor:
+    """Coefficient words ``saturate(round_shift(q_k . v, dot_shift))`` of the rows ``q_k``."""
+    dots = round_shift(basis @ vector, config.dot_shift)
+    _probe(probe, "coeff", dots)
+    return saturate(dots, config.coeff)
+
+
 def project(vector: torch.Tensor, basis: torch.Tensor, add: torch.Tensor,
             config: LearningConfig, probe: dict | None = None) -> torch.Tensor:
     """Projected presynaptic vector ``u = v - sum_k (+-) q_k (q_k^T v)`` in vector words.
@@ -66,9 +73,7 @@ def project(vector: torch.Tensor, basis: torch.Tensor, add: torch.Tensor,
     (``True``: the term is added back instead of removed). ``probe`` (a dict) collects the
     coefficients and the vector before saturation, under ``coeff`` and ``projected``.
     """
-    dots = round_shift(basis @ vector, config.dot_shift)
-    _probe(probe, "coeff", dots)
-    coeff = saturate(dots, config.coeff)
+    coeff = _coefficients(vector, basis, config, probe)
     signed = torch.where(add, -coeff, coeff)
     u = vector - round_shift(signed @ basis, config.expand_shift)
     _probe(probe, "projected", u)
@@ -83,9 +88,7 @@ def lowrank_part(vector: torch.Tensor, basis: torch.Tensor, config: LearningConf
     is the projector's datapath with a zero vector and every slot added back, so
     ``w = saturate(-round_shift(sum_k -b_k p_k))``.
     """
-    dots = round_shift(basis @ vector, config.dot_shift)
-    _probe(probe, "coeff", dots)
-    coeff = saturate(dots, config.coeff)
+    coeff = _coefficients(vector, basis, config, probe)
     w = -round_shift(-coeff @ basis, config.expand_shift)
     _probe(probe, "projected", w)
     return saturate(w, config.vector), coeff

@@ -15,14 +15,18 @@ def saturate(value: torch.Tensor, fmt) -> torch.Tensor:
     return torch.clamp(value, fmt.min_raw, fmt.max_raw)
 
 
-def lif_step(v: torch.Tensor, current: torch.Tensor, config: LIFConfig):
+def lif_step(v: torch.Tensor, current: torch.Tensor, config: LIFConfig,
+             probe: dict | None = None):
     """Advance membranes ``v`` by one step with (wide, exact) input ``current``.
 
     Returns ``(v_next, spike)``; ``spike`` is a bool tensor (all ``False`` for an integrator).
+    ``probe`` (a dict) collects the membrane sum before saturation under ``membrane``.
     """
     if v.dtype != torch.int64 or current.dtype != torch.int64:
         raise TypeError(f"Raw words must be int64 tensors, not {v.dtype} and {current.dtype}")
     v_leak = v - (v >> config.leak_shift) if config.leak_shift else v
+    if probe is not None:
+        probe.setdefault("membrane", []).append((v_leak + current).flatten())
     v_sum = saturate(v_leak + current, config.membrane)
     if not config.spiking:
         return v_sum, torch.zeros_like(v_sum, dtype=torch.bool)
@@ -58,8 +62,5 @@ def layer_run(spikes_in: torch.Tensor, weights: torch.Tensor, config: LIFConfig,
     v = torch.zeros_like(currents[:, 0])
     spikes = torch.empty(currents.shape, dtype=torch.bool)
     for step in range(currents.shape[1]):
-        if probe is not None:
-            v_leak = v - (v >> config.leak_shift) if config.leak_shift else v
-            probe.setdefault("membrane", []).append((v_leak + currents[:, step]).flatten())
-        v, spikes[:, step] = lif_step(v, currents[:, step], config)
+        v, spikes[:, step] = lif_step(v, currents[:, step], config, probe)
     return spikes, v
