@@ -53,15 +53,24 @@ def farthest_points(points: torch.Tensor, count: int) -> torch.Tensor:
     return points[chosen].clone()
 
 
+def _member_means(members: torch.Tensor, points: torch.Tensor) -> tuple:
+    """Per group (a column of the 0/1 matrix ``members``, rows = points): the mean of its points
+    (0 for an empty group) and the number of points."""
+    counts = members.sum(0)
+    return (members.T @ points) / counts.clamp(min=1)[:, None], counts
+
+
+def _one_hot(groups: torch.Tensor, count: int) -> torch.Tensor:
+    return torch.nn.functional.one_hot(groups, count).to(torch.float64)
+
+
 def kmeans(points: torch.Tensor, centers: torch.Tensor, iterations: int = 10) -> torch.Tensor:
     """Lloyd's k-means from ``centers`` (Euclidean); a center that loses all its points keeps
     its place. Returns the new centers."""
     centers = centers.clone()
     for _ in range(iterations):
         nearest = torch.cdist(points, centers).argmin(1)
-        members = torch.nn.functional.one_hot(nearest, len(centers)).to(points.dtype)
-        counts = members.sum(0)
-        moved = (members.T @ points) / counts.clamp(min=1)[:, None]
+        moved, counts = _member_means(_one_hot(nearest, len(centers)), points)
         centers = torch.where((counts > 0)[:, None], moved, centers)
     return centers
 
@@ -125,9 +134,7 @@ class Projector:
                 self.centroids[layer][slot], seen[slot] = d, True
         if seen.all():
             nearest = (directions @ self.centroids[layer].T).argmax(1)
-            members = torch.nn.functional.one_hot(nearest, self.classes).to(torch.float64)
-            counts = members.sum(0)
-            means = (members.T @ directions) / counts.clamp(min=1)[:, None]
+            means, counts = _member_means(_one_hot(nearest, self.classes), directions)
             rate = self.momentum * (counts > 0)
             self.centroids[layer] += rate[:, None] * (means - self.centroids[layer])
 
@@ -135,21 +142,16 @@ class Projector:
         """Move the centroids of the classes in ``labels`` toward their mean clean inputs (a
         class seen for the first time jumps to its mean); label-free: buffer (``kmeans``) or
         cluster (``online``) the inputs' directions, ``labels`` unused."""
-        members = torch.nn.functional.one_hot(labels, self.classes).to(torch.float64)  # (B, C)
-        counts = members.sum(0)
-        present = counts > 0
+        members = _one_hot(labels, self.classes) if self.clusters == "labels" else None
         for layer, h in enumerate(inputs):
-            if self.clusters != "labels":
+            if members is None:
                 self._observe_kmeans(layer, h)
-                if self.rank:
-                    self.moments[layer] += self.momentum * (h.T @ h / len(h) -
-                                                            self.moments[layer])
-                continue
-            means = (members.T @ h) / counts.clamp(min=1)[:, None]
-            # 0 for absent classes, 1 for a first sighting, else the momentum
-            rate = torch.where(self.seen[layer], self.momentum, 1.0) * present
-            self.centroids[layer] += rate[:, None] * (means - self.centroids[layer])
-            self.seen[layer] |= present
+            else:
+                means, counts = _member_means(members, h)
+                # 0 for absent classes, 1 for a first sighting, else the momentum
+                rate = torch.where(self.seen[layer], self.momentum, 1.0) * (counts > 0)
+                self.centroids[layer] += rate[:, None] * (means - self.centroids[layer])
+                self.seen[layer] |= counts > 0
             if self.rank:
                 self.moments[layer] += self.momentum * (h.T @ h / len(h) - self.moments[layer])
 
