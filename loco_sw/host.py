@@ -217,9 +217,7 @@ class LearnerHost:
               step_shift: int = 0) -> dict:
         if not 0 <= label < self._config.sizes[-1]:
             raise ValueError(f"Label must be in [0, {self._config.sizes[-1]}), not {label!r}")
-        steps = 1 << self._config.learning.step_shift_bits
-        if not isinstance(step_shift, int) or not 0 <= step_shift < steps:
-            raise ValueError(f"Step shift must be an integer in [0, {steps}), not {step_shift!r}")
+        _check_int("Step shift", step_shift, 0, 1 << self._config.learning.step_shift_bits)
         _check_int("Encoder seed", encoder_seed, 0, 1 << 32)
         _check_int("Perturbation seed", perturb_seed, 0, 1 << 32)
         flags = int(use_projector) | int(update_centroid) << 1 | step_shift << 2
