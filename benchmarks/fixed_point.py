@@ -9,12 +9,14 @@ online (batch 1), projector rebuilt every ``--refresh`` samples, SGD lr 0.03 (th
 0.01, 0.03, 0.1 for float LOCO at batch 1; 0.1 diverges). Every value is a test accuracy after
 an epoch. Ablations (fixed LOCO, one change each from the default):
 
-* ``forward``: forward difference (clean first pass) instead of antithetic, steps 2**-8/2**-4;
+* ``forward``: forward difference (clean first pass) instead of antithetic, update shifts one
+  less (the same step: a forward difference's dL is half the central one);
 * ``no-schedule``: no step-size schedule; ``no-bias-init``: hidden biases start at 0;
 * ``rank4``: the low-rank part on (rank 4); ``float-rank4``: float LOCO with rank 4.
 
 ``--continual``: class-incremental, 5 tasks x 2 classes, ``--epochs`` per task, fixed LOCO and
-NP and float LOCO: average accuracy after the last task and forgetting.
+NP and float LOCO: average accuracy after the last task and forgetting (JSON:
+``continual.results[label]``).
 
 ``python benchmarks/fixed_point.py [--datasets digits,mnist5k] [--seeds 0,1,2] [--epochs 10]
 [--ablations forward,...|none] [--continual] [--jobs N]`` writes
@@ -54,18 +56,19 @@ ABLATIONS = {
     "rank4": ("fixed", {"rank": 4}, {}),
     "float-rank4": ("float", {}, {"rank": 4}),
 }
-MAIN = {"float_test_accuracy": ("float", "loco"), "float_np_test_accuracy": ("float", "np"),
-        "fixed_test_accuracy": ("fixed", "loco"), "fixed_np_test_accuracy": ("fixed", "np")}
+# JSON key -> (arithmetic, rule, label)
+MAIN = {"float_test_accuracy": ("float", "loco", "float LOCO"),
+        "float_np_test_accuracy": ("float", "np", "float NP"),
+        "fixed_test_accuracy": ("fixed", "loco", "fixed LOCO"),
+        "fixed_np_test_accuracy": ("fixed", "np", "fixed NP")}
 CONTINUAL = {"fixed LOCO": ("fixed", "loco"), "fixed NP": ("fixed", "np"),
              "float LOCO": ("float", "loco")}
-LABELS = {"float_test_accuracy": "float LOCO", "float_np_test_accuracy": "float NP",
-          "fixed_test_accuracy": "fixed LOCO", "fixed_np_test_accuracy": "fixed NP"}
 
 
 def _run(dataset, seed, arithmetic, rule, epochs, refresh, learn=None, options=None,
          tasks=None):
-    """One training run (in a worker process); returns the per-epoch test accuracies and, with
-    ``tasks``, the continual metrics."""
+    """One training run (in a worker process); returns the network sizes, the per-epoch test
+    accuracies and, with ``tasks``, the continual metrics."""
     torch.set_num_threads(1)
     data = DATASETS[dataset]()
     options = dict(options or {})
@@ -76,11 +79,12 @@ def _run(dataset, seed, arithmetic, rule, epochs, refresh, learn=None, options=N
     if arithmetic == "float":
         run = train(config, data, tasks=tasks)
     else:
-        network = dataclasses.replace(DEFAULT_NETWORK, sizes=(data[0].shape[1], *HIDDEN, 10))
-        network = dataclasses.replace(network, learning=dataclasses.replace(
-            network.learning, **(learn or {})))
+        network = dataclasses.replace(
+            DEFAULT_NETWORK, sizes=(data[0].shape[1], *HIDDEN, 10),
+            learning=dataclasses.replace(DEFAULT_NETWORK.learning, **(learn or {})))
         run = train_fixed_point(config, data, network=network, tasks=tasks, **options)
-    out = {"curve": [round(a, 4) for a in run["history"]["test_accuracy"]]}
+    out = {"sizes": list(run["sizes"]),
+           "curve": [round(a, 4) for a in run["history"]["test_accuracy"]]}
     if tasks is not None:
         out.update({k: run[k] for k in ("average_accuracy", "forgetting", "accuracy_matrix")})
     return out
@@ -91,7 +95,7 @@ def run_all(args) -> list:
     jobs = []                                       # (dataset, series key, kwargs of _run)
     for name in args.datasets:
         common = {"epochs": args.epochs, "refresh": args.refresh}
-        for key, (arithmetic, rule) in MAIN.items():
+        for key, (arithmetic, rule, _) in MAIN.items():
             jobs += [(name, ("main", key), dict(common, arithmetic=arithmetic, rule=rule,
                                                 seed=seed)) for seed in args.seeds]
         for ablation in args.ablations:
@@ -111,36 +115,33 @@ def run_all(args) -> list:
             for _ in as_completed(futures):
                 bar.update(1)
         outputs = [f.result() for f in futures]
-    results = []
-    for name in args.datasets:
-        data = DATASETS[name]()
-        result = {"dataset": name, "network": [data[0].shape[1], *HIDDEN, 10],
-                  "seeds": args.seeds, "epochs": args.epochs, "refresh": args.refresh,
-                  "seconds_all_datasets": round(time.perf_counter() - started, 1),
-                  "ablations": {}}
-        if args.continual:
+    seconds = round(time.perf_counter() - started, 1)
+    results = {name: {"dataset": name, "seeds": args.seeds, "epochs": args.epochs,
+                      "refresh": args.refresh, "seconds_all_datasets": seconds,
+                      "ablations": {}}
+               for name in args.datasets}
+    if args.continual:
+        for result in results.values():
             result["continual"] = {"tasks": class_incremental_tasks(10, 2),
-                                   "epochs_per_task": args.epochs}
-        for (dataset, (group, key), _), out in zip(jobs, outputs, strict=True):
-            if dataset != name:
-                continue
-            if group == "main":
-                result.setdefault(key, []).append(out["curve"])
-            elif group == "ablations":
-                result["ablations"].setdefault(key, []).append(out["curve"])
-            else:
-                entry = result["continual"].setdefault(key, {"average_accuracy": [],
-                                                             "forgetting": [],
-                                                             "accuracy_matrix": []})
-                for field in entry:
-                    entry[field].append(out[field])
-        results.append(result)
-    return results
+                                   "epochs_per_task": args.epochs, "results": {}}
+    for (name, (group, key), _), out in zip(jobs, outputs, strict=True):
+        result = results[name]
+        result["network"] = out["sizes"]
+        if group == "main":
+            result.setdefault(key, []).append(out["curve"])
+        elif group == "ablations":
+            result["ablations"].setdefault(key, []).append(out["curve"])
+        else:
+            entry = result["continual"]["results"].setdefault(
+                key, {"average_accuracy": [], "forgetting": [], "accuracy_matrix": []})
+            for field in entry:
+                entry[field].append(out[field])
+    return list(results.values())
 
 
 def _summary_rows(run):
     rows, curves = [], {}
-    series = {LABELS[k]: run[k] for k in MAIN}
+    series = {label: run[key] for key, (_, _, label) in MAIN.items()}
     series.update({f"ablation {k}": v for k, v in run["ablations"].items()})
     for label, per_seed in series.items():
         finals = [curve[-1] for curve in per_seed]
@@ -182,7 +183,7 @@ def main(argv=None):
     continual = [[run["dataset"], label, f"{statistics.fmean(c['average_accuracy']):.3f}",
                   f"{statistics.fmean(c['forgetting']):.3f}"]
                  for run in runs if "continual" in run
-                 for label, c in run["continual"].items() if isinstance(c, dict)]
+                 for label, c in run["continual"]["results"].items()]
     if continual:
         print_table(["dataset", "class-incremental", "average accuracy", "forgetting"],
                     continual)

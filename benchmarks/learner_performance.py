@@ -15,7 +15,7 @@ import statistics
 import torch
 from _common import ROOT, print_table, write_json
 
-from cosim.lockstep import load_weights
+from cosim.lockstep import epoch_stream, load_weights
 from cosim.verilator import VerilatorTransport
 from hw.formats import DEFAULT_NETWORK as NET
 from hw.formats import ENCODER_SEED, TEST_INDEX_BASE
@@ -46,12 +46,11 @@ def measure(shared: bool, data, limit) -> dict:
     host = LearnerHost(VerilatorTransport(NET, shared_update=shared), NET)
     host.ping()
     load_weights(host, init_state(NET, seed=1))
-    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(1)).tolist()[:limit]
     train = []
-    for step, i in enumerate(order):
+    for step, intensity, label in epoch_stream(x, y, torch.Generator().manual_seed(1), 0, limit):
         if step % 64 == 0:
             host.refresh_bases()
-        train.append(host.train_sample(step, x[i].tolist(), int(y[i]))["cycles"])
+        train.append(host.train_sample(step, intensity.tolist(), label)["cycles"])
     infer = []
     for k, intensity in enumerate(xt[:limit]):
         host.write_input(intensity.tolist())
