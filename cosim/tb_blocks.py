@@ -60,7 +60,7 @@ async def projector_matches_golden(dut):
     dut.x__valid.value = dut.e__valid.value = dut.basis_we.value = 0
     await start_clock(dut)
     serve_memory(dut, "weights", words)
-    await write_port(dut, "basis_waddr", "basis_wdata", "basis_we", vectors["basis"])
+    await write_port(dut, "basis_addr", "basis_wdata", "basis_we", vectors["basis"])
     for index, sample in enumerate(vectors["samples"]):
         for port in ("own", "use_projector", "update_centroid", "step_shift"):
             getattr(dut, port).value = sample[port]
@@ -115,8 +115,8 @@ async def learner_matches_golden(dut):
         await write_port(dut, "weight_addr", "weight_wdata", "weight_we", words)
     for index, sample in enumerate(vectors["samples"]):
         for layer, words in enumerate(sample["bases"] or []):
-            dut.basis_layer.value = layer
-            await write_port(dut, "basis_addr", "basis_data", "basis_we", words)
+            dut.store_layer.value = layer
+            await write_port(dut, "basis_addr", "basis_wdata", "basis_we", words)
         await write_port(dut, "input_addr", "input_data", "input_we", sample["intensity"])
         for port in ("label", "encoder_seed", "perturb_seed", "step_shift"):
             getattr(dut, port).value = sample[port]

@@ -22,6 +22,7 @@ import subprocess
 from pathlib import Path
 
 from hw.formats import NetworkConfig
+from hw.protocol import STREAM_TIMEOUT_CYCLES
 from loco_sw.host import ProtocolError
 
 
@@ -114,9 +115,10 @@ def gateware_digest() -> str:
     return digest(*(p.read_bytes() for p in sorted(_GATEWARE.glob("*.py"))))
 
 
-def compile_learner(config: NetworkConfig, *, shared_update: bool = False) -> Path:
-    """The cached Verilator build of ``HostInterface(config, shared_update=...)`` (no initial
-    weights: the host loads them, as on a board)."""
+def compile_learner(config: NetworkConfig, *, shared_update: bool = False,
+                    timeout_cycles: int = STREAM_TIMEOUT_CYCLES) -> Path:
+    """The cached Verilator build of ``HostInterface(config, shared_update=...,
+    timeout_cycles=...)`` (no initial weights: the host loads them, as on a board)."""
     if not isinstance(config, NetworkConfig):
         raise TypeError(f"Config must be a NetworkConfig, not {config!r}")
     from amaranth import __version__ as amaranth_version
@@ -125,10 +127,11 @@ def compile_learner(config: NetworkConfig, *, shared_update: bool = False) -> Pa
         from amaranth.back import verilog
 
         from hw.host import HostInterface
-        dut = HostInterface(config, shared_update=shared_update)
+        dut = HostInterface(config, shared_update=shared_update, timeout_cycles=timeout_cycles)
         return {"loco_host.v": verilog.convert(dut, name="loco_host", emit_src=False)}
 
-    key = digest(config.to_json(), bool(shared_update), gateware_digest(), amaranth_version)
+    key = digest(config.to_json(), bool(shared_update), timeout_cycles, gateware_digest(),
+                 amaranth_version)
     return compile_verilog(sources, "loco_host", key=key)
 
 
@@ -144,6 +147,9 @@ class VerilatorTransport:
         One update unit for all layers (the iCE40UP5K variant).
     library : path, optional
         A shared library made by :func:`compile_verilog` (e.g. a netlist).
+    timeout_cycles : int
+        The frame timeout the model is built with (``HostInterface(timeout_cycles=...)``;
+        with ``library``, the one it was built with).
     max_cycles_per_read : int
         A read that gets no complete reply within this many cycles raises
         :class:`loco_sw.host.ProtocolError` (the limit is per read, not per lifetime).
@@ -153,8 +159,8 @@ class VerilatorTransport:
     """
 
     def __init__(self, config: NetworkConfig | None = None, *, shared_update: bool = False,
-                 library=None, max_cycles_per_read: int = _DEFAULT_MAX_CYCLES_PER_READ,
-                 x_seed: int = 0):
+                 library=None, timeout_cycles: int = STREAM_TIMEOUT_CYCLES,
+                 max_cycles_per_read: int = _DEFAULT_MAX_CYCLES_PER_READ, x_seed: int = 0):
         self._handle = None
         if (config is None) == (library is None):
             raise ValueError("Give either a NetworkConfig or a compiled library, not both")
@@ -164,7 +170,9 @@ class VerilatorTransport:
         if not isinstance(x_seed, int) or not 0 <= x_seed < 2 ** 31:
             raise ValueError(f"x_seed must be an int in [0, 2**31), not {x_seed!r}")
         if library is None:
-            library = compile_learner(config, shared_update=shared_update)
+            library = compile_learner(config, shared_update=shared_update,
+                                      timeout_cycles=timeout_cycles)
+        self.timeout_cycles = timeout_cycles
         lib = ctypes.CDLL(str(library))
         lib.loco_new.restype = ctypes.c_void_p
         lib.loco_new.argtypes = [ctypes.c_int, ctypes.c_int]
@@ -175,6 +183,8 @@ class VerilatorTransport:
         lib.loco_run.restype = ctypes.c_size_t
         lib.loco_read.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
         lib.loco_read.restype = ctypes.c_size_t
+        lib.loco_pending.argtypes = [ctypes.c_void_p]
+        lib.loco_pending.restype = ctypes.c_size_t
         lib.loco_cycles.argtypes = [ctypes.c_void_p]
         lib.loco_cycles.restype = ctypes.c_uint64
         self._lib, self._max_cycles = lib, max_cycles_per_read
@@ -196,6 +206,18 @@ class VerilatorTransport:
         buffer = ctypes.create_string_buffer(count)
         self._lib.loco_read(self._handle, buffer, count)
         return buffer.raw
+
+    def run_idle(self, cycles: int):
+        """Run ``cycles`` clock cycles (queued request bytes go in; replies are kept)."""
+        self._lib.loco_run(self._handle, 1 << 62, cycles)
+
+    def pause(self):
+        """Let the queued request bytes go in, then leave the input idle for twice the frame
+        timeout (the gateware drops a partial frame, and takes input again after a NAK)."""
+        start = self.cycles
+        while self._lib.loco_pending(self._handle) and self.cycles - start < self._max_cycles:
+            self.run_idle(1000)
+        self.run_idle(2 * self.timeout_cycles)
 
     def flush(self) -> int:
         """Drop reply bytes that arrived but were never read (a late or unread reply); returns

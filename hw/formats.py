@@ -19,6 +19,8 @@ import dataclasses
 import json
 from dataclasses import dataclass
 
+from .protocol import ADDRESS_BYTES
+
 
 __all__ = [
     "QFormat", "round_shift", "LIFConfig", "LearningConfig", "NetworkConfig",
@@ -30,10 +32,10 @@ __all__ = [
 ]
 
 
-# Limits of the host protocol (hw.host): words per layer and memory (16-bit address), layers
-# (the PING identity, 9 + 2 * layers bytes, is counted in 8 bits).
-MAX_LAYER_WORDS = 1 << 16
-MAX_LAYERS = 123
+# Limits of the host protocol (hw.protocol): words per layer and memory (the address field),
+# layers (the PING reply, ACK and 12 + 2 * layers identity bytes, is counted in 8 bits).
+MAX_LAYER_WORDS = 1 << 8 * ADDRESS_BYTES
+MAX_LAYERS = 121
 # The golden model computes in int64: products of two words and their sums must stay exact.
 MAX_FORMAT_WIDTH = 32
 
@@ -366,8 +368,8 @@ class NetworkConfig:
         if self.clusters < self.sizes[-1]:
             raise ValueError(f"Clusters ({self.clusters}) must be at least the classes "
                              f"({self.sizes[-1]}): each label is its own cluster")
-        # The host protocol (hw.host): a 16-bit word address per layer, an 8-bit reply counter
-        # for the PING identity (9 + 2 * layers bytes).
+        # The host protocol (hw.protocol): the address field reaches MAX_LAYER_WORDS words per
+        # layer memory; the PING reply (13 + 2 * layers bytes) is sent by an 8-bit counter.
         if self.layers > MAX_LAYERS:
             raise ValueError(f"A network of {self.layers} layers cannot identify itself over the "
                              f"protocol (at most {MAX_LAYERS} layers)")
@@ -376,7 +378,7 @@ class NetworkConfig:
             words = max(n_out, 2 * self.clusters + self.learning.rank) * (n_in + 1)
             if words > MAX_LAYER_WORDS:
                 raise ValueError(f"Layer {layer} ({n_in} -> {n_out}) holds {words} words, more "
-                                 f"than the protocol's 16-bit address reaches "
+                                 f"than the protocol's {8 * ADDRESS_BYTES}-bit address reaches "
                                  f"({MAX_LAYER_WORDS})")
         if (self.timesteps << self.learning.vector.frac_bits) > self.learning.vector.max_raw:
             raise ValueError(f"Vector format {self.learning.vector} cannot hold a spike count "

@@ -1,57 +1,42 @@
-"""Byte-stream command protocol in front of the learner (UART or any other byte transport).
+"""Byte-stream command processor in front of the learner (UART or any other byte transport).
 
-Every request is an opcode byte and fixed-size arguments, then for some opcodes a payload; every
-request gets a reply. Multi-byte fields are little-endian; words are two's complement in the
-fewest whole bytes of their format. ``docs/protocol.md`` tabulates it; :mod:`loco_sw.host` is the
-host side.
+The protocol (opcodes, layouts, error codes, framing) is defined in :mod:`hw.protocol`;
+``docs/protocol.md`` describes it and :mod:`loco_sw.host` is the host side. Every request is
+checked before anything is written: a bad one is answered ``NAK`` + error code and changes
+nothing, and input is then dropped until the line has been idle for the frame timeout.
 """
 
 from amaranth import *
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .formats import XORSHIFT_WIDTH, NetworkConfig
+from .formats import NetworkConfig
 from .learner import Command, LearnerCore
+from .protocol import (ACK, COMMANDS, FLAG_CENTROID, FLAG_PROJECTOR, FLAG_STEP_SHIFT, NAK,
+                       STREAM_TIMEOUT_CYCLES, Error, Opcode, argument_bytes, identity_bytes,
+                       word_bytes)
 
 
-__all__ = ["Opcode", "ARGUMENT_BYTES", "ACK", "NAK", "MAGIC", "word_bytes", "identity_bytes",
-           "HostInterface"]
+__all__ = ["HostInterface"]
 
-_REPLY_BYTES = 8    # the longest fixed reply: READ_COUNTERS
-ACK = 0xAA
-NAK = 0xEE
-MAGIC = b"LOCO"
-
-
-class Opcode:
-    PING = 0x01            # -> MAGIC, layers, sizes (2 bytes each), T, clusters
-    WRITE_INPUT = 0x02     # + n0 intensity bytes -> ACK
-    TRAIN = 0x03           # label, encoder seed (4), perturb seed (4), flags -> pred, delta, cycles
-    INFER = 0x04           # encoder seed (4) -> prediction, cycles (4)
-    READ_WEIGHTS = 0x05    # layer, address (2), count (2) -> count master words
-    WRITE_WEIGHTS = 0x06   # layer, address (2), count (2) + count master words -> ACK
-    WRITE_BASIS = 0x07     # layer, address (2), count (2) + count basis words -> ACK
-    READ_CENTROIDS = 0x08  # layer, address (2), count (2) -> count vector words
-    READ_OUTPUTS = 0x09    # -> K clean output words of the last pass
-    READ_COUNTERS = 0x0A   # -> samples trained (4), cycles of the last command (4)
+# Argument bytes land in one register at fixed byte places, so that a field two commands carry
+# (the encoder seed of TRAIN and INFER) is wired to the learner once.
+_PLACES = {"layer": 0, "address": 1, "count": 4,
+           "label": 0, "encoder_seed": 1, "perturb_seed": 5, "flags": 9}
+_REGISTER_BYTES = 10
+_MEMORY_READS = (Opcode.READ_WEIGHTS, Opcode.READ_CENTROIDS, Opcode.READ_BASIS)
+_MEMORY_WRITES = (Opcode.WRITE_WEIGHTS, Opcode.WRITE_BASIS)
 
 
-ARGUMENT_BYTES = {
-    Opcode.PING: 0, Opcode.WRITE_INPUT: 0, Opcode.TRAIN: 10, Opcode.INFER: 4,
-    Opcode.READ_WEIGHTS: 5, Opcode.WRITE_WEIGHTS: 5, Opcode.WRITE_BASIS: 5,
-    Opcode.READ_CENTROIDS: 5, Opcode.READ_OUTPUTS: 0, Opcode.READ_COUNTERS: 0,
-}
-
-
-def word_bytes(fmt) -> int:
-    """Bytes that carry one word of ``fmt`` on the wire."""
-    return (fmt.width + 7) // 8
-
-
-def identity_bytes(config: NetworkConfig) -> bytes:
-    """The reply to ``PING``: who the gateware is, so the host can check its configuration."""
-    sizes = b"".join(size.to_bytes(2, "little") for size in config.sizes)
-    return MAGIC + bytes([config.layers]) + sizes + bytes([config.timesteps, config.clusters])
+def _first_place(opcode) -> int:
+    """The register byte that argument byte 0 of ``opcode`` lands in (its fields stay in order)."""
+    fields = COMMANDS[opcode].arguments
+    first = _PLACES[fields[0].name] if fields else 0
+    place = first
+    for field in fields:
+        assert _PLACES[field.name] == place, f"{opcode.name} {field.name} is out of place"
+        place += field.size
+    return first
 
 
 def _field(value, nbytes):
@@ -62,6 +47,16 @@ def _field(value, nbytes):
 class HostInterface(wiring.Component):
     """Command processor that owns a :class:`LearnerCore` and talks bytes.
 
+    Parameters
+    ----------
+    config : NetworkConfig
+    init, shared_update :
+        As :class:`LearnerCore`.
+    timeout_cycles : int
+        Cycles without an input byte after which a partial frame is dropped (``NAK TIMEOUT``)
+        and after which input is taken again following a ``NAK`` (a bare byte stream has no
+        byte time; :class:`hw.uart.UARTLearner` sets it from the baud rate).
+
     Members
     -------
     i : ``In(stream.Signature(8))``   requests from the host
@@ -71,12 +66,18 @@ class HostInterface(wiring.Component):
     i: In(stream.Signature(8))
     o: Out(stream.Signature(8))
 
-    def __init__(self, config: NetworkConfig, *, init=None, shared_update=False):
+    def __init__(self, config: NetworkConfig, *, init=None, shared_update=False,
+                 timeout_cycles: int = STREAM_TIMEOUT_CYCLES):
         if not isinstance(config, NetworkConfig):
             raise TypeError(f"Config must be a NetworkConfig, not {config!r}")
+        if not isinstance(timeout_cycles, int) or isinstance(timeout_cycles, bool) or \
+                not 2 <= timeout_cycles <= 1 << 24:
+            raise ValueError(f"Timeout must be an integer number of cycles in [2, 2**24], "
+                             f"not {timeout_cycles!r}")
         self._config = config
         self._init = init
         self._shared = shared_update
+        self._timeout = timeout_cycles
         super().__init__()
 
     @property
@@ -88,103 +89,169 @@ class HostInterface(wiring.Component):
         cfg, learn = self._config, self._config.learning
         m.submodules.learner = learner = LearnerCore(cfg, init=self._init,
                                                      shared_update=self._shared)
+        ns, ms = cfg.sizes[:-1], cfg.sizes[1:]
+        memory_words = {           # words of each memory a read/write command addresses
+            "master": [m_ * (n + 1) for n, m_ in zip(ns, ms, strict=True)],
+            "basis": [cfg.basis_rows * (n + 1) for n in ns],
+            "vector": [cfg.centroid_rows * (n + 1) for n in ns],
+        }
+        largest = max(max(words) for words in memory_words.values())
 
-        rom = identity_bytes(cfg)
-        needed_table = Array(C(ARGUMENT_BYTES.get(code, 0), 4) for code in range(16))
-        known = Array(C(code in ARGUMENT_BYTES, 1) for code in range(16))
+        def by_opcode(values, width):
+            """A table of constants indexed by the low opcode bits (0 where ``values`` has
+            no entry)."""
+            return Array(C(values.get(code, 0), width) for code in range(16))
 
-        opcode    = Signal(8)
-        args      = Signal(8 * max(ARGUMENT_BYTES.values()))
-        count     = Signal(8)                    # argument bytes received / reply bytes sent
-        layer     = Signal(8)
-        address   = Signal(16)
-        remaining = Signal(16)
-        word      = Signal(8 * max(word_bytes(learn.master), word_bytes(learn.basis)))
-        reply     = Signal(8 * _REPLY_BYTES)
-        length    = Signal(4)
-        label     = Signal(8)
-        seeds     = Signal(2 * XORSHIFT_WIDTH)
-        flags     = Signal(8)
+        known = by_opcode(dict.fromkeys(COMMANDS, 1), 1)
+        needed = by_opcode({code: argument_bytes(code) for code in COMMANDS}, 4)
+        first_place = by_opcode({code: _first_place(code) for code in COMMANDS}, 4)
 
-        is_read = (opcode == Opcode.READ_WEIGHTS) | (opcode == Opcode.READ_CENTROIDS) | \
-            (opcode == Opcode.READ_OUTPUTS)
+        args = Signal(8 * _REGISTER_BYTES)
+
+        def place(name):
+            size = next(f.size for c in COMMANDS.values() for f in c.arguments if f.name == name)
+            return args[8 * _PLACES[name]:8 * (_PLACES[name] + size)]
+
+        opcode     = Signal(8)
+        count      = Signal(8)                   # argument bytes received / reply bytes sent
+        address    = Signal(range(largest + 1))
+        remaining  = Signal(range(largest + 1))
+        word       = Signal(8 * max(word_bytes(learn.master), word_bytes(learn.basis)))
+        # ACK and the longest fixed reply (PING's identity comes from a table instead).
+        reply      = Signal(8 * (1 + max(sum(f.bytes_for(cfg) for f in c.reply)
+                                         for c in COMMANDS.values() if c.opcode != Opcode.PING)))
+        length     = Signal(4)
+        streaming  = Signal()                    # SEND goes on with the next word of a read
+        draining   = Signal()                    # SEND is a NAK: drop input until idle
+        idle       = Signal(range(self._timeout))
+        timed_out  = Signal()
+
+        layer, label, flags = place("layer"), place("label"), place("flags")
         item_bytes = Mux(opcode == Opcode.WRITE_WEIGHTS, word_bytes(learn.master),
                          word_bytes(learn.basis))
-        read_bytes = Mux(opcode == Opcode.READ_WEIGHTS, word_bytes(learn.master),
-                         Mux(opcode == Opcode.READ_CENTROIDS, word_bytes(learn.vector),
-                             word_bytes(learn.output)))
-
         m.d.comb += [
             learner.label.eq(label),
-            learner.encoder_seed.eq(seeds[:32]),
-            learner.perturb_seed.eq(seeds[32:]),
-            learner.use_projector.eq(flags[0]),
-            learner.update_centroid.eq(flags[1]),
-            learner.step_shift.eq(flags[2:2 + learn.step_shift_bits]),
+            learner.encoder_seed.eq(place("encoder_seed")),
+            learner.perturb_seed.eq(place("perturb_seed")),
+            learner.use_projector.eq(flags[FLAG_PROJECTOR]),
+            learner.update_centroid.eq(flags[FLAG_CENTROID]),
+            learner.step_shift.eq(flags[FLAG_STEP_SHIFT:FLAG_STEP_SHIFT +
+                                        learn.step_shift_bits]),
             learner.weight_layer.eq(layer),
+            learner.store_layer.eq(layer),
             learner.weight_addr.eq(address),
-            learner.weight_wdata.eq(word),
-            learner.basis_layer.eq(layer),
             learner.basis_addr.eq(address),
-            learner.basis_data.eq(word),
-            learner.centroid_layer.eq(layer),
             learner.centroid_addr.eq(address),
             learner.output_addr.eq(address),
             learner.input_addr.eq(address),
             learner.input_data.eq(self.i.payload),
         ]
 
-        with m.FSM():
+        def reply_with(value, nbytes, *, drain=False):
+            m.d.sync += [reply.eq(value), length.eq(nbytes), count.eq(0),
+                         streaming.eq(0), draining.eq(drain)]
+            m.next = "SEND"
+
+        def reject(error):
+            """NAK and ``error`` (a code or an 8-bit signal); then drop input until idle."""
+            reply_with(Cat(C(NAK, 8), error if isinstance(error, Value) else C(error, 8)), 2,
+                       drain=True)
+
+        def acknowledge(opcode, values=None):
+            """ACK and the fixed reply fields of ``opcode`` (``values`` by field name)."""
+            fields = COMMANDS[opcode].reply
+            reply_with(Cat(C(ACK, 8), *(_field(values[f.name], f.bytes_for(cfg))
+                                        for f in fields)),
+                       1 + sum(f.bytes_for(cfg) for f in fields))
+
+        def acknowledge_read():
+            """ACK, then the words of a read, one at a time (SEND goes back to READ_ITEM)."""
+            reply_with(C(ACK, 8), 1)
+            m.d.sync += streaming.eq(1)
+
+        def error_of_request():
+            """The error code of the request whose arguments are in, 0 if it is good."""
+            error = Signal(8)
+            layer_index = layer[:max(1, (cfg.layers - 1).bit_length())]
+
+            def limit(fmt):
+                return Array(C(w, range(largest + 1)) for w in memory_words[fmt])[layer_index]
+
+            words = Mux(opcode == Opcode.READ_CENTROIDS, limit("vector"),
+                        Mux((opcode == Opcode.READ_WEIGHTS) | (opcode == Opcode.WRITE_WEIGHTS),
+                            limit("master"), limit("basis")))
+            reserved = flags >> (FLAG_STEP_SHIFT + learn.step_shift_bits)
+            with m.Switch(opcode):
+                with m.Case(*_MEMORY_READS, *_MEMORY_WRITES):
+                    with m.If(layer >= cfg.layers):
+                        m.d.comb += error.eq(Error.BAD_LAYER)
+                    with m.Elif((place("count") == 0) |
+                                (place("address") + place("count") > words)):
+                        m.d.comb += error.eq(Error.BAD_RANGE)
+                with m.Case(Opcode.TRAIN):
+                    with m.If(label >= cfg.sizes[-1]):
+                        m.d.comb += error.eq(Error.BAD_LABEL)
+                    with m.Elif((place("encoder_seed") == 0) | (place("perturb_seed") == 0)):
+                        m.d.comb += error.eq(Error.ZERO_SEED)
+                    with m.Elif(reserved != 0):
+                        m.d.comb += error.eq(Error.BAD_FLAGS)
+                with m.Case(Opcode.INFER):
+                    with m.If(place("encoder_seed") == 0):
+                        m.d.comb += error.eq(Error.ZERO_SEED)
+            return error
+
+        with m.FSM() as fsm:
             with m.State("IDLE"):
                 m.d.comb += self.i.ready.eq(1)
                 with m.If(self.i.valid):
                     m.d.sync += [opcode.eq(self.i.payload), count.eq(0)]
                     with m.If((self.i.payload >= 16) | ~known[self.i.payload[:4]]):
-                        m.d.sync += [reply.eq(NAK), length.eq(1)]
-                        m.next = "SEND"
-                    with m.Elif(needed_table[self.i.payload[:4]] == 0):
+                        reject(Error.UNKNOWN_OPCODE)
+                    with m.Elif(needed[self.i.payload[:4]] == 0):
                         m.next = "DISPATCH"
                     with m.Else():
                         m.next = "ARGUMENTS"
+
             with m.State("ARGUMENTS"):
-                # Shifted in from the top: after k bytes the first one is at args[80 - 8k].
                 m.d.comb += self.i.ready.eq(1)
                 with m.If(self.i.valid):
-                    m.d.sync += [args.eq(Cat(args[8:], self.i.payload)), count.eq(count + 1)]
-                    with m.If(count == needed_table[opcode[:4]] - 1):
+                    target = count + first_place[opcode[:4]]
+                    for b in range(_REGISTER_BYTES):
+                        with m.If(target == b):
+                            m.d.sync += args.word_select(b, 8).eq(self.i.payload)
+                    m.d.sync += count.eq(count + 1)
+                    with m.If(count == needed[opcode[:4]] - 1):
                         m.next = "DISPATCH"
-            with m.State("DISPATCH"):
-                def field(offset, size, total):
-                    """Bytes ``offset .. offset + size`` of a ``total``-byte argument list."""
-                    start = 8 * (len(args) // 8 - total + offset)
-                    return args[start:start + 8 * size]
+                with m.Elif(timed_out):
+                    reject(Error.TIMEOUT)
 
-                m.d.sync += [layer.eq(field(0, 1, 5)), address.eq(field(1, 2, 5)),
-                             remaining.eq(field(3, 2, 5)), count.eq(0), word.eq(0)]
-                with m.Switch(opcode):
-                    with m.Case(Opcode.PING):
-                        m.next = "SEND_IDENTITY"
-                    with m.Case(Opcode.WRITE_INPUT):
-                        m.d.sync += [address.eq(0), remaining.eq(cfg.sizes[0])]
-                        m.next = "RECEIVE_INPUT"
-                    with m.Case(Opcode.TRAIN):
-                        m.d.sync += [label.eq(field(0, 1, 10)), seeds.eq(field(1, 8, 10)),
-                                     flags.eq(field(9, 1, 10))]    # the TRAIN layout
-                        m.next = "START_TRAIN"
-                    with m.Case(Opcode.INFER):
-                        m.d.sync += seeds[:32].eq(field(0, 4, 4))
-                        m.next = "START_INFER"
-                    with m.Case(Opcode.READ_WEIGHTS, Opcode.READ_CENTROIDS):
-                        m.next = "READ_ITEM"
-                    with m.Case(Opcode.READ_OUTPUTS):
-                        m.d.sync += [address.eq(0), remaining.eq(cfg.sizes[-1])]
-                        m.next = "READ_ITEM"
-                    with m.Case(Opcode.WRITE_WEIGHTS, Opcode.WRITE_BASIS):
-                        m.next = "RECEIVE_ITEM"
-                    with m.Case(Opcode.READ_COUNTERS):
-                        m.d.sync += [reply.eq(Cat(learner.samples, learner.cycles)),
-                                     length.eq(8)]
-                        m.next = "SEND"
+            with m.State("DISPATCH"):
+                error = error_of_request()
+                m.d.sync += [address.eq(place("address")), remaining.eq(place("count")),
+                             count.eq(0), word.eq(0)]
+                with m.If(error != 0):
+                    reject(error)
+                with m.Else():
+                    with m.Switch(opcode):
+                        with m.Case(Opcode.PING):
+                            m.next = "SEND_IDENTITY"
+                        with m.Case(Opcode.WRITE_INPUT):
+                            m.d.sync += [address.eq(0), remaining.eq(cfg.sizes[0])]
+                            m.next = "RECEIVE_INPUT"
+                        with m.Case(Opcode.TRAIN):
+                            m.next = "START_TRAIN"
+                        with m.Case(Opcode.INFER):
+                            m.next = "START_INFER"
+                        with m.Case(*_MEMORY_READS):
+                            acknowledge_read()
+                        with m.Case(Opcode.READ_OUTPUTS):
+                            m.d.sync += [address.eq(0), remaining.eq(cfg.sizes[-1])]
+                            acknowledge_read()
+                        with m.Case(*_MEMORY_WRITES):
+                            m.next = "RECEIVE_ITEM"
+                        with m.Case(Opcode.READ_COUNTERS):
+                            acknowledge(Opcode.READ_COUNTERS,
+                                        {"samples": learner.samples, "cycles": learner.cycles})
 
             with m.State("START_TRAIN"):
                 m.d.comb += [learner.command.eq(Command.TRAIN), learner.start.eq(1)]
@@ -194,14 +261,12 @@ class HostInterface(wiring.Component):
                 m.next = "WAIT_LEARNER"
             with m.State("WAIT_LEARNER"):
                 with m.If(~learner.busy):
-                    prediction = _field(learner.prediction, 1)
+                    values = {"prediction": learner.prediction, "delta": learner.delta,
+                              "cycles": learner.cycles}
                     with m.If(opcode == Opcode.TRAIN):
-                        delta = _field(learner.delta, word_bytes(learn.delta))
-                        m.d.sync += [reply.eq(Cat(prediction, delta, learner.cycles)),
-                                     length.eq(1 + word_bytes(learn.delta) + 4)]
+                        acknowledge(Opcode.TRAIN, values)
                     with m.Else():
-                        m.d.sync += [reply.eq(Cat(prediction, learner.cycles)), length.eq(5)]
-                    m.next = "SEND"
+                        acknowledge(Opcode.INFER, values)
 
             with m.State("RECEIVE_INPUT"):
                 m.d.comb += self.i.ready.eq(1)
@@ -209,13 +274,13 @@ class HostInterface(wiring.Component):
                     m.d.comb += learner.input_we.eq(1)
                     m.d.sync += [address.eq(address + 1), remaining.eq(remaining - 1)]
                     with m.If(remaining == 1):
-                        m.d.sync += [reply.eq(ACK), length.eq(1)]
-                        m.next = "SEND"
+                        acknowledge(Opcode.WRITE_INPUT)
+                with m.Elif(timed_out):
+                    reject(Error.TIMEOUT)
 
             with m.State("RECEIVE_ITEM"):
                 with m.If(remaining == 0):
-                    m.d.sync += [reply.eq(ACK), length.eq(1)]
-                    m.next = "SEND"
+                    acknowledge(Opcode.WRITE_WEIGHTS)
                 with m.Else():
                     m.d.comb += self.i.ready.eq(1)
                     with m.If(self.i.valid):
@@ -224,6 +289,8 @@ class HostInterface(wiring.Component):
                                      count.eq(count + 1)]
                         with m.If(count == item_bytes - 1):
                             m.next = "WRITE_ITEM"
+                    with m.Elif(timed_out):
+                        reject(Error.TIMEOUT)
             with m.State("WRITE_ITEM"):
                 # The word sits at the top of the register; its format's bits are signed.
                 def value(fmt):
@@ -231,7 +298,7 @@ class HostInterface(wiring.Component):
                     return word[start:start + fmt.width].as_signed()
 
                 m.d.comb += [learner.weight_wdata.eq(value(learn.master)),
-                             learner.basis_data.eq(value(learn.basis)),
+                             learner.basis_wdata.eq(value(learn.basis)),
                              learner.weight_we.eq(opcode == Opcode.WRITE_WEIGHTS),
                              learner.basis_we.eq(opcode == Opcode.WRITE_BASIS)]
                 m.d.sync += [address.eq(address + 1), remaining.eq(remaining - 1),
@@ -245,11 +312,16 @@ class HostInterface(wiring.Component):
                 with m.Else():
                     m.next = "READ_LATCH"
             with m.State("READ_LATCH"):
-                data = Mux(opcode == Opcode.READ_WEIGHTS, learner.weight_rdata,
-                           Mux(opcode == Opcode.READ_CENTROIDS, learner.centroid_rdata,
-                               learner.output_clean))
-                m.d.sync += [reply.eq(data), length.eq(read_bytes), count.eq(0),
-                             address.eq(address + 1), remaining.eq(remaining - 1)]
+                source = {Opcode.READ_WEIGHTS: (learner.weight_rdata, learn.master),
+                          Opcode.READ_CENTROIDS: (learner.centroid_rdata, learn.vector),
+                          Opcode.READ_BASIS: (learner.basis_rdata, learn.basis),
+                          Opcode.READ_OUTPUTS: (learner.output_clean, learn.output)}
+                with m.Switch(opcode):
+                    for code, (data, fmt) in source.items():
+                        with m.Case(code):
+                            m.d.sync += [reply.eq(data), length.eq(word_bytes(fmt))]
+                m.d.sync += [count.eq(0), streaming.eq(1), address.eq(address + 1),
+                             remaining.eq(remaining - 1)]
                 m.next = "SEND"
 
             with m.State("SEND"):
@@ -258,15 +330,32 @@ class HostInterface(wiring.Component):
                     m.d.sync += [count.eq(count + 1), reply.eq(reply >> 8)]
                     with m.If(count == length - 1):
                         m.d.sync += count.eq(0)
-                        with m.If(is_read):
+                        with m.If(streaming):
                             m.next = "READ_ITEM"
+                        with m.Elif(draining):
+                            m.next = "DRAIN"
                         with m.Else():
                             m.next = "IDLE"
             with m.State("SEND_IDENTITY"):
+                rom = bytes([ACK]) + identity_bytes(cfg)
                 m.d.comb += [self.o.payload.eq(Array(C(b, 8) for b in rom)[count]),
                              self.o.valid.eq(1)]
                 with m.If(self.o.ready):
                     m.d.sync += count.eq(count + 1)
                     with m.If(count == len(rom) - 1):
                         m.next = "IDLE"
+            with m.State("DRAIN"):
+                # After a NAK: the rest of the bad frame is dropped, up to an idle gap.
+                m.d.comb += self.i.ready.eq(1)
+                with m.If(timed_out):
+                    m.next = "IDLE"
+
+        # The frame timer: cycles without an input byte while a frame is open (or draining).
+        listening = (fsm.ongoing("ARGUMENTS") | fsm.ongoing("RECEIVE_INPUT") |
+                     fsm.ongoing("RECEIVE_ITEM") | fsm.ongoing("DRAIN"))
+        m.d.comb += timed_out.eq(idle == self._timeout - 1)
+        with m.If(~listening | self.i.valid | timed_out):
+            m.d.sync += idle.eq(0)
+        with m.Else():
+            m.d.sync += idle.eq(idle + 1)
         return m

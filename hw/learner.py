@@ -45,7 +45,8 @@ class LearnerCore(wiring.Component):
 
     * ``input_addr/input_data/input_we``: the ``n0`` input intensities (``ENCODER_BITS`` each);
     * ``weight_layer/weight_addr`` -> ``weight_rdata`` (a cycle later), ``weight_wdata/weight_we``;
-    * ``basis_layer/basis_addr/basis_data/basis_we``; ``centroid_layer/centroid_addr`` ->
+    * ``store_layer`` picks the layer of the projector memories: ``basis_addr`` ->
+      ``basis_rdata`` (a cycle later), ``basis_wdata/basis_we``; ``centroid_addr`` ->
       ``centroid_rdata``; ``output_addr`` -> ``output_clean`` (a cycle later).
 
     Parameters
@@ -92,11 +93,11 @@ class LearnerCore(wiring.Component):
             "weight_rdata":   Out(fixed.shape(learn.master)),
             "weight_wdata":   In(fixed.shape(learn.master)),
             "weight_we":      In(1),
-            "basis_layer":    In(range(config.layers)),
+            "store_layer":    In(range(config.layers)),
             "basis_addr":     In(range(max_basis)),
-            "basis_data":     In(fixed.shape(learn.basis)),
+            "basis_rdata":    Out(fixed.shape(learn.basis)),
+            "basis_wdata":    In(fixed.shape(learn.basis)),
             "basis_we":       In(1),
-            "centroid_layer": In(range(config.layers)),
             "centroid_addr":  In(range(max_centroid)),
             "centroid_rdata": Out(fixed.shape(learn.vector)),
             "output_addr":    In(range(sizes[-1])),
@@ -178,21 +179,20 @@ class LearnerCore(wiring.Component):
                 unit.use_projector.eq(flags[0]),
                 unit.update_centroid.eq(flags[1]),
                 unit.step_shift.eq(flags[2:]),
-                unit.basis_waddr.eq(self.basis_addr),
-                unit.basis_wdata.eq(self.basis_data),
+                unit.basis_addr.eq(self.basis_addr),
+                unit.basis_wdata.eq(self.basis_wdata),
                 unit.centroid_raddr.eq(self.centroid_addr),
             ]
             position = {l: p for p, l in enumerate(served)}
             if len(served) > 1:
-                host_layer = Mux(self.basis_we, self.basis_layer, self.centroid_layer)
                 m.d.comb += [
-                    unit.layer_select.eq(Mux(self.busy, feed_layer, host_layer)),
+                    unit.layer_select.eq(Mux(self.busy, feed_layer, self.store_layer)),
                     unit.basis_we.eq(self.basis_we),
                     unit.weights.rdata.eq(Array(cores[l].weights.rdata
                                                 for l in served)[feed_layer]),
                 ]
             else:
-                m.d.comb += [unit.basis_we.eq(self.basis_we & (self.basis_layer == served[0])),
+                m.d.comb += [unit.basis_we.eq(self.basis_we & (self.store_layer == served[0])),
                              unit.weights.rdata.eq(cores[served[0]].weights.rdata)]
             with m.If(unit.done):
                 m.d.sync += done_seen[g].eq(1)
@@ -211,7 +211,9 @@ class LearnerCore(wiring.Component):
         m.d.comb += [
             self.weight_rdata.eq(Array(c.weights.rdata for c in cores)[self.weight_layer]),
             self.centroid_rdata.eq(Array(units[group_of[l]].centroid_rdata
-                                         for l in range(layers))[self.centroid_layer]),
+                                         for l in range(layers))[self.store_layer]),
+            self.basis_rdata.eq(Array(units[group_of[l]].basis_rdata
+                                      for l in range(layers))[self.store_layer]),
         ]
         with m.If(self.busy):
             m.d.sync += self.cycles.eq(self.cycles + 1)

@@ -46,7 +46,8 @@ class ProjectorUpdate(LayerComponent):
     own : ``In(range(C))``; use_projector, update_centroid : ``In(1)``
     step_shift : ``In(step_shift_bits)``
     busy, done : ``Out(1)``
-    basis_waddr, basis_wdata, basis_we : basis memory write port (``(2C + r) x (n + 1)`` words)
+    basis_addr, basis_wdata, basis_we, basis_rdata : basis memory port (``(2C + r) x (n + 1)``
+        words; data one cycle later), the host's while ``busy`` is low
     centroid_raddr / centroid_rdata, u_raddr / u_rdata : read ports, data one cycle later, only
         while waiting for ``x`` (the centroid memory holds ``C + r`` rows: centroids, tracker)
     weights : ``Out(weight_port_signature(m * (n + 1), master))``
@@ -85,9 +86,10 @@ class ProjectorUpdate(LayerComponent):
             "step_shift":      In(learn.step_shift_bits),
             "busy":            Out(1),
             "done":            Out(1),
-            "basis_waddr":     In(range(basis_rows * n)),
+            "basis_addr":      In(range(basis_rows * n)),
             "basis_wdata":     In(fixed.shape(learn.basis)),
             "basis_we":        In(1),
+            "basis_rdata":     Out(fixed.shape(learn.basis)),
             "centroid_raddr":  In(range(centroid_rows * n)),
             "centroid_rdata":  Out(fixed.shape(learn.vector)),
             "u_raddr":         In(range(n)),
@@ -126,11 +128,10 @@ class ProjectorUpdate(LayerComponent):
         x_rd, x_wr = memory("xmem", learn.vector, max(ns))      # v = counts << frac
         u_rd, u_wr = memory("umem", learn.vector, max(ns))      # projected vector
         e_rd, e_wr = memory("emem", learn.delta, max(ms))       # per-neuron errors
-        # The bases are written by the host while idle and read while busy: one port will do.
+        # The bases are the host's while idle and the unit's while busy: one port will do.
         m.submodules.bmem = bmem = SinglePortRAM(fixed.shape(learn.basis),
                                                  basis_rows * sum(ns))
         b_read_addr = Signal.like(bmem.addr)
-        b_write = self.basis_we & ~self.busy
         c_rd, c_wr = memory("cmem", learn.vector, centroid_rows * sum(ns))
 
         coeff = Array(Signal(fixed.shape(learn.coeff), name=f"coeff{k}")
@@ -161,8 +162,9 @@ class ProjectorUpdate(LayerComponent):
         last_slot = Mux(lowrank, rank - 1, clusters) if rank else C(clusters)
 
         m.d.comb += [
-            bmem.addr.eq(Mux(b_write, basis_base + self.basis_waddr, b_read_addr)),
-            bmem.wdata.eq(self.basis_wdata), bmem.we.eq(b_write),
+            bmem.addr.eq(Mux(self.busy, b_read_addr, basis_base + self.basis_addr)),
+            bmem.wdata.eq(self.basis_wdata), bmem.we.eq(self.basis_we & ~self.busy),
+            self.basis_rdata.eq(bmem.rdata),
             self.centroid_rdata.eq(c_rd.data),
             self.u_rdata.eq(u_rd.data),
         ]

@@ -6,6 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from .formats import NetworkConfig
 from .host import HostInterface
+from .protocol import FRAME_TIMEOUT_BYTE_TIMES
 
 
 __all__ = ["UARTRx", "UARTTx", "UARTLearner"]
@@ -29,8 +30,12 @@ class _UARTPart(wiring.Component):
 class UARTRx(_UARTPart):
     """Receives 8N1 frames on ``rx`` (``divisor`` clock cycles per bit) into stream ``o``.
 
-    The line is synchronised by two flip-flops and sampled mid-bit. A byte arriving while the
-    previous one was not taken overwrites it (the host protocol never sends unasked).
+    The line is synchronised by two flip-flops and filtered by a majority of its last three
+    samples, so a one-cycle glitch is never seen. A start bit must still be low half a bit after
+    its edge (else it was noise); bits are taken mid-bit; a byte whose stop bit is low is
+    dropped and reception waits for the line to go high again (a break or a framing error never
+    turns into bytes). A byte arriving while the previous one was not taken overwrites it (the
+    host protocol never sends unasked).
     """
 
     rx: In(1, init=1)
@@ -38,10 +43,12 @@ class UARTRx(_UARTPart):
 
     def elaborate(self, platform):
         m = Module()
-        line = Signal(2, init=0b11)
-        m.d.sync += line.eq(Cat(self.rx, line[0]))
-        level = line[1]
-        timer = Signal(range(self._divisor * 3 // 2 + 1))
+        synchroniser = Signal(2, init=0b11)
+        samples = Signal(3, init=0b111)
+        m.d.sync += [synchroniser.eq(Cat(self.rx, synchroniser[0])),
+                     samples.eq(Cat(synchroniser[1], samples[:2]))]
+        level = (samples[0] & samples[1]) | (samples[0] & samples[2]) | (samples[1] & samples[2])
+        timer = Signal(range(self._divisor))
         bits = Signal(range(9))
         shift = Signal(8)
         with m.If(self.o.ready):
@@ -49,9 +56,16 @@ class UARTRx(_UARTPart):
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(~level):
-                    # First data bit centre is 1.5 bit times after the start edge.
-                    m.d.sync += [timer.eq(self._divisor * 3 // 2 - 1), bits.eq(0)]
-                    m.next = "DATA"
+                    m.d.sync += timer.eq(self._divisor // 2 - 1)
+                    m.next = "START"
+            with m.State("START"):
+                m.d.sync += timer.eq(timer - 1)
+                with m.If(timer == 0):
+                    m.d.sync += [timer.eq(self._divisor - 1), bits.eq(0)]
+                    with m.If(level):                 # high again at mid start bit: noise
+                        m.next = "IDLE"
+                    with m.Else():
+                        m.next = "DATA"
             with m.State("DATA"):
                 m.d.sync += timer.eq(timer - 1)
                 with m.If(timer == 0):
@@ -64,6 +78,11 @@ class UARTRx(_UARTPart):
                 with m.If(timer == 0):
                     with m.If(level):                 # a valid stop bit
                         m.d.sync += [self.o.payload.eq(shift), self.o.valid.eq(1)]
+                        m.next = "IDLE"
+                    with m.Else():                    # framing error: drop, wait for idle
+                        m.next = "BREAK"
+            with m.State("BREAK"):
+                with m.If(level):
                     m.next = "IDLE"
         return m
 
@@ -94,7 +113,8 @@ class UARTTx(_UARTPart):
 
 
 class UARTLearner(wiring.Component):
-    """:class:`~hw.host.HostInterface` (and so the whole learner) behind a UART.
+    """:class:`~hw.host.HostInterface` (and so the whole learner) behind a UART; its frame
+    timeout is :data:`hw.protocol.FRAME_TIMEOUT_BYTE_TIMES` byte times.
 
     Parameters
     ----------
@@ -116,8 +136,9 @@ class UARTLearner(wiring.Component):
         m = Module()
         m.submodules.rx = rx = UARTRx(self._divisor)
         m.submodules.tx = tx = UARTTx(self._divisor)
-        m.submodules.host = host = HostInterface(self._config, init=self._init,
-                                                 shared_update=self._shared)
+        m.submodules.host = host = HostInterface(
+            self._config, init=self._init, shared_update=self._shared,
+            timeout_cycles=FRAME_TIMEOUT_BYTE_TIMES * 10 * self._divisor)
         m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx)]
         wiring.connect(m, rx.o, host.i)
         wiring.connect(m, host.o, tx.i)

@@ -6,21 +6,36 @@ for byte the same protocol (:mod:`hw.host`). The high-level calls use the golden
 basis conventions, so a run on either is comparable word for word with :mod:`loco_sw.golden`.
 """
 
+import time
 from collections import deque
 
 import numpy as np
 import torch
 
 from hw.formats import ENCODER_SEED, PERTURB_SEED, NetworkConfig
-from hw.host import ACK, NAK, Opcode, identity_bytes, word_bytes
+from hw.protocol import (ACK, ERROR_MEANINGS, FLAG_CENTROID, FLAG_PROJECTOR, FLAG_STEP_SHIFT,
+                         FRAME_TIMEOUT_BYTE_TIMES, NAK, COMMANDS, STREAM_TIMEOUT_CYCLES, Error,
+                         Opcode, encode,
+                         identity_bytes, word_bytes)
 
-__all__ = ["ProtocolError", "SerialTransport", "SimulationTransport", "LearnerHost"]
+__all__ = ["ProtocolError", "CommandRejected", "SerialTransport", "SimulationTransport",
+           "LearnerHost"]
 
 _CHUNK = 4096        # words per read/write command
 
 
 class ProtocolError(RuntimeError):
     """The gateware answered something the protocol does not allow (or nothing)."""
+
+
+class CommandRejected(ProtocolError):
+    """The gateware answered ``NAK``: ``error`` (a :class:`hw.protocol.Error`) says why."""
+
+    def __init__(self, command: str, error: int):
+        self.error = Error(error) if error in Error._value2member_map_ else error
+        name = self.error.name if isinstance(self.error, Error) else f"0x{error:02x}"
+        meaning = ERROR_MEANINGS.get(self.error, "an error code this driver does not know")
+        super().__init__(f"The gateware rejected {command}: {name} ({meaning})")
 
 
 class SerialTransport:
@@ -32,6 +47,13 @@ class SerialTransport:
         except ImportError:
             raise RuntimeError("SerialTransport needs pyserial: pip install pyserial") from None
         self._port = serial.Serial(port, baud, timeout=timeout)
+        self._baud = baud
+
+    def pause(self):
+        """Let the written bytes go out, then leave the line idle for twice the gateware's frame
+        timeout (it drops a partial frame, and takes input again after a NAK)."""
+        self._port.flush()
+        time.sleep(2 * FRAME_TIMEOUT_BYTE_TIMES * 10 / self._baud)
 
     def write(self, data: bytes):
         self._port.write(data)
@@ -57,21 +79,23 @@ class SimulationTransport:
     """
 
     def __init__(self, config: NetworkConfig, *, init=None, uart_divisor=None,
-                 max_cycles: int = 50_000_000):
+                 max_cycles_per_read: int = 2_000_000):
         from amaranth.sim import Simulator
 
         from hw.host import HostInterface
         from hw.uart import UARTLearner
 
         self._to_dut, self._from_dut = deque(), bytearray()
-        self._period, self._max_cycles = 1e-6, max_cycles
+        self._period, self._max_cycles = 1e-6, max_cycles_per_read
         self.cycles = 0
         if uart_divisor is None:
-            dut = HostInterface(config, init=init)
+            self.timeout_cycles = STREAM_TIMEOUT_CYCLES
+            dut = HostInterface(config, init=init, timeout_cycles=self.timeout_cycles)
             sim = Simulator(dut)
             sim.add_testbench(self._stream_feeder(dut), background=True)
             sim.add_testbench(self._stream_collector(dut), background=True)
         else:
+            self.timeout_cycles = FRAME_TIMEOUT_BYTE_TIMES * 10 * uart_divisor
             dut = UARTLearner(config, uart_divisor, init=init)
             sim = Simulator(dut)
             sim.add_testbench(self._uart_feeder(dut, uart_divisor), background=True)
@@ -131,15 +155,28 @@ class SimulationTransport:
     def write(self, data: bytes):
         self._to_dut.extend(data)
 
+    def _run(self, cycles: int):
+        self.cycles += cycles
+        self._sim.run_until(self.cycles * self._period)
+
     def read(self, count: int) -> bytes:
+        start = self.cycles
         while len(self._from_dut) < count:
-            if self.cycles > self._max_cycles:
-                raise ProtocolError(f"No reply within {self._max_cycles} simulated cycles")
-            self.cycles += 2000
-            self._sim.run_until(self.cycles * self._period)
+            if self.cycles - start >= self._max_cycles:
+                raise ProtocolError(f"No {count}-byte reply within {self._max_cycles} "
+                                    f"simulated cycles")
+            self._run(min(2000, self._max_cycles))
         data = bytes(self._from_dut[:count])
         del self._from_dut[:count]
         return data
+
+    def pause(self):
+        """Let the queued request bytes go out, then leave the input idle for twice the frame
+        timeout."""
+        start = self.cycles
+        while self._to_dut and self.cycles - start < self._max_cycles:
+            self._run(2000)
+        self._run(2 * self.timeout_cycles)
 
     def flush(self) -> int:
         """Drop bytes that arrived but were never read; returns how many."""
@@ -168,11 +205,14 @@ def _check_int(name, value, lo, hi):
 
 
 class LearnerHost:
-    """Commands of :mod:`hw.host`, and the host's share of LOCO (seeds, basis refresh).
+    """Commands of :mod:`hw.protocol`, and the host's share of LOCO (seeds, basis refresh).
 
-    Every argument is checked before a byte is sent; every command first drops reply bytes left
-    over from an earlier command (a late reply, an error), and fixed-size replies are checked for
-    plausibility; a transport ``flush()`` does the dropping.
+    Every argument is checked before a byte is sent (a one-line ``ValueError``); every command
+    first drops reply bytes left over from an earlier one; every reply is checked for its status
+    byte, length and plausibility. A ``NAK`` raises :class:`CommandRejected` (with the error
+    code), anything else wrong :class:`ProtocolError`; either way the driver then lets the line
+    go idle for the gateware's frame timeout and drops what arrived (``resync``), so the next
+    command starts in step. The transport provides ``write``, ``read``, ``flush`` and ``pause``.
     """
 
     def __init__(self, transport, config: NetworkConfig):
@@ -180,26 +220,50 @@ class LearnerHost:
             raise TypeError(f"Config must be a NetworkConfig, not {config!r}")
         self._io, self._config = transport, config
 
-    def _send(self, data: bytes):
-        self._io.flush()
-        self._io.write(data)
-
     @property
     def config(self):
         return self._config
 
-    def _ack(self):
-        reply = self._io.read(1)[0]
-        if reply == NAK:
-            raise ProtocolError("The gateware rejected the command (NAK)")
-        if reply != ACK:
-            raise ProtocolError(f"Expected ACK (0x{ACK:02x}), got 0x{reply:02x}")
+    def resync(self):
+        """Regain step with the gateware: idle line for the frame timeout, drop what arrived."""
+        self._io.pause()
+        self._io.flush()
+
+    def _command(self, request: bytes, reply_bytes: int) -> bytes:
+        """Send ``request``; returns the ``reply_bytes`` bytes after the ACK."""
+        name = Opcode(request[0]).name
+        self._io.flush()
+        self._io.write(request)
+        try:
+            status = self._io.read(1)[0]
+            if status == NAK:
+                raise CommandRejected(name, self._io.read(1)[0])
+            if status != ACK:
+                raise ProtocolError(f"Expected ACK (0x{ACK:02x}) or NAK (0x{NAK:02x}) in reply "
+                                    f"to {name}, got 0x{status:02x}")
+            return self._io.read(reply_bytes)
+        except ProtocolError:
+            self.resync()
+            raise
+
+    def _fields(self, opcode, data: bytes) -> dict:
+        """A fixed reply cut into its fields: byte counts unsigned, format words signed."""
+        out, at = {}, 0
+        for field in COMMANDS[opcode].reply:
+            size = field.bytes_for(self._config)
+            raw = data[at:at + size]
+            out[field.name] = int.from_bytes(raw, "little") if isinstance(field.size, int) \
+                else _signed(raw, getattr(self._config.learning, field.size).width)
+            at += size
+        return out
+
+    def _reply_bytes(self, opcode) -> int:
+        return sum(field.bytes_for(self._config) for field in COMMANDS[opcode].reply)
 
     def ping(self) -> bytes:
         """Check that the gateware was built for this host's configuration."""
         want = identity_bytes(self._config)
-        self._send(bytes([Opcode.PING]))
-        got = self._io.read(len(want))
+        got = self._command(encode(Opcode.PING), len(want))
         if got != want:
             raise ProtocolError(f"Gateware identifies as {got!r}, the host expects {want!r}: "
                                 f"rebuild one of them with the same NetworkConfig")
@@ -209,33 +273,29 @@ class LearnerHost:
         values = [int(v) for v in intensity]
         if len(values) != self._config.sizes[0] or not all(0 <= v < 256 for v in values):
             raise ValueError(f"Input must be {self._config.sizes[0]} intensities in [0, 256)")
-        self._send(bytes([Opcode.WRITE_INPUT, *values]))
-        self._ack()
+        self._command(encode(Opcode.WRITE_INPUT) + bytes(values), 0)
 
     def train(self, label: int, encoder_seed: int, perturb_seed: int, *,
               use_projector: bool = True, update_centroid: bool = True,
               step_shift: int = 0) -> dict:
-        if not 0 <= label < self._config.sizes[-1]:
-            raise ValueError(f"Label must be in [0, {self._config.sizes[-1]}), not {label!r}")
+        _check_int("Label", label, 0, self._config.sizes[-1])
         _check_int("Step shift", step_shift, 0, 1 << self._config.learning.step_shift_bits)
-        _check_int("Encoder seed", encoder_seed, 0, 1 << 32)
-        _check_int("Perturbation seed", perturb_seed, 0, 1 << 32)
-        flags = int(use_projector) | int(update_centroid) << 1 | step_shift << 2
-        self._send(bytes([Opcode.TRAIN, label]) + encoder_seed.to_bytes(4, "little") +
-                   perturb_seed.to_bytes(4, "little") + bytes([flags]))
-        delta_fmt = self._config.learning.delta
-        n = word_bytes(delta_fmt)
-        reply = self._io.read(1 + n + 4)
-        result = {"prediction": reply[0], "delta": _signed(reply[1:1 + n], delta_fmt.width),
-                  "cycles": int.from_bytes(reply[1 + n:], "little")}
+        _check_int("Encoder seed", encoder_seed, 1, 1 << 32)
+        _check_int("Perturbation seed", perturb_seed, 1, 1 << 32)
+        flags = int(use_projector) << FLAG_PROJECTOR | int(update_centroid) << FLAG_CENTROID | \
+            step_shift << FLAG_STEP_SHIFT
+        request = encode(Opcode.TRAIN, label=label, encoder_seed=encoder_seed,
+                         perturb_seed=perturb_seed, flags=flags)
+        result = self._fields(Opcode.TRAIN,
+                              self._command(request, self._reply_bytes(Opcode.TRAIN)))
         self._check_reply("TRAIN", result)
         return result
 
     def infer(self, encoder_seed: int) -> dict:
-        _check_int("Encoder seed", encoder_seed, 0, 1 << 32)
-        self._send(bytes([Opcode.INFER]) + encoder_seed.to_bytes(4, "little"))
-        reply = self._io.read(5)
-        result = {"prediction": reply[0], "cycles": int.from_bytes(reply[1:], "little")}
+        _check_int("Encoder seed", encoder_seed, 1, 1 << 32)
+        result = self._fields(Opcode.INFER,
+                              self._command(encode(Opcode.INFER, encoder_seed=encoder_seed),
+                                            self._reply_bytes(Opcode.INFER)))
         self._check_reply("INFER", result)
         return result
 
@@ -243,23 +303,21 @@ class LearnerHost:
         """A prediction names a class and a command takes cycles; anything else is garbage."""
         classes = self._config.sizes[-1]
         if result["prediction"] >= classes or result["cycles"] == 0:
-            self._io.flush()
+            self.resync()
             raise ProtocolError(f"Implausible {command} reply: prediction "
                                 f"{result['prediction']} of {classes} classes, "
                                 f"{result['cycles']} cycles")
 
-    def _read(self, opcode, layer, address, count, fmt) -> list:
-        words, n = [], word_bytes(fmt)
+    def _read(self, opcode, layer, count, fmt) -> list:
+        words, n, address = [], word_bytes(fmt), 0
         while count > 0:
             chunk = min(count, _CHUNK)
-            self._send(bytes([opcode, layer]) + address.to_bytes(2, "little") +
-                       chunk.to_bytes(2, "little"))
-            data = self._io.read(chunk * n)
-            words += _words(data, n, fmt.width)
+            request = encode(opcode, layer=layer, address=address, count=chunk)
+            words += _words(self._command(request, chunk * n), n, fmt.width)
             address, count = address + chunk, count - chunk
         return words
 
-    def _write(self, opcode, layer, address, words, fmt, expected, what):
+    def _write(self, opcode, layer, words, fmt, expected, what):
         if len(words) != expected:
             raise ValueError(f"Layer {layer} takes {expected} {what} words, not {len(words)}")
         for index, word in enumerate(words):
@@ -272,46 +330,49 @@ class LearnerHost:
             chunk = words[start:start + _CHUNK]
             payload = b"".join((int(w) & ((1 << 8 * n) - 1)).to_bytes(n, "little")
                                for w in chunk)
-            self._send(bytes([opcode, layer]) + (address + start).to_bytes(2, "little") +
-                       len(chunk).to_bytes(2, "little") + payload)
-            self._ack()
+            request = encode(opcode, layer=layer, address=start, count=len(chunk))
+            self._command(request + payload, 0)
 
-    def _layer_words(self, layer):
+    def _layer_inputs(self, layer):
+        """``n + 1``, the words of one row of ``layer``'s memories."""
         _check_int("Layer", layer, 0, self._config.layers)
-        n, m = self._config.sizes[layer] + 1, self._config.sizes[layer + 1]
-        return n, m
+        return self._config.sizes[layer] + 1
 
     def read_weights(self, layer: int) -> list:
-        n, m = self._layer_words(layer)
-        return self._read(Opcode.READ_WEIGHTS, layer, 0, n * m, self._config.learning.master)
+        n = self._layer_inputs(layer)
+        return self._read(Opcode.READ_WEIGHTS, layer, n * self._config.sizes[layer + 1],
+                          self._config.learning.master)
 
     def write_weights(self, layer: int, words):
-        n, m = self._layer_words(layer)
-        self._write(Opcode.WRITE_WEIGHTS, layer, 0, list(words), self._config.learning.master,
-                    n * m, "master weight")
+        n = self._layer_inputs(layer)
+        self._write(Opcode.WRITE_WEIGHTS, layer, list(words), self._config.learning.master,
+                    n * self._config.sizes[layer + 1], "master weight")
 
     def write_basis(self, layer: int, words):
-        n, _ = self._layer_words(layer)
-        self._write(Opcode.WRITE_BASIS, layer, 0, list(words), self._config.learning.basis,
+        n = self._layer_inputs(layer)
+        self._write(Opcode.WRITE_BASIS, layer, list(words), self._config.learning.basis,
                     self._config.basis_rows * n, "basis")
 
+    def read_basis(self, layer: int) -> list:
+        n = self._layer_inputs(layer)
+        return self._read(Opcode.READ_BASIS, layer, self._config.basis_rows * n,
+                          self._config.learning.basis)
+
     def read_centroids(self, layer: int) -> list:
-        n, _ = self._layer_words(layer)
-        return self._read(Opcode.READ_CENTROIDS, layer, 0, self._config.centroid_rows * n,
+        n = self._layer_inputs(layer)
+        return self._read(Opcode.READ_CENTROIDS, layer, self._config.centroid_rows * n,
                           self._config.learning.vector)
 
     def read_outputs(self) -> list:
-        self._send(bytes([Opcode.READ_OUTPUTS]))
         fmt = self._config.learning.output
         n = word_bytes(fmt)
-        data = self._io.read(self._config.sizes[-1] * n)
+        data = self._command(encode(Opcode.READ_OUTPUTS), self._config.sizes[-1] * n)
         return _words(data, n, fmt.width)
 
     def counters(self) -> dict:
-        self._send(bytes([Opcode.READ_COUNTERS]))
-        data = self._io.read(8)
-        return {"samples": int.from_bytes(data[:4], "little"),
-                "cycles": int.from_bytes(data[4:], "little")}
+        return self._fields(Opcode.READ_COUNTERS,
+                            self._command(encode(Opcode.READ_COUNTERS),
+                                          self._reply_bytes(Opcode.READ_COUNTERS)))
 
     # --- the host's share of LOCO -----------------------------------------------------------
 
@@ -334,6 +395,6 @@ class LearnerHost:
         bases back."""
         from .golden import orthonormal_bases
         for layer in range(self._config.layers):
-            n, _ = self._layer_words(layer)
+            n = self._layer_inputs(layer)
             centroids = torch.tensor(self.read_centroids(layer)).view(self._config.centroid_rows, n)
             self.write_basis(layer, orthonormal_bases(centroids, self._config).flatten().tolist())

@@ -47,7 +47,7 @@ def check_projector(config, layer, vectors, *, name):
     cycles = [0]
 
     async def testbench(ctx):
-        await write_port(ctx, dut.basis_waddr, dut.basis_wdata, dut.basis_we, vectors["basis"])
+        await write_port(ctx, dut.basis_addr, dut.basis_wdata, dut.basis_we, vectors["basis"])
         for index, sample in enumerate(vectors["samples"]):
             for port in ("own", "use_projector", "update_centroid", "step_shift"):
                 ctx.set(getattr(dut, port), sample[port])
@@ -109,8 +109,8 @@ def check_learner(config, vectors, *, name, infer_every=0, shared_update=False):
         ctx.set(dut.update_centroid, 1)
         for index, sample in enumerate(vectors["samples"]):
             for layer, words in enumerate(sample["bases"] or []):
-                ctx.set(dut.basis_layer, layer)
-                await write_port(ctx, dut.basis_addr, dut.basis_data, dut.basis_we, words)
+                ctx.set(dut.store_layer, layer)
+                await write_port(ctx, dut.basis_addr, dut.basis_wdata, dut.basis_we, words)
             await write_port(ctx, dut.input_addr, dut.input_data, dut.input_we,
                              sample["intensity"])
             for port in ("label", "encoder_seed", "perturb_seed", "step_shift"):

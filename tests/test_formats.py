@@ -69,11 +69,11 @@ def test_learning_rejects_bad_parameters():
     ({"timesteps": 1024}, ValueError, r"^Vector format Q10\.6 cannot hold a spike count of 1024$"),
     ({"sizes": (12, 6, 4), "clusters": 2}, ValueError,
      r"^Clusters \(2\) must be at least the classes \(4\): each label is its own cluster$"),
-    ({"sizes": (784, 128, 10)}, ValueError,
-     (r"^Layer 0 \(784 -> 128\) holds 100480 words, more than the protocol's 16-bit address "
-      r"reaches \(65536\)$")),
+    ({"sizes": (4096, 4096, 10)}, ValueError,
+     (r"^Layer 0 \(4096 -> 4096\) holds 16781312 words, more than the protocol's 24-bit "
+      r"address reaches \(16777216\)$")),
     ({"sizes": (4,) * 130}, ValueError,
-     r"^A network of 129 layers cannot identify itself over the protocol \(at most 123"),
+     r"^A network of 129 layers cannot identify itself over the protocol \(at most 121"),
     ({"noise_amplitude": 1000}, ValueError, r"^Noise amplitude must be a positive Q4\.10 number"),
     ({"noise_amplitude": 0.0001}, ValueError, r"^Noise amplitude must be a positive Q4\.10"),
     ({"sizes": (1100, 32, 10)}, ValueError,
@@ -97,15 +97,31 @@ def test_network_json_round_trip():
     assert NetworkConfig.from_json(config.to_json()) == config
 
 
-def test_formats_is_standard_library_only():
+@pytest.mark.parametrize("module, allowed", [
+    ("formats", {"dataclasses", "json", "protocol"}),
+    ("protocol", {"enum", "dataclasses", "argparse", "pathlib"}),
+])
+def test_the_shared_definitions_are_standard_library_only(module, allowed):
+    """hw.formats and hw.protocol are what the host driver shares with the gateware: they must
+    not pull in Amaranth (or anything beyond the standard library)."""
     import ast
-    import hw.formats
-    tree = ast.parse(open(hw.formats.__file__).read())
+    import importlib
+    tree = ast.parse(open(importlib.import_module(f"hw.{module}").__file__).read())
     modules = {alias.name.split(".")[0] for node in ast.walk(tree)
                if isinstance(node, ast.Import) for alias in node.names}
     modules |= {node.module.split(".")[0] for node in ast.walk(tree)
-                if isinstance(node, ast.ImportFrom)}
-    assert modules <= {"dataclasses", "json"}
+                if isinstance(node, ast.ImportFrom) and node.module}
+    assert modules <= allowed
+
+
+def test_the_host_driver_does_not_import_the_gateware():
+    import subprocess
+    import sys
+    code = ("import sys, loco_sw.host; "
+            "print(sorted(m for m in sys.modules if m == 'amaranth' or m.startswith('hw.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "['hw.formats', 'hw.protocol']"
 
 
 def test_with_lowrank_raises_the_tracker_shift_only_where_needed():

@@ -9,8 +9,8 @@ import torch
 from hw.formats import DEFAULT_NETWORK
 from hw.uart import UARTRx
 from loco_sw.golden import init_state, refresh_bases, train_step
-from hw.host import identity_bytes
-from loco_sw.host import LearnerHost, ProtocolError, SimulationTransport
+from hw.protocol import ACK, NAK, Error, identity_bytes
+from loco_sw.host import CommandRejected, LearnerHost, ProtocolError, SimulationTransport
 
 SMALL = dataclasses.replace(DEFAULT_NETWORK, sizes=(12, 6, 4), timesteps=8, clusters=4)
 
@@ -51,10 +51,14 @@ def test_host_round_trips_weights_and_detects_a_wrong_configuration():
         LearnerHost(SimulationTransport(SMALL), other).ping()
 
 
-def test_unknown_opcode_gets_nak():
-    transport = SimulationTransport(SMALL)
+def test_unknown_opcode_gets_nak_and_the_simulated_read_times_out_per_read():
+    transport = SimulationTransport(SMALL, max_cycles_per_read=20_000)
     transport.write(bytes([0x7F]))
-    assert transport.read(1) == bytes([0xEE])
+    assert transport.read(2) == bytes([NAK, Error.UNKNOWN_OPCODE])
+    transport.pause()
+    with pytest.raises(ProtocolError, match=r"^No 1-byte reply within 20000 simulated cycles$"):
+        transport.read(1)                            # no request: no reply, after 20 000 cycles
+    assert transport.cycles < 2 * 20_000 + 3 * transport.timeout_cycles
 
 
 def test_host_rejects_bad_arguments():
@@ -62,7 +66,7 @@ def test_host_rejects_bad_arguments():
     host.ping()                 # a transport that never ran leaves its coroutines unawaited
     with pytest.raises(ValueError, match=r"^Input must be 12 intensities in \[0, 256\)$"):
         host.write_input([0] * 11)
-    with pytest.raises(ValueError, match=r"^Label must be in \[0, 4\), not 9$"):
+    with pytest.raises(ValueError, match=r"^Label must be an integer in \[0, 4\), not 9$"):
         host.train(9, 1, 2)
     with pytest.raises(ValueError, match=r"^Step shift must be an integer in \[0, 4\), not 4$"):
         host.train(1, 1, 2, step_shift=4)
@@ -76,6 +80,7 @@ class _ScriptedTransport:
 
     def __init__(self, replies):
         self.replies, self.pending, self.sent = list(replies), bytearray(), []
+        self.pauses = 0
 
     def write(self, data):
         self.sent.append(bytes(data))
@@ -94,21 +99,55 @@ class _ScriptedTransport:
         self.pending.clear()
         return dropped
 
+    def pause(self):
+        self.pauses += 1
+
 
 def test_driver_drops_a_late_reply_before_the_next_command():
     # PING answered with its identity twice (a late duplicate): counters() must not read it.
-    identity = identity_bytes(SMALL)
-    transport = _ScriptedTransport([identity + identity, (7).to_bytes(4, "little") * 2])
+    identity = bytes([ACK]) + identity_bytes(SMALL)
+    transport = _ScriptedTransport([identity + identity,
+                                    bytes([ACK]) + (7).to_bytes(4, "little") * 2])
     host = LearnerHost(transport, SMALL)
     host.ping()
     assert host.counters() == {"samples": 7, "cycles": 7}
 
 
 def test_driver_rejects_an_implausible_train_reply():
-    garbage = bytes([170]) + bytes(6)
-    host = LearnerHost(_ScriptedTransport([garbage]), SMALL)
+    transport = _ScriptedTransport([bytes([ACK, 170]) + bytes(6), bytes([0x55] * 8)])
+    host = LearnerHost(transport, SMALL)
     with pytest.raises(ProtocolError, match=r"^Implausible TRAIN reply: prediction 170 of 4 "):
         host.train(1, 1, 2)
+    with pytest.raises(ProtocolError, match=r"^Expected ACK \(0xaa\) or NAK \(0xee\) in reply "
+                                            r"to TRAIN, got 0x55$"):
+        host.train(1, 1, 2)
+    assert transport.pauses == 2                       # resynchronised after each
+
+
+def test_driver_names_the_error_of_a_nak_and_resynchronises():
+    transport = _ScriptedTransport([bytes([NAK, Error.BAD_LABEL]), bytes([NAK, 0x42])])
+    host = LearnerHost(transport, SMALL)
+    with pytest.raises(CommandRejected, match=r"^The gateware rejected TRAIN: BAD_LABEL "
+                                              r"\(label >= classes\)$") as caught:
+        host.train(1, 1, 2)
+    assert caught.value.error is Error.BAD_LABEL
+    with pytest.raises(CommandRejected, match=r"^The gateware rejected INFER: 0x42 \(an error "):
+        host.infer(1)
+    assert transport.pauses == 2
+
+
+def test_driver_addresses_words_past_65536_in_three_bytes():
+    """784-128-10 (100 480 layer-0 words) is a valid configuration now; the driver's chunks
+    address it with the 3-byte address field."""
+    big = dataclasses.replace(SMALL, sizes=(784, 128, 10), clusters=10)
+    words = 785 * 128
+    transport = _ScriptedTransport([bytes([ACK])] * 30)
+    LearnerHost(transport, big).write_weights(0, [0] * words)
+    headers = [frame[:7] for frame in transport.sent]
+    assert len(headers) == -(-words // 4096)
+    last = headers[-1]
+    assert last[:2] == bytes([0x06, 0]) and int.from_bytes(last[2:5], "little") == 24 * 4096
+    assert int.from_bytes(last[5:7], "little") == words - 24 * 4096
 
 
 @pytest.mark.parametrize("call, message", [
@@ -119,8 +158,11 @@ def test_driver_rejects_an_implausible_train_reply():
     (lambda h: h.write_basis(1, [0] * 3), r"^Layer 1 takes 56 basis words, not 3$"),
     (lambda h: h.read_weights(7), r"^Layer must be an integer in \[0, 2\), not 7$"),
     (lambda h: h.read_centroids(-1), r"^Layer must be an integer in \[0, 2\), not -1$"),
-    (lambda h: h.train(1, 1 << 32, 2), r"^Encoder seed must be an integer in \[0, 4294967296\)"),
-    (lambda h: h.train(1, 1, -1), r"^Perturbation seed must be an integer in \[0, 4294967296\)"),
+    (lambda h: h.train(1, 1 << 32, 2), r"^Encoder seed must be an integer in \[1, 4294967296\)"),
+    (lambda h: h.train(1, 1, -1), r"^Perturbation seed must be an integer in \[1, 4294967296\)"),
+    (lambda h: h.train(1, 0, 2), r"^Encoder seed must be an integer in \[1, 4294967296\), not 0"),
+    (lambda h: h.train(4, 1, 2), r"^Label must be an integer in \[0, 4\), not 4$"),
+    (lambda h: h.read_basis(2), r"^Layer must be an integer in \[0, 2\), not 2$"),
     (lambda h: h.infer(2.5), r"^Encoder seed must be an integer"),
 ])
 def test_driver_checks_arguments_before_sending(call, message):

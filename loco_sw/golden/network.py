@@ -20,6 +20,7 @@ from .noise import encode_spikes, rademacher_negative, sample_seed, xorshift_wor
 
 
 __all__ = ["GoldenState", "init_state", "run_network", "perturbation_signs", "train_step",
+           "train_step_seeded", "predict_seeded",
            "predict", "refresh_bases", "orthonormal_bases", "step_shift_for_epoch"]
 
 
@@ -93,12 +94,23 @@ def _augment(counts: torch.Tensor, config: NetworkConfig) -> torch.Tensor:
 
 
 def train_step(config: NetworkConfig, state: GoldenState, intensity: torch.Tensor, label: int,
-               index: int, *, use_projector: bool = True, update_centroids: bool = True,
-               step_shift: int = 0, probe: dict | None = None) -> dict:
+               index: int, **options) -> dict:
     """One online LOCO step on one sample (in place on ``state``); returns the step's words.
 
     ``index`` picks the sample's encoder and perturbation seeds (:func:`sample_seed`), so the
-    host and the hardware agree on them. ``step_shift`` (0 .. 3, the host's step-size schedule)
+    host and the hardware agree on them; ``options`` as :func:`train_step_seeded`.
+    """
+    return train_step_seeded(config, state, intensity, label, sample_seed(ENCODER_SEED, index),
+                             sample_seed(PERTURB_SEED, index), **options)
+
+
+def train_step_seeded(config: NetworkConfig, state: GoldenState, intensity: torch.Tensor,
+                      label: int, encoder_seed: int, perturb_seed: int, *,
+                      use_projector: bool = True, update_centroids: bool = True,
+                      step_shift: int = 0, probe: dict | None = None) -> dict:
+    """:func:`train_step` with the lane seeds given (what a TRAIN command carries).
+
+    ``step_shift`` (0 .. 3, the host's step-size schedule)
     is added to every layer's update shift. With ``use_projector=False`` this is plain NP (no
     low-rank part, no tracker update). ``probe`` (a dict) collects, per layer (key: the layer
     number) a dict of the datapath's quantities before saturation, for range reports:
@@ -107,9 +119,8 @@ def train_step(config: NetworkConfig, state: GoldenState, intensity: torch.Tenso
     """
     learn = config.learning
     forward = [forward_weights(w, config.weight_shift) for w in state.master]
-    spikes_in = encode_spikes(intensity[None], [sample_seed(ENCODER_SEED, index)],
-                              config.timesteps)
-    negative = perturbation_signs(config, [sample_seed(PERTURB_SEED, index)])
+    spikes_in = encode_spikes(intensity[None], [encoder_seed], config.timesteps)
+    negative = perturbation_signs(config, [perturb_seed])
     # The first pass: clean, or perturbed by -xi (antithetic: dL is a central difference).
     first = [~n for n in negative] if config.learning.antithetic else None
     _, y_first = run_network(config, forward, spikes_in, first, probe)
@@ -156,9 +167,15 @@ def train_step(config: NetworkConfig, state: GoldenState, intensity: torch.Tenso
 def predict(config: NetworkConfig, state: GoldenState, intensities: torch.Tensor,
             indices) -> torch.Tensor:
     """Clean-pass output words ``(B, K)`` for a batch (encoder seeds from ``indices``)."""
+    return predict_seeded(config, state, intensities,
+                          [sample_seed(ENCODER_SEED, int(i)) for i in indices])
+
+
+def predict_seeded(config: NetworkConfig, state: GoldenState, intensities: torch.Tensor,
+                   seeds) -> torch.Tensor:
+    """:func:`predict` with the encoder seeds given (what an INFER command carries)."""
     forward = [forward_weights(w, config.weight_shift) for w in state.master]
-    seeds = [sample_seed(ENCODER_SEED, int(i)) for i in indices]
-    spikes_in = encode_spikes(intensities, seeds, config.timesteps)
+    spikes_in = encode_spikes(intensities, list(seeds), config.timesteps)
     return run_network(config, forward, spikes_in)[1]
 
 
