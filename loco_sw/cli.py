@@ -6,15 +6,21 @@ PNG, and for ``--tasks`` the accuracy (forgetting) matrix PNG; prints a one-line
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
 from .data import DataError, load_digits_split, load_mnist, load_mnist5k
 from .model import NeuronConfig
 from .rules import CLUSTER_MODES
-from .train import RULES, TrainConfig, class_incremental_tasks, train, train_fixed_point
+from .train import (RULES, TrainConfig, class_incremental_tasks, fixed_point_network, train,
+                    train_fixed_point)
 
 __all__ = ["main", "build_parser"]
+
+# Options of the float trainer; the fixed-point model takes these from the hardware's formats.
+FLOAT_ONLY = ("lr", "momentum", "sigma", "noise", "batch", "rank", "lowrank_source", "clusters",
+              "init_gain", "neuron", "timesteps")
 
 
 def build_parser():
@@ -54,11 +60,31 @@ def build_parser():
     return parser
 
 
+def _check_options(parser, args):
+    """Every option given must apply to the mode chosen; names and paths are checked before
+    any work starts (``parser.error``: one line, exit code 2)."""
+    defaults = vars(parser.parse_args(["train"]))
+    given = [name for name in FLOAT_ONLY if getattr(args, name) != defaults[name]]
+    if args.fixed_point and given:
+        options = ", ".join("--" + name.replace("_", "-") for name in given)
+        parser.error(f"{options} not used by --fixed-point (its arithmetic, step sizes and "
+                     f"noise come from hw.formats)")
+    if args.neuron == "rate" and args.timesteps != defaults["timesteps"]:
+        parser.error("--timesteps applies to --neuron lif only")
+    if args.data == "mnist" and args.data_dir is None:
+        parser.error("--data mnist needs --data-dir (a directory of IDX files)")
+    if args.data != "mnist" and args.data_dir is not None:
+        parser.error("--data-dir applies to --data mnist only")
+    if args.name is not None and (not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", args.name)):
+        parser.error(f"--name must be a plain name (letters, digits, . _ -), not {args.name!r}")
+    if args.runs.exists() and not args.runs.is_dir():
+        parser.error(f"--runs {args.runs} is not a directory")
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.data == "mnist" and args.data_dir is None:
-        parser.error("--data mnist needs --data-dir (a directory of IDX files)")
+    _check_options(parser, args)
     try:
         if args.depth < 2:
             raise ValueError(f"Depth must be at least 2 (a hidden layer and the readout), "
@@ -72,12 +98,10 @@ def main(argv=None):
                              clusters=args.clusters)
         data = {"mnist": lambda: load_mnist(args.data_dir), "mnist5k": load_mnist5k,
                 "digits": lambda: load_digits_split(seed=args.seed)}[args.data]()
-        if args.fixed_point and args.clusters != "labels":
-            raise ValueError("--fixed-point clusters by label (the hardware's projector); "
-                             "--clusters applies to the float trainer")
-        tasks = class_incremental_tasks(int(data[1].max()) + 1,
-                                        (int(data[1].max()) + 1) // args.tasks) \
-            if args.tasks else None
+        classes = int(data[1].max()) + 1
+        network = fixed_point_network(config, data[0].shape[1], classes) \
+            if args.fixed_point else None
+        tasks = class_incremental_tasks(classes, classes // args.tasks) if args.tasks else None
     except (ValueError, ZeroDivisionError, DataError) as error:
         parser.exit(2, f"error: {error}\n")
 
@@ -92,7 +116,8 @@ def main(argv=None):
 
     try:
         if args.fixed_point:
-            result = train_fixed_point(config, data, tasks=tasks, progress=progress)
+            result = train_fixed_point(config, data, network=network, tasks=tasks,
+                                       progress=progress)
         else:
             result = train(config, data, tasks=tasks, progress=progress)
     except ValueError as error:

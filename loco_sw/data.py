@@ -53,7 +53,11 @@ def load_idx(path: Path) -> torch.Tensor:
     path = Path(path)
     if not path.exists():
         raise DataError(f"IDX file {path} does not exist")
-    raw = (gzip.open if path.suffix == ".gz" else open)(path, "rb").read()
+    try:
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as file:
+            raw = file.read()
+    except (OSError, EOFError) as error:        # gzip.BadGzipFile is an OSError
+        raise DataError(f"{path} cannot be read: {error}") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise DataError(f"{path} is not an unsigned-byte IDX file (bad magic number)")
     dims = raw[3]
@@ -64,6 +68,8 @@ def load_idx(path: Path) -> torch.Tensor:
     for d in shape:
         count *= d
     body = raw[4 + 4 * dims:]
+    if count == 0:
+        raise DataError(f"{path} holds no items (shape {shape})")
     if len(body) != count:
         raise DataError(f"{path} holds {len(body)} data bytes, its header promises {count}")
     return torch.frombuffer(bytearray(body), dtype=torch.uint8).view(*shape)

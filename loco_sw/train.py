@@ -6,6 +6,8 @@ its accuracy is what the hardware would reach with the same seeds.
 """
 
 import dataclasses
+import json
+import math
 import time
 from dataclasses import dataclass
 
@@ -14,7 +16,8 @@ import torch
 from .model import Network, NeuronConfig
 from .rules import CLUSTER_MODES, Projector, bp_gradients, dfa_gradients, np_gradients
 
-__all__ = ["RULES", "TrainConfig", "class_incremental_tasks", "train", "train_fixed_point"]
+__all__ = ["RULES", "FIXED_POINT_FIELDS", "TrainConfig", "class_incremental_tasks", "train",
+           "fixed_point_network", "train_fixed_point"]
 
 RULES = ("loco", "np", "dfa", "bp")
 
@@ -50,9 +53,10 @@ class TrainConfig:
                 raise ValueError(f"{name.capitalize()} must be a positive integer, "
                                  f"not {getattr(self, name)!r}")
         for name in ("lr", "sigma", "init_gain"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name.capitalize()} must be positive, "
-                                 f"not {getattr(self, name)!r}")
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                raise ValueError(f"{name.capitalize()} must be a positive finite number, "
+                                 f"not {value!r}")
         if not 0 <= self.momentum < 1:
             raise ValueError(f"Momentum must be in [0, 1), not {self.momentum!r}")
         if self.noise not in ("gaussian", "rademacher"):
@@ -172,6 +176,22 @@ def to_intensity(x: torch.Tensor) -> torch.Tensor:
     return torch.clamp(torch.round(x * 256), max=255).to(torch.int64)
 
 
+# What a fixed-point run takes from TrainConfig; the rest (step sizes, noise, rank, neuron) is
+# the hardware's arithmetic, fixed by the NetworkConfig.
+FIXED_POINT_FIELDS = ("rule", "hidden", "epochs", "seed", "refresh")
+
+
+def fixed_point_network(config: TrainConfig, inputs: int, classes: int):
+    """``DEFAULT_NETWORK`` resized to ``inputs``, ``config.hidden`` and ``classes`` (one cluster
+    per class); raises ``ValueError`` for sizes the hardware cannot take."""
+    from hw.formats import DEFAULT_NETWORK
+    try:
+        return dataclasses.replace(DEFAULT_NETWORK, sizes=(inputs, *config.hidden, classes),
+                                   clusters=classes)
+    except TypeError as error:                  # NetworkConfig's type-and-range checks
+        raise ValueError(str(error)) from None
+
+
 def train_fixed_point(config: TrainConfig, data, *, network=None, tasks=None,
                       step_schedule=None, hidden_bias=None, progress=None) -> dict:
     """Train the bit-exact fixed-point model (hardware arithmetic) on ``data``.
@@ -183,7 +203,7 @@ def train_fixed_point(config: TrainConfig, data, *, network=None, tasks=None,
     task); hidden biases start at ``hidden_bias`` (default ``INIT_HIDDEN_BIAS``). ``tasks`` as in
     :func:`train` (class-incremental: ``config.epochs`` per task, ``accuracy_matrix``).
     """
-    from hw.formats import DEFAULT_NETWORK, INIT_HIDDEN_BIAS, STEP_SHIFT_EPOCHS, TEST_INDEX_BASE
+    from hw.formats import INIT_HIDDEN_BIAS, STEP_SHIFT_EPOCHS, TEST_INDEX_BASE
 
     from .golden import init_state, predict, refresh_bases, step_shift_for_epoch, train_step
 
@@ -192,8 +212,7 @@ def train_fixed_point(config: TrainConfig, data, *, network=None, tasks=None,
     x_train, y_train, x_test, y_test = data
     classes = int(max(int(y_train.max()), int(y_test.max()))) + 1
     if network is None:
-        network = dataclasses.replace(DEFAULT_NETWORK, sizes=(x_train.shape[1], *config.hidden,
-                                                              classes), clusters=classes)
+        network = fixed_point_network(config, x_train.shape[1], classes)
     xi_train, xi_test = to_intensity(x_train), to_intensity(x_test)
     test_index = range(TEST_INDEX_BASE, TEST_INDEX_BASE + len(y_test))
     state = init_state(network, seed=config.seed,
@@ -223,7 +242,8 @@ def train_fixed_point(config: TrainConfig, data, *, network=None, tasks=None,
         if tasks is not None:
             matrix.append([float(correct[torch.isin(y_test, torch.tensor(t))].double().mean())
                            for t in schedule])
-    result = {"config": config.to_dict(), "network_config": network.to_json(),
+    ran = {name: getattr(config, name) for name in FIXED_POINT_FIELDS}
+    result = {"config": ran, "network_config": json.loads(network.to_json()),
               "sizes": list(network.sizes), "history": history,
               "final_test_accuracy": history["test_accuracy"][-1], "state": state}
     if tasks is not None:

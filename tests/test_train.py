@@ -1,5 +1,6 @@
 import gzip
 import json
+import re
 import struct
 
 import pytest
@@ -191,7 +192,9 @@ def test_fixed_point_class_incremental_reports_forgetting():
     ({"clusters": "dbscan"}, r"^Clusters must be one of labels, kmeans, online, not 'dbscan'$"),
     ({"rule": "np", "clusters": "kmeans"}, r"^Label-free clusters apply to rule 'loco' only$"),
     ({"momentum": 1.0}, r"^Momentum must be in \[0, 1\), not 1\.0$"),
-    ({"lr": 0.0}, r"^Lr must be positive, not 0\.0$"),
+    ({"lr": 0.0}, r"^Lr must be a positive finite number, not 0\.0$"),
+    ({"lr": float("inf")}, r"^Lr must be a positive finite number, not inf$"),
+    ({"sigma": float("nan")}, r"^Sigma must be a positive finite number, not nan$"),
     ({"hidden": ()}, r"^Hidden widths must be positive integers, not \(\)$"),
     ({"epochs": 0}, r"^Epochs must be a positive integer, not 0$"),
 ])
@@ -231,6 +234,19 @@ def test_mnist_errors_name_the_file(tmp_path):
     bad.write_bytes(b"PK\x03\x04")
     with pytest.raises(DataError, match=r"is not an unsigned-byte IDX file"):
         load_idx(bad)
+    fake = tmp_path / "fake.gz"
+    fake.write_bytes(b"\x00\x00\x08\x01\x00\x00\x00\x01a")       # not gzip at all
+    with pytest.raises(DataError, match=r"^\S*fake\.gz cannot be read: Not a gzipped file"):
+        load_idx(fake)
+    _write_idx(tmp_path / "whole.gz", torch.zeros(40, dtype=torch.uint8), compress=True)
+    cut = tmp_path / "cut.gz"
+    cut.write_bytes((tmp_path / "whole.gz").read_bytes()[:-12])
+    with pytest.raises(DataError, match=r"^\S*cut\.gz cannot be read: Compressed file ended"):
+        load_idx(cut)
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"\x00\x00\x08\x03" + bytes(4) + b"\x00\x00\x00\x1c" * 2)
+    with pytest.raises(DataError, match=r"^\S*empty holds no items \(shape \(0, 28, 28\)\)$"):
+        load_idx(empty)
 
 
 def test_cli_trains_and_writes_run(tmp_path, capsys):
@@ -265,3 +281,38 @@ def test_cli_reports_bad_input_cleanly(tmp_path, capsys):
         main(["train", "--data", "mnist", "--data-dir", str(tmp_path / "missing")])
     assert exit_info.value.code == 2
     assert "error: MNIST directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--fixed-point", "--width", "5000"], r"error: Layer width must be an integer \[1, 4096\]"),
+    (["--fixed-point", "--sigma", "0.1", "--rank", "4"],
+     r"error: --sigma, --rank not used by --fixed-point"),
+    (["--fixed-point", "--lr", "0.1"], r"error: --lr not used by --fixed-point"),
+    (["--timesteps", "8"], r"error: --timesteps applies to --neuron lif only"),
+    (["--name", "../x"], r"error: --name must be a plain name"),
+    (["--name", "a/b"], r"error: --name must be a plain name"),
+    (["--lr", "inf"], r"error: Lr must be a positive finite number, not inf"),
+    (["--data-dir", "."], r"error: --data-dir applies to --data mnist only"),
+])
+def test_cli_rejects_what_does_not_apply_before_any_work(tmp_path, capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--epochs", "1", "--runs", str(tmp_path), *argv])
+    assert exit_info.value.code == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert list(tmp_path.iterdir()) == []                  # nothing written
+
+
+def test_cli_rejects_a_runs_path_that_is_a_file(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    runs.write_text("")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--epochs", "1", "--runs", str(runs)])
+    assert exit_info.value.code == 2 and "is not a directory" in capsys.readouterr().err
+
+
+def test_cli_fixed_point_records_only_what_ran(tmp_path):
+    main(["train", "--fixed-point", "--epochs", "1", "--width", "8", "--runs", str(tmp_path),
+          "--name", "f"])
+    metrics = json.loads((tmp_path / "f" / "metrics.json").read_text())
+    assert set(metrics["config"]) == {"rule", "hidden", "epochs", "seed", "refresh"}
+    assert metrics["network_config"]["sizes"] == [64, 8, 10]
