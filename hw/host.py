@@ -26,6 +26,9 @@ _PLACES = {"layer": 0, "address": 1, "count": 4,
 _REGISTER_BYTES = 10
 _MEMORY_READS = (Opcode.READ_WEIGHTS, Opcode.READ_CENTROIDS, Opcode.READ_BASIS)
 _MEMORY_WRITES = (Opcode.WRITE_WEIGHTS, Opcode.WRITE_BASIS)
+# Where SEND takes the bytes after the status byte: these commands' results, or (None) the word
+# register (a read word, an error code).
+_SOURCES = (None, Opcode.TRAIN, Opcode.INFER, Opcode.READ_COUNTERS)
 
 
 def _first_place(opcode) -> int:
@@ -117,12 +120,13 @@ class HostInterface(wiring.Component):
         address    = Signal(range(largest + 1))
         remaining  = Signal(range(largest + 1))
         word       = Signal(8 * max(word_bytes(learn.master), word_bytes(learn.basis)))
-        # ACK and the longest fixed reply (PING's identity comes from a table instead).
-        reply      = Signal(8 * (1 + max(sum(f.bytes_for(cfg) for f in c.reply)
-                                         for c in COMMANDS.values() if c.opcode != Opcode.PING)))
-        length     = Signal(4)
+        # The bytes after a reply's status byte are taken straight from their source (the
+        # learner's result registers, which hold still while idle, or ``word``), byte ``count``.
+        source     = Signal(range(len(_SOURCES)))
+        length     = Signal(4)                   # reply bytes after the status byte
+        status     = Signal()                    # SEND starts with the status byte
+        draining   = Signal()                    # the status is NAK: then drop input until idle
         streaming  = Signal()                    # SEND goes on with the next word of a read
-        draining   = Signal()                    # SEND is a NAK: drop input until idle
         idle       = Signal(range(self._timeout))
         timed_out  = Signal()
 
@@ -147,27 +151,27 @@ class HostInterface(wiring.Component):
             learner.input_data.eq(self.i.payload),
         ]
 
-        def reply_with(value, nbytes, *, drain=False):
-            m.d.sync += [reply.eq(value), length.eq(nbytes), count.eq(0),
-                         streaming.eq(0), draining.eq(drain)]
+        def reply_with(opcode, *, nak=False, read=False):
+            """The status byte (ACK, or NAK: then drop input until idle), then the fixed reply
+            of ``opcode`` (NAK: the error code in ``word``); a read then streams its words
+            (SEND goes back to READ_ITEM)."""
+            nbytes = 1 if nak else sum(f.bytes_for(cfg) for f in COMMANDS[opcode].reply)
+            m.d.sync += [source.eq(_SOURCES.index(opcode if opcode in _SOURCES else None)),
+                         length.eq(nbytes), count.eq(0), status.eq(1), draining.eq(nak),
+                         streaming.eq(read)]
             m.next = "SEND"
 
         def reject(error):
-            """NAK and ``error`` (a code or an 8-bit signal); then drop input until idle."""
-            reply_with(Cat(C(NAK, 8), error if isinstance(error, Value) else C(error, 8)), 2,
-                       drain=True)
+            """NAK and ``error`` (a code or an 8-bit signal)."""
+            m.d.sync += word.eq(error)
+            reply_with(None, nak=True)
 
-        def acknowledge(opcode, values=None):
-            """ACK and the fixed reply fields of ``opcode`` (``values`` by field name)."""
-            fields = COMMANDS[opcode].reply
-            reply_with(Cat(C(ACK, 8), *(_field(values[f.name], f.bytes_for(cfg))
-                                        for f in fields)),
-                       1 + sum(f.bytes_for(cfg) for f in fields))
-
-        def acknowledge_read():
-            """ACK, then the words of a read, one at a time (SEND goes back to READ_ITEM)."""
-            reply_with(C(ACK, 8), 1)
-            m.d.sync += streaming.eq(1)
+        results = {"prediction": learner.prediction, "delta": learner.delta,
+                   "cycles": learner.cycles, "samples": learner.samples}
+        reply_bytes = {opcode: Cat(*(_field(results[f.name], f.bytes_for(cfg))
+                                     for f in COMMANDS[opcode].reply))
+                       for opcode in _SOURCES if opcode is not None}
+        reply_bytes[None] = word
 
         def error_of_request():
             """The error code of the request whose arguments are in, 0 if it is good."""
@@ -181,12 +185,17 @@ class HostInterface(wiring.Component):
                         Mux((opcode == Opcode.READ_WEIGHTS) | (opcode == Opcode.WRITE_WEIGHTS),
                             limit("master"), limit("basis")))
             reserved = flags >> (FLAG_STEP_SHIFT + learn.step_shift_bits)
+            # address + count <= words, in the width of the largest memory: wider address or
+            # count bits must be zero.
+            start, count_ = place("address"), place("count")
+            bits = len(address)
+            fits = (start[bits:] == 0) & (count_[bits:] == 0) & \
+                (start[:bits] + count_[:bits] <= words)
             with m.Switch(opcode):
                 with m.Case(*_MEMORY_READS, *_MEMORY_WRITES):
                     with m.If(layer >= cfg.layers):
                         m.d.comb += error.eq(Error.BAD_LAYER)
-                    with m.Elif((place("count") == 0) |
-                                (place("address") + place("count") > words)):
+                    with m.Elif((count_ == 0) | ~fits):
                         m.d.comb += error.eq(Error.BAD_RANGE)
                 with m.Case(Opcode.TRAIN):
                     with m.If(label >= cfg.sizes[-1]):
@@ -243,15 +252,14 @@ class HostInterface(wiring.Component):
                         with m.Case(Opcode.INFER):
                             m.next = "START_INFER"
                         with m.Case(*_MEMORY_READS):
-                            acknowledge_read()
+                            reply_with(Opcode.READ_WEIGHTS, read=True)
                         with m.Case(Opcode.READ_OUTPUTS):
                             m.d.sync += [address.eq(0), remaining.eq(cfg.sizes[-1])]
-                            acknowledge_read()
+                            reply_with(Opcode.READ_OUTPUTS, read=True)
                         with m.Case(*_MEMORY_WRITES):
                             m.next = "RECEIVE_ITEM"
                         with m.Case(Opcode.READ_COUNTERS):
-                            acknowledge(Opcode.READ_COUNTERS,
-                                        {"samples": learner.samples, "cycles": learner.cycles})
+                            reply_with(Opcode.READ_COUNTERS)
 
             with m.State("START_TRAIN"):
                 m.d.comb += [learner.command.eq(Command.TRAIN), learner.start.eq(1)]
@@ -261,12 +269,10 @@ class HostInterface(wiring.Component):
                 m.next = "WAIT_LEARNER"
             with m.State("WAIT_LEARNER"):
                 with m.If(~learner.busy):
-                    values = {"prediction": learner.prediction, "delta": learner.delta,
-                              "cycles": learner.cycles}
                     with m.If(opcode == Opcode.TRAIN):
-                        acknowledge(Opcode.TRAIN, values)
+                        reply_with(Opcode.TRAIN)
                     with m.Else():
-                        acknowledge(Opcode.INFER, values)
+                        reply_with(Opcode.INFER)
 
             with m.State("RECEIVE_INPUT"):
                 m.d.comb += self.i.ready.eq(1)
@@ -274,13 +280,13 @@ class HostInterface(wiring.Component):
                     m.d.comb += learner.input_we.eq(1)
                     m.d.sync += [address.eq(address + 1), remaining.eq(remaining - 1)]
                     with m.If(remaining == 1):
-                        acknowledge(Opcode.WRITE_INPUT)
+                        reply_with(Opcode.WRITE_INPUT)
                 with m.Elif(timed_out):
                     reject(Error.TIMEOUT)
 
             with m.State("RECEIVE_ITEM"):
                 with m.If(remaining == 0):
-                    acknowledge(Opcode.WRITE_WEIGHTS)
+                    reply_with(Opcode.WRITE_WEIGHTS)
                 with m.Else():
                     m.d.comb += self.i.ready.eq(1)
                     with m.If(self.i.valid):
@@ -312,24 +318,33 @@ class HostInterface(wiring.Component):
                 with m.Else():
                     m.next = "READ_LATCH"
             with m.State("READ_LATCH"):
-                source = {Opcode.READ_WEIGHTS: (learner.weight_rdata, learn.master),
+                sources = {Opcode.READ_WEIGHTS: (learner.weight_rdata, learn.master),
                           Opcode.READ_CENTROIDS: (learner.centroid_rdata, learn.vector),
                           Opcode.READ_BASIS: (learner.basis_rdata, learn.basis),
                           Opcode.READ_OUTPUTS: (learner.output_clean, learn.output)}
                 with m.Switch(opcode):
-                    for code, (data, fmt) in source.items():
+                    for code, (data, fmt) in sources.items():
                         with m.Case(code):
-                            m.d.sync += [reply.eq(data), length.eq(word_bytes(fmt))]
-                m.d.sync += [count.eq(0), streaming.eq(1), address.eq(address + 1),
-                             remaining.eq(remaining - 1)]
+                            m.d.sync += [word.eq(data), length.eq(word_bytes(fmt))]
+                m.d.sync += [count.eq(0), status.eq(0), source.eq(_SOURCES.index(None)),
+                             address.eq(address + 1), remaining.eq(remaining - 1)]
                 m.next = "SEND"
 
             with m.State("SEND"):
-                m.d.comb += [self.o.payload.eq(reply[:8]), self.o.valid.eq(1)]
+                byte = Signal(8)
+                with m.Switch(source):
+                    for index, key in enumerate(_SOURCES):
+                        with m.Case(index):
+                            m.d.comb += byte.eq(reply_bytes[key].word_select(count[:3], 8))
+                m.d.comb += [self.o.payload.eq(Mux(status, Mux(draining, NAK, ACK), byte)),
+                             self.o.valid.eq(1)]
                 with m.If(self.o.ready):
-                    m.d.sync += [count.eq(count + 1), reply.eq(reply >> 8)]
-                    with m.If(count == length - 1):
-                        m.d.sync += count.eq(0)
+                    with m.If(status):
+                        m.d.sync += status.eq(0)
+                    with m.Else():
+                        m.d.sync += count.eq(count + 1)
+                    with m.If(Mux(status, length == 0, count == length - 1)):
+                        m.d.sync += [count.eq(0), status.eq(0)]
                         with m.If(streaming):
                             m.next = "READ_ITEM"
                         with m.Elif(draining):

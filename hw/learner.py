@@ -11,6 +11,7 @@ from amaranth.lib.wiring import In, Out
 
 from . import fixed
 from .formats import ENCODER_BITS, XORSHIFT_WIDTH, NetworkConfig
+from .memory import SinglePortRAM
 from .neuron import LIFCore
 from .noise import NoiseGenerator
 from .projector import ProjectorUpdate
@@ -142,9 +143,11 @@ class LearnerCore(wiring.Component):
         in_spikes = Signal(n0)
         signs = Signal(sum(sizes[1:]))                  # perturbation signs, layer 0 first
         offsets = [sum(sizes[1:1 + l]) for l in range(layers)]
-        y_clean = Array(Signal(fixed.shape(learn.output), name=f"y_clean{k}")
-                        for k in range(classes))
-        m.d.sync += self.output_clean.eq(y_clean[self.output_addr])
+        # The first pass's outputs, for the loss difference and the host (READ_OUTPUTS): a
+        # memory, not registers (on the UP5K a spare SPRAM block saves ~250 logic cells). Idle,
+        # it is the host's read port.
+        m.submodules.outputs = y_first = SinglePortRAM(fixed.shape(learn.output), classes)
+        m.d.comb += [y_first.addr.eq(self.output_addr), self.output_clean.eq(y_first.rdata)]
 
         command = Signal(2)
         noisy   = Signal()
@@ -296,20 +299,22 @@ class LearnerCore(wiring.Component):
             with m.State("READOUT"):
                 # y_k = saturate(round_shift(v_k, log2 T)); in the noisy pass the loss
                 # difference sum_k (y~_k - y_k)(y~_k + y_k - 2 t_k) accumulates on the way.
+                # The noisy pass reads the first pass's y_k beside v_k (both a cycle later).
                 m.d.sync += fetched.eq(index < classes)
                 with m.If(index < classes):  # no address `classes` while the last read drains
-                    m.d.comb += readout.v_addr.eq(index)
+                    m.d.comb += [readout.v_addr.eq(index), y_first.addr.eq(index)]
                     m.d.sync += index.eq(index + 1)
                 with m.If(fetched):
                     y = fixed.saturate(fixed.round_shift(readout.v_data, cfg.log2_timesteps),
                                        learn.output)
                     with m.If(noisy):
-                        clean = y_clean[previous]
+                        clean = y_first.rdata
                         target = Mux(previous == label, learn.output.one, 0)
                         m.d.sync += acc.eq(acc + (y - clean) * (y + clean - 2 * target))
                     with m.Else():
                         # The argmax runs along (the first maximum wins, as torch.argmax).
-                        m.d.sync += y_clean[previous].eq(y)
+                        m.d.comb += [y_first.addr.eq(previous), y_first.wdata.eq(y),
+                                     y_first.we.eq(1)]
                         with m.If((previous == 0) | (y > best)):
                             m.d.sync += [best.eq(y), self.prediction.eq(previous)]
                 with m.Elif(index == classes):
