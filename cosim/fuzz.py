@@ -19,7 +19,8 @@ import torch
 
 from hw.formats import NetworkConfig
 from hw.protocol import (ACK, COMMANDS, FLAG_CENTROID, FLAG_PROJECTOR, FLAG_STEP_SHIFT, NAK,
-                         Error, Opcode, argument_bytes, identity_bytes, word_bytes)
+                         Error, Opcode, argument_bytes, encode, identity_bytes, word_bytes,
+                         word_from_bytes, word_to_bytes)
 from loco_sw.golden import GoldenState, init_state, predict_seeded, refresh_bases, \
     train_step_seeded
 from loco_sw.host import LearnerHost, ProtocolError
@@ -27,18 +28,6 @@ from loco_sw.host import LearnerHost, ProtocolError
 __all__ = ["ProtocolReference", "FuzzTally", "random_frame", "fuzz"]
 
 ANY = None       # a reply byte the reference cannot know (a cycle count)
-_MEMORY = {Opcode.READ_WEIGHTS: "master", Opcode.WRITE_WEIGHTS: "master",
-           Opcode.WRITE_BASIS: "basis", Opcode.READ_BASIS: "basis",
-           Opcode.READ_CENTROIDS: "vector"}
-
-
-def _unsigned_bytes(value: int, nbytes: int) -> list:
-    return list((int(value) & ((1 << 8 * nbytes) - 1)).to_bytes(nbytes, "little"))
-
-
-def _signed(raw: bytes, width: int) -> int:
-    value = int.from_bytes(raw, "little") & ((1 << width) - 1)
-    return value - (1 << width) if value >> (width - 1) else value
 
 
 class ProtocolReference:
@@ -50,18 +39,19 @@ class ProtocolReference:
         self.outputs = [0] * config.sizes[-1]
         self.samples = 0
 
-    def memory(self, kind: str, layer: int) -> torch.Tensor:
-        """The flat words a read/write of ``kind`` (a format name) addresses in ``layer``."""
+    def memory(self, memory: str, layer: int) -> torch.Tensor:
+        """The flat words of ``layer``'s ``memory`` (a :attr:`hw.protocol.Command.memory`)."""
         store = {"master": self.state.master, "basis": self.state.bases,
-                 "vector": self.state.centroids}[kind]
+                 "vector": self.state.centroids}[memory]
         return store[layer].view(-1)
 
     def _error(self, opcode, args) -> int:
         cfg = self.config
-        if opcode in _MEMORY:
+        memory = COMMANDS[opcode].memory
+        if memory:
             if args["layer"] >= cfg.layers:
                 return Error.BAD_LAYER
-            words = len(self.memory(_MEMORY[opcode], args["layer"]))
+            words = len(self.memory(memory, args["layer"]))
             if args["count"] == 0 or args["address"] + args["count"] > words:
                 return Error.BAD_RANGE
         if opcode == Opcode.TRAIN:
@@ -114,6 +104,7 @@ class ProtocolReference:
         """Runs an accepted command whose arguments end at ``at``; returns (where its payload
         ended, whether it was complete)."""
         cfg, learn = self.config, self.config.learning
+        memory = COMMANDS[opcode].memory
         if opcode == Opcode.WRITE_INPUT:
             taken = data[at:at + cfg.sizes[0]]
             self.inputs[:len(taken)] = list(taken)
@@ -121,14 +112,14 @@ class ProtocolReference:
                 return len(data), False
             reply.append(ACK)
             return at + len(taken), True
-        if opcode in (Opcode.WRITE_WEIGHTS, Opcode.WRITE_BASIS):
-            fmt = getattr(learn, _MEMORY[opcode])
+        if memory and COMMANDS[opcode].payload:
+            fmt = getattr(learn, memory)
             n = word_bytes(fmt)
-            words = self.memory(_MEMORY[opcode], args["layer"])
+            words = self.memory(memory, args["layer"])
             whole = min(args["count"], (len(data) - at) // n)
             for k in range(whole):
-                words[args["address"] + k] = _signed(data[at + k * n:at + (k + 1) * n],
-                                                     fmt.width)
+                words[args["address"] + k] = word_from_bytes(data[at + k * n:at + (k + 1) * n],
+                                                             fmt.width)
             if whole < args["count"]:
                 return len(data), False
             reply.append(ACK)
@@ -136,16 +127,16 @@ class ProtocolReference:
         reply.append(ACK)
         if opcode == Opcode.PING:
             reply.extend(identity_bytes(cfg))
-        elif opcode in _MEMORY:
-            fmt = getattr(learn, _MEMORY[opcode])
-            words = self.memory(_MEMORY[opcode], args["layer"])
+        elif memory:
+            fmt = getattr(learn, memory)
+            words = self.memory(memory, args["layer"])
             for word in words[args["address"]:args["address"] + args["count"]].tolist():
-                reply.extend(_unsigned_bytes(word, word_bytes(fmt)))
+                reply.extend(word_to_bytes(word, word_bytes(fmt)))
         elif opcode == Opcode.READ_OUTPUTS:
             for word in self.outputs:
-                reply.extend(_unsigned_bytes(word, word_bytes(learn.output)))
+                reply.extend(word_to_bytes(word, word_bytes(learn.output)))
         elif opcode == Opcode.READ_COUNTERS:
-            reply.extend(_unsigned_bytes(self.samples, 4) + [ANY] * 4)
+            reply.extend([*word_to_bytes(self.samples, 4), *[ANY] * 4])
         elif opcode == Opcode.TRAIN:
             flags = args["flags"]
             step_shift = (flags >> FLAG_STEP_SHIFT) & ((1 << learn.step_shift_bits) - 1)
@@ -157,7 +148,7 @@ class ProtocolReference:
             self.outputs = golden["y_first"].tolist()
             self.samples += 1
             reply.append(int(golden["y_first"].argmax()))
-            reply.extend(_unsigned_bytes(golden["delta"], word_bytes(learn.delta)) + [ANY] * 4)
+            reply.extend([*word_to_bytes(golden["delta"], word_bytes(learn.delta)), *[ANY] * 4])
         elif opcode == Opcode.INFER:
             y = predict_seeded(cfg, self.state, torch.tensor([self.inputs]),
                                [args["encoder_seed"]])[0]
@@ -176,26 +167,28 @@ def _random_words(rng: random.Random, fmt, count: int) -> list:
 def _valid_request(rng: random.Random, reference: ProtocolReference) -> bytes:
     cfg, learn = reference.config, reference.config.learning
     opcode = rng.choice(list(COMMANDS))
+    memory = COMMANDS[opcode].memory
     out = bytes([opcode])
-    if opcode in _MEMORY:
+    if memory:
         layer = rng.randrange(cfg.layers)
-        words = len(reference.memory(_MEMORY[opcode], layer))
+        words = len(reference.memory(memory, layer))
         count = rng.randint(1, min(words, 48))
         address = rng.randint(0, words - count)
-        out += bytes([layer]) + address.to_bytes(3, "little") + count.to_bytes(2, "little")
-        if opcode in (Opcode.WRITE_WEIGHTS, Opcode.WRITE_BASIS):
-            fmt = getattr(learn, _MEMORY[opcode])
-            out += b"".join(bytes(_unsigned_bytes(w, word_bytes(fmt)))
+        out = encode(opcode, layer=layer, address=address, count=count)
+        if COMMANDS[opcode].payload:
+            fmt = getattr(learn, memory)
+            out += b"".join(word_to_bytes(w, word_bytes(fmt))
                             for w in _random_words(rng, fmt, count))
     elif opcode == Opcode.WRITE_INPUT:
         out += rng.randbytes(cfg.sizes[0])
     elif opcode == Opcode.TRAIN:
         flags = rng.randrange(1 << (FLAG_STEP_SHIFT + learn.step_shift_bits))
-        out += bytes([rng.randrange(cfg.sizes[-1])]) + \
-            rng.randrange(1, 1 << 32).to_bytes(4, "little") + \
-            rng.randrange(1, 1 << 32).to_bytes(4, "little") + bytes([flags])
+        label = rng.randrange(cfg.sizes[-1])
+        encoder_seed, perturb_seed = rng.randrange(1, 1 << 32), rng.randrange(1, 1 << 32)
+        out = encode(opcode, label=label, encoder_seed=encoder_seed, perturb_seed=perturb_seed,
+                     flags=flags)
     elif opcode == Opcode.INFER:
-        out += rng.randrange(1, 1 << 32).to_bytes(4, "little")
+        out = encode(opcode, encoder_seed=rng.randrange(1, 1 << 32))
     return out
 
 
@@ -259,13 +252,11 @@ class FuzzTally:
                 "ping_failures": self.ping_failures, "failures": self.failures}
 
 
-_STORES = {"weights": "master", "bases": "basis", "centroids": "vector"}
-
-
 def _device_state(host: LearnerHost, config: NetworkConfig) -> dict:
-    return {(what, layer): read(layer) for layer in range(config.layers)
-            for what, read in (("weights", host.read_weights), ("bases", host.read_basis),
-                               ("centroids", host.read_centroids))}
+    """Every word of every layer memory, by (memory, layer)."""
+    return {(memory, layer): read(layer) for layer in range(config.layers)
+            for memory, read in (("master", host.read_weights), ("basis", host.read_basis),
+                                 ("vector", host.read_centroids))}
 
 
 def fuzz(transport, config: NetworkConfig, frames: int, *, seed: int = 0,
@@ -309,15 +300,15 @@ def fuzz(transport, config: NetworkConfig, frames: int, *, seed: int = 0,
             tally.ping_failures += 1
             tally.fail(f"{where}: PING after it: {error}")
             host.resync()
-        for (what, layer), words in _device_state(host, config).items():
-            stored = reference.memory(_STORES[what], layer)
+        for (memory, layer), words in _device_state(host, config).items():
+            stored = reference.memory(memory, layer)
             expected = stored.tolist()
             tally.words_compared += len(expected)
             if words != expected:
                 tally.silent_corruptions += 1
                 bad = next(k for k, (g, w) in enumerate(zip(words, expected, strict=True))
                            if g != w)
-                tally.fail(f"{where}: layer {layer} {what} word {bad} is {words[bad]}, want "
+                tally.fail(f"{where}: layer {layer} {memory} word {bad} is {words[bad]}, want "
                            f"{expected[bad]} (outcomes {outcomes})")
                 stored[:] = torch.tensor(words)           # count each corruption once
         if progress is not None:

@@ -19,7 +19,7 @@ import dataclasses
 import json
 from dataclasses import dataclass
 
-from .protocol import ADDRESS_BYTES
+from .protocol import ADDRESS_BYTES, MEMORIES, memory_words
 
 
 __all__ = [
@@ -375,7 +375,7 @@ class NetworkConfig:
                              f"protocol (at most {MAX_LAYERS} layers)")
         for layer, (n_in, n_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:],
                                                   strict=True)):
-            words = max(n_out, 2 * self.clusters + self.learning.rank) * (n_in + 1)
+            words = max(memory_words(self, memory, layer) for memory in MEMORIES)
             if words > MAX_LAYER_WORDS:
                 raise ValueError(f"Layer {layer} ({n_in} -> {n_out}) holds {words} words, more "
                                  f"than the protocol's {8 * ADDRESS_BYTES}-bit address reaches "

@@ -12,9 +12,9 @@ from amaranth.lib.wiring import In, Out
 
 from .formats import NetworkConfig
 from .learner import Command, LearnerCore
-from .protocol import (ACK, COMMANDS, FLAG_CENTROID, FLAG_PROJECTOR, FLAG_STEP_SHIFT, NAK,
-                       STREAM_TIMEOUT_CYCLES, Error, Opcode, argument_bytes, identity_bytes,
-                       word_bytes)
+from .protocol import (ACK, COMMANDS, FLAG_CENTROID, FLAG_PROJECTOR, FLAG_STEP_SHIFT, MEMORIES,
+                       NAK, STREAM_TIMEOUT_CYCLES, Error, Opcode, argument_bytes, identity_bytes,
+                       memory_words, word_bytes)
 
 
 __all__ = ["HostInterface"]
@@ -24,8 +24,8 @@ __all__ = ["HostInterface"]
 _PLACES = {"layer": 0, "address": 1, "count": 4,
            "label": 0, "encoder_seed": 1, "perturb_seed": 5, "flags": 9}
 _REGISTER_BYTES = 10
-_MEMORY_READS = (Opcode.READ_WEIGHTS, Opcode.READ_CENTROIDS, Opcode.READ_BASIS)
-_MEMORY_WRITES = (Opcode.WRITE_WEIGHTS, Opcode.WRITE_BASIS)
+_MEMORY_READS = tuple(op for op, c in COMMANDS.items() if c.memory and c.reads)
+_MEMORY_WRITES = tuple(op for op, c in COMMANDS.items() if c.memory and c.payload)
 # Where SEND takes the bytes after the status byte: these commands' results, or (None) the word
 # register (a read word, an error code).
 _SOURCES = (None, Opcode.TRAIN, Opcode.INFER, Opcode.READ_COUNTERS)
@@ -92,13 +92,9 @@ class HostInterface(wiring.Component):
         cfg, learn = self._config, self._config.learning
         m.submodules.learner = learner = LearnerCore(cfg, init=self._init,
                                                      shared_update=self._shared)
-        ns, ms = cfg.sizes[:-1], cfg.sizes[1:]
-        memory_words = {           # words of each memory a read/write command addresses
-            "master": [m_ * (n + 1) for n, m_ in zip(ns, ms, strict=True)],
-            "basis": [cfg.basis_rows * (n + 1) for n in ns],
-            "vector": [cfg.centroid_rows * (n + 1) for n in ns],
-        }
-        largest = max(max(words) for words in memory_words.values())
+        words_of = {memory: [memory_words(cfg, memory, layer) for layer in range(cfg.layers)]
+                    for memory in MEMORIES}
+        largest = max(max(words) for words in words_of.values())
 
         def by_opcode(values, width):
             """A table of constants indexed by the low opcode bits (0 where ``values`` has
@@ -178,12 +174,13 @@ class HostInterface(wiring.Component):
             error = Signal(8)
             layer_index = layer[:max(1, (cfg.layers - 1).bit_length())]
 
-            def limit(fmt):
-                return Array(C(w, range(largest + 1)) for w in memory_words[fmt])[layer_index]
-
-            words = Mux(opcode == Opcode.READ_CENTROIDS, limit("vector"),
-                        Mux((opcode == Opcode.READ_WEIGHTS) | (opcode == Opcode.WRITE_WEIGHTS),
-                            limit("master"), limit("basis")))
+            words = Signal(range(largest + 1))         # of the memory the request addresses
+            with m.Switch(opcode):
+                for code in (*_MEMORY_READS, *_MEMORY_WRITES):
+                    with m.Case(code):
+                        table = words_of[COMMANDS[code].memory]
+                        m.d.comb += words.eq(Array(C(w, range(largest + 1))
+                                                   for w in table)[layer_index])
             reserved = flags >> (FLAG_STEP_SHIFT + learn.step_shift_bits)
             # address + count <= words, in the width of the largest memory: wider address or
             # count bits must be zero.

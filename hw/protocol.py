@@ -21,7 +21,8 @@ from dataclasses import dataclass
 __all__ = ["ACK", "NAK", "MAGIC", "VERSION", "ADDRESS_BYTES", "COUNT_BYTES", "MAX_COUNT",
            "FRAME_TIMEOUT_BYTE_TIMES", "STREAM_TIMEOUT_CYCLES", "Opcode", "Error",
            "ERROR_MEANINGS", "Field", "Command", "COMMANDS",
-           "FLAG_PROJECTOR", "FLAG_CENTROID", "FLAG_STEP_SHIFT", "word_bytes", "identity_bytes",
+           "FLAG_PROJECTOR", "FLAG_CENTROID", "FLAG_STEP_SHIFT", "MEMORIES", "word_bytes",
+           "memory_words", "word_to_bytes", "word_from_bytes", "identity_bytes",
            "argument_bytes", "encode", "reference_markdown", "updated_document"]
 
 ACK = 0xAA
@@ -97,6 +98,12 @@ class Command:
     reads: str | None = None         # format of the words a read returns
     doc: str = ""
 
+    @property
+    def memory(self) -> str | None:
+        """The layer memory a read or write addresses (its word format's name: ``master``,
+        ``basis`` or ``vector``), or None for the other commands."""
+        return (self.payload or self.reads) if self.arguments == _MEMORY else None
+
 
 _LAYER = Field("layer", 1, "layer number, < layers")
 _ADDRESS = Field("address", ADDRESS_BYTES, "first word")
@@ -136,6 +143,8 @@ COMMANDS = {command.opcode: command for command in [
             doc="projector bases, (2C + r, n + 1)"),
 ]}
 
+MEMORIES = ("master", "basis", "vector")     # the per-layer memories reads and writes address
+
 # TRAIN flags: bit 0 use the projector (LOCO; clear: plain NP), bit 1 update the own centroid,
 # bits 2.. the step shift (as many bits as the gateware's step_shift_bits).
 FLAG_PROJECTOR, FLAG_CENTROID, FLAG_STEP_SHIFT = 0, 1, 2
@@ -144,6 +153,24 @@ FLAG_PROJECTOR, FLAG_CENTROID, FLAG_STEP_SHIFT = 0, 1, 2
 def word_bytes(fmt) -> int:
     """Bytes that carry one word of ``fmt`` on the wire."""
     return (fmt.width + 7) // 8
+
+
+def memory_words(config, memory: str, layer: int) -> int:
+    """Words of ``layer``'s ``memory`` (a :attr:`Command.memory`): rows x (n + 1), row-major."""
+    rows = {"master": config.sizes[layer + 1], "basis": config.basis_rows,
+            "vector": config.centroid_rows}[memory]
+    return rows * (config.sizes[layer] + 1)
+
+
+def word_to_bytes(value: int, nbytes: int) -> bytes:
+    """A word as it travels: two's complement in ``nbytes`` little-endian bytes."""
+    return (int(value) & ((1 << 8 * nbytes) - 1)).to_bytes(nbytes, "little")
+
+
+def word_from_bytes(data: bytes, width: int) -> int:
+    """The signed ``width``-bit word in little-endian ``data`` (higher bits ignored)."""
+    value = int.from_bytes(data, "little") & ((1 << width) - 1)
+    return value - (1 << width) if value >> (width - 1) else value
 
 
 def identity_bytes(config) -> bytes:

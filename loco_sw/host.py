@@ -13,10 +13,10 @@ import numpy as np
 import torch
 
 from hw.formats import ENCODER_SEED, PERTURB_SEED, NetworkConfig
-from hw.protocol import (ACK, ERROR_MEANINGS, FLAG_CENTROID, FLAG_PROJECTOR, FLAG_STEP_SHIFT,
-                         FRAME_TIMEOUT_BYTE_TIMES, NAK, COMMANDS, STREAM_TIMEOUT_CYCLES, Error,
-                         Opcode, encode,
-                         identity_bytes, word_bytes)
+from hw.protocol import (ACK, COMMANDS, ERROR_MEANINGS, FLAG_CENTROID, FLAG_PROJECTOR,
+                         FLAG_STEP_SHIFT, FRAME_TIMEOUT_BYTE_TIMES, NAK, STREAM_TIMEOUT_CYCLES,
+                         Error, Opcode, encode, identity_bytes, memory_words, word_bytes,
+                         word_from_bytes, word_to_bytes)
 
 __all__ = ["ProtocolError", "CommandRejected", "SerialTransport", "SimulationTransport",
            "LearnerHost"]
@@ -32,9 +32,12 @@ class CommandRejected(ProtocolError):
     """The gateware answered ``NAK``: ``error`` (a :class:`hw.protocol.Error`) says why."""
 
     def __init__(self, command: str, error: int):
-        self.error = Error(error) if error in Error._value2member_map_ else error
-        name = self.error.name if isinstance(self.error, Error) else f"0x{error:02x}"
-        meaning = ERROR_MEANINGS.get(self.error, "an error code this driver does not know")
+        try:
+            self.error = Error(error)
+            name, meaning = self.error.name, ERROR_MEANINGS[self.error]
+        except ValueError:
+            self.error = error
+            name, meaning = f"0x{error:02x}", "an error code this driver does not know"
         super().__init__(f"The gateware rejected {command}: {name} ({meaning})")
 
 
@@ -185,11 +188,6 @@ class SimulationTransport:
         return dropped
 
 
-def _signed(data: bytes, bits: int) -> int:
-    value = int.from_bytes(data, "little") & ((1 << bits) - 1)
-    return value - (1 << bits) if value >> (bits - 1) else value
-
-
 def _words(data: bytes, nbytes: int, bits: int) -> list:
     """``data`` cut into little-endian ``nbytes``-byte words of two's complement ``bits`` bits
     (vectorised: a weight read-back is thousands of words)."""
@@ -253,7 +251,7 @@ class LearnerHost:
             size = field.bytes_for(self._config)
             raw = data[at:at + size]
             out[field.name] = int.from_bytes(raw, "little") if isinstance(field.size, int) \
-                else _signed(raw, getattr(self._config.learning, field.size).width)
+                else word_from_bytes(raw, getattr(self._config.learning, field.size).width)
             at += size
         return out
 
@@ -308,7 +306,15 @@ class LearnerHost:
                                 f"{result['prediction']} of {classes} classes, "
                                 f"{result['cycles']} cycles")
 
-    def _read(self, opcode, layer, count, fmt) -> list:
+    def _memory(self, opcode, layer):
+        """(word format, words) of the layer memory ``opcode`` addresses."""
+        _check_int("Layer", layer, 0, self._config.layers)
+        memory = COMMANDS[opcode].memory
+        return getattr(self._config.learning, memory), memory_words(self._config, memory, layer)
+
+    def _read(self, opcode, layer) -> list:
+        """Every word of ``layer``'s memory, in chunks."""
+        fmt, count = self._memory(opcode, layer)
         words, n, address = [], word_bytes(fmt), 0
         while count > 0:
             chunk = min(count, _CHUNK)
@@ -317,7 +323,10 @@ class LearnerHost:
             address, count = address + chunk, count - chunk
         return words
 
-    def _write(self, opcode, layer, words, fmt, expected, what):
+    def _write(self, opcode, layer, words, what):
+        """All of ``layer``'s memory (``what`` names its words in errors), in chunks."""
+        fmt, expected = self._memory(opcode, layer)
+        words = list(words)
         if len(words) != expected:
             raise ValueError(f"Layer {layer} takes {expected} {what} words, not {len(words)}")
         for index, word in enumerate(words):
@@ -328,40 +337,23 @@ class LearnerHost:
         n = word_bytes(fmt)
         for start in range(0, len(words), _CHUNK):
             chunk = words[start:start + _CHUNK]
-            payload = b"".join((int(w) & ((1 << 8 * n) - 1)).to_bytes(n, "little")
-                               for w in chunk)
             request = encode(opcode, layer=layer, address=start, count=len(chunk))
-            self._command(request + payload, 0)
-
-    def _layer_inputs(self, layer):
-        """``n + 1``, the words of one row of ``layer``'s memories."""
-        _check_int("Layer", layer, 0, self._config.layers)
-        return self._config.sizes[layer] + 1
+            self._command(request + b"".join(word_to_bytes(w, n) for w in chunk), 0)
 
     def read_weights(self, layer: int) -> list:
-        n = self._layer_inputs(layer)
-        return self._read(Opcode.READ_WEIGHTS, layer, n * self._config.sizes[layer + 1],
-                          self._config.learning.master)
+        return self._read(Opcode.READ_WEIGHTS, layer)
 
     def write_weights(self, layer: int, words):
-        n = self._layer_inputs(layer)
-        self._write(Opcode.WRITE_WEIGHTS, layer, list(words), self._config.learning.master,
-                    n * self._config.sizes[layer + 1], "master weight")
+        self._write(Opcode.WRITE_WEIGHTS, layer, words, "master weight")
 
     def write_basis(self, layer: int, words):
-        n = self._layer_inputs(layer)
-        self._write(Opcode.WRITE_BASIS, layer, list(words), self._config.learning.basis,
-                    self._config.basis_rows * n, "basis")
+        self._write(Opcode.WRITE_BASIS, layer, words, "basis")
 
     def read_basis(self, layer: int) -> list:
-        n = self._layer_inputs(layer)
-        return self._read(Opcode.READ_BASIS, layer, self._config.basis_rows * n,
-                          self._config.learning.basis)
+        return self._read(Opcode.READ_BASIS, layer)
 
     def read_centroids(self, layer: int) -> list:
-        n = self._layer_inputs(layer)
-        return self._read(Opcode.READ_CENTROIDS, layer, self._config.centroid_rows * n,
-                          self._config.learning.vector)
+        return self._read(Opcode.READ_CENTROIDS, layer)
 
     def read_outputs(self) -> list:
         fmt = self._config.learning.output
@@ -395,6 +387,6 @@ class LearnerHost:
         bases back."""
         from .golden import orthonormal_bases
         for layer in range(self._config.layers):
-            n = self._layer_inputs(layer)
-            centroids = torch.tensor(self.read_centroids(layer)).view(self._config.centroid_rows, n)
+            centroids = torch.tensor(self.read_centroids(layer)).view(self._config.centroid_rows,
+                                                                      -1)
             self.write_basis(layer, orthonormal_bases(centroids, self._config).flatten().tolist())

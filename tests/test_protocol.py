@@ -168,18 +168,14 @@ DIVISOR = 8
 
 
 def _line(levels):
-    """A testbench driving ``rx`` with ``levels`` (one per cycle) and collecting bytes."""
+    """The bytes the receiver puts out when ``rx`` follows ``levels`` (one per cycle)."""
     dut = UARTRx(DIVISOR)
     received = []
 
     async def drive(ctx):
         ctx.set(dut.o.ready, 1)
-        for level in levels:
+        for level in [*levels, *[1] * 4 * DIVISOR]:       # then idle while the last drains
             ctx.set(dut.rx, level)
-            await ctx.tick()
-            if ctx.get(dut.o.valid):
-                received.append(ctx.get(dut.o.payload))
-        for _ in range(4 * DIVISOR):
             await ctx.tick()
             if ctx.get(dut.o.valid):
                 received.append(ctx.get(dut.o.payload))
