@@ -28,13 +28,18 @@ def mse(y, target):
 
 
 def orthonormal_columns(vectors: torch.Tensor, tol: float = 1e-6) -> torch.Tensor:
-    """Orthonormal basis ``(n, r)`` of the span of the columns of ``vectors`` (dependent ones
-    dropped)."""
-    if vectors.shape[1] == 0:
-        return vectors
-    q, r = torch.linalg.qr(vectors)
-    diag = r.diagonal().abs()
-    return q[:, diag > tol * max(float(diag.max()), 1e-300)]
+    """Orthonormal basis ``(n, r)`` of the span of the columns of ``vectors``: Gram-Schmidt
+    order, a column whose remainder is at most ``tol`` x the largest is dropped (and the QR
+    redone without it, so the later columns keep their component along it)."""
+    while vectors.shape[1]:
+        q, r = torch.linalg.qr(vectors)
+        diag = r.diagonal().abs()
+        small = (diag <= tol * max(float(diag.max()), 1e-300)).nonzero()
+        if not len(small):
+            return q
+        drop = int(small[0])
+        vectors = torch.cat([vectors[:, :drop], vectors[:, drop + 1:]], dim=1)
+    return vectors
 
 
 def _directions(h: torch.Tensor) -> torch.Tensor:
@@ -142,16 +147,20 @@ class Projector:
         """Move the centroids of the classes in ``labels`` toward their mean clean inputs (a
         class seen for the first time jumps to its mean); label-free: buffer (``kmeans``) or
         cluster (``online``) the inputs' directions, ``labels`` unused."""
-        members = _one_hot(labels, self.classes) if self.clusters == "labels" else None
+        if self.clusters == "labels":
+            members = _one_hot(labels, self.classes)
+            counts = members.sum(0)
+            shares = members.T / counts.clamp(min=1)[:, None]    # (C, B): class-mean weights
+            # 0 for absent classes, 1 for a first sighting, else the momentum (with labels every
+            # layer has seen the same classes)
+            rate = torch.where(self.seen[0], self.momentum, 1.0).double() * (counts > 0)
+            for seen in self.seen:
+                seen |= counts > 0
         for layer, h in enumerate(inputs):
-            if members is None:
-                self._observe_kmeans(layer, h)
+            if self.clusters == "labels":
+                self.centroids[layer].lerp_(shares @ h, rate[:, None])
             else:
-                means, counts = _member_means(members, h)
-                # 0 for absent classes, 1 for a first sighting, else the momentum
-                rate = torch.where(self.seen[layer], self.momentum, 1.0) * (counts > 0)
-                self.centroids[layer] += rate[:, None] * (means - self.centroids[layer])
-                self.seen[layer] |= counts > 0
+                self._observe_kmeans(layer, h)
             if self.rank:
                 self.moments[layer] += self.momentum * (h.T @ h / len(h) - self.moments[layer])
 
@@ -161,27 +170,32 @@ class Projector:
         if self.clusters == "kmeans":
             self._rerun_kmeans()
         for layer, centroids in enumerate(self.centroids):
-            seen = self.seen[layer]
-            per_class = []
+            principal = None
             if self.rank:
                 moment = self.moments[layer] if self.source == "running" else \
                     inputs[layer].T @ inputs[layer] / len(inputs[layer])
-                _, vectors = torch.linalg.eigh(moment)
-                principal = vectors[:, -self.rank:]
-            for own in range(self.classes):
-                others = centroids[(torch.arange(self.classes) != own) & seen]
-                q = orthonormal_columns(others.T)
-                if self.rank:
-                    kept = principal - q @ (q.T @ principal)
-                    q = orthonormal_columns(kept, tol=0.1)
-                per_class.append(q)
-            # (C, n + 1, k): every class's basis, zero columns after its own k_c.
-            stacked = torch.zeros(self.classes, centroids.shape[1],
-                                  max(1, max(q.shape[1] for q in per_class)),
-                                  dtype=torch.float64)
-            for own, q in enumerate(per_class):
-                stacked[own, :, :q.shape[1]] = q
+                principal = torch.linalg.eigh(moment)[1][:, -self.rank:]
+            stacked = None
+            if self.seen[layer].all():
+                stacked = _batched_bases(centroids, principal)
+            if stacked is None:
+                stacked = self._bases_one_by_one(layer, principal)
             self.bases.append(stacked)
+
+    def _bases_one_by_one(self, layer, principal):
+        """(C, n + 1, k) bases, one class at a time (unseen clusters, dependent centroids)."""
+        centroids, seen = self.centroids[layer], self.seen[layer]
+        per_class = []
+        for own in range(self.classes):
+            q = orthonormal_columns(centroids[(torch.arange(self.classes) != own) & seen].T)
+            if principal is not None:
+                q = orthonormal_columns(principal - q @ (q.T @ principal), tol=0.1)
+            per_class.append(q)
+        stacked = torch.zeros(self.classes, centroids.shape[1],
+                              max(1, max(q.shape[1] for q in per_class)), dtype=torch.float64)
+        for own, q in enumerate(per_class):
+            stacked[own, :, :q.shape[1]] = q
+        return stacked
 
     def _rerun_kmeans(self):
         """k-means over each layer's buffer, from the previous centers (first time: farthest
@@ -214,6 +228,29 @@ class Projector:
                 rows = labels == c
                 part[rows] = (h[rows] @ stacked[c]) @ stacked[c].T
         return part if self.rank else h - part
+
+
+def _batched_bases(centroids, principal, tol=1e-6):
+    """Every class's basis at once (one batched QR): the span of the other C - 1 centroids, or
+    with ``principal`` (n + 1, r) the part of that subspace outside them (columns of norm below
+    0.1 after removal zeroed, as ``orthonormal_columns(..., tol=0.1)``). Returns None where a
+    class's other centroids are linearly dependent (the caller then goes one class at a time)."""
+    classes = len(centroids)
+    others = torch.stack([torch.cat([centroids[:own], centroids[own + 1:]])
+                          for own in range(classes)]).transpose(1, 2)   # (C, n + 1, C - 1)
+    q, r = torch.linalg.qr(others)
+    diag = r.diagonal(dim1=1, dim2=2).abs()
+    if bool((diag <= tol * diag.amax(dim=1, keepdim=True).clamp(min=1e-300)).any()):
+        return None
+    if principal is None:
+        return q
+    kept = principal - q @ (q.transpose(1, 2) @ principal)              # (C, n + 1, r)
+    q, r = torch.linalg.qr(kept)
+    diag = r.diagonal(dim1=1, dim2=2).abs()
+    keep = diag > 0.1 * diag.amax(dim=1, keepdim=True).clamp(min=1e-300)
+    if bool((keep.long().diff(dim=1) > 0).any()):    # a kept column after a dropped one
+        return None
+    return q * keep[:, None, :]
 
 
 def _noise(kind, shape, sigma, generator):
