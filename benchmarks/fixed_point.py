@@ -72,7 +72,9 @@ def _run(dataset, seed, arithmetic, rule, epochs, refresh, learn=None, options=N
     torch.set_num_threads(1)
     data = DATASETS[dataset]()
     options = dict(options or {})
-    online = {"batch": 1, "lr": FLOAT_LR} if arithmetic == "float" else {}
+    # The float reference keeps PyTorch's uniform init, the family of the hardware's own
+    # (hw.formats: uniform weights, hidden biases +0.2), not the float trainer's calibrated one.
+    online = {"batch": 1, "lr": FLOAT_LR, "init": "uniform"} if arithmetic == "float" else {}
     config = TrainConfig(rule=rule, hidden=HIDDEN, epochs=epochs, seed=seed, refresh=refresh,
                          **online,
                          **({"rank": options.pop("rank")} if "rank" in options else {}))

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from .data import DataError, load_digits_split, load_mnist, load_mnist5k
-from .model import NeuronConfig
+from .model import INITS, NeuronConfig
 from .rules import CLUSTER_MODES
 from .train import (RULES, TrainConfig, class_incremental_tasks, fixed_point_network, train,
                     train_fixed_point)
@@ -20,7 +20,7 @@ __all__ = ["main", "build_parser"]
 
 # Options of the float trainer; the fixed-point model takes these from the hardware's formats.
 FLOAT_ONLY = ("lr", "momentum", "sigma", "noise", "batch", "rank", "lowrank_source", "clusters",
-              "init_gain", "neuron", "timesteps")
+              "init", "init_gain", "neuron", "timesteps")
 
 
 def build_parser():
@@ -45,7 +45,11 @@ def build_parser():
     p.add_argument("--clusters", choices=CLUSTER_MODES, default="labels",
                    help="LOCO clusters: class labels, or label-free k-means (buffered, as the "
                         "paper) or online k-means")
-    p.add_argument("--init-gain", type=float, default=1.0)
+    p.add_argument("--init", choices=INITS, default="calibrated",
+                   help="hidden-layer init: calibrated on the training inputs (each neuron's "
+                        "current 0.3 +- 0.3; trains deep nets) or PyTorch's uniform")
+    p.add_argument("--init-gain", type=float, default=1.0,
+                   help="--init uniform: bound = gain / sqrt(fan_in)")
     p.add_argument("--tasks", type=int, default=0,
                    help="class-incremental: learn the classes in this many tasks, in order")
     p.add_argument("--fixed-point", action="store_true",
@@ -94,7 +98,8 @@ def main(argv=None):
                              neuron=neuron, epochs=args.epochs, lr=args.lr,
                              momentum=args.momentum, sigma=args.sigma, noise=args.noise,
                              batch=args.batch, seed=args.seed, rank=args.rank,
-                             lowrank_source=args.lowrank_source, init_gain=args.init_gain,
+                             lowrank_source=args.lowrank_source, init=args.init,
+                             init_gain=args.init_gain,
                              clusters=args.clusters)
         data = {"mnist": lambda: load_mnist(args.data_dir), "mnist5k": load_mnist5k,
                 "digits": lambda: load_digits_split(seed=args.seed)}[args.data]()

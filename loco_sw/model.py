@@ -14,11 +14,19 @@ Both return, per layer, the presynaptic vector the update uses (rates, or spike 
 the bias input 1 appended) and the post-synaptic derivative mask.
 """
 
+import math
 from dataclasses import dataclass
 
 import torch
 
-__all__ = ["NeuronConfig", "Network", "Pass"]
+__all__ = ["NeuronConfig", "Network", "Pass", "INITS", "CALIBRATION_MEAN", "CALIBRATION_STD"]
+
+INITS = ("calibrated", "uniform")
+# Calibrated init: every hidden neuron's mean input current over the calibration inputs, and its
+# spread across them (docs/design.md, "Depth"). 0.3 +- 0.3 puts a neuron's operating point inside
+# the clipped-ReLU's linear range (0, 1): active on most inputs, saturated on few.
+CALIBRATION_MEAN = 0.3
+CALIBRATION_STD = 0.3
 
 
 @dataclass(frozen=True)
@@ -64,7 +72,8 @@ def _augment(h):
 
 class Network:
     """A feed-forward network with ``sizes = (n_0, ..., K)`` and PyTorch ``nn.Linear`` init
-    (``U(+-1/sqrt(fan_in))``), the readout scaled by 0.1 as in the official code."""
+    (``U(+-init_gain/sqrt(fan_in))``), the readout scaled by 0.1 as in the official code;
+    :meth:`calibrate` then rescales the hidden layers (the trainer's default init)."""
 
     def __init__(self, sizes, neuron: NeuronConfig, generator: torch.Generator,
                  init_gain: float = 1.0):
@@ -78,6 +87,25 @@ class Network:
             bound = gain * n_in ** -0.5
             self.weights.append((torch.rand(n_out, n_in + 1, generator=generator,
                                             dtype=torch.float64) * 2 - 1) * bound)
+
+    def calibrate(self, x, generator, mean=CALIBRATION_MEAN, std=CALIBRATION_STD):
+        """Data-dependent init of the hidden layers, first to last (no normalisation at run
+        time, so the hardware needs nothing new): each neuron's weights are scaled so that its
+        mean input current over the inputs ``x`` (the rate model's pre-activation) has standard
+        deviation ``std`` across ``x``, then its bias is set so that the current's mean is
+        ``mean``. Each layer is calibrated on the previous, already calibrated, layers' output
+        (rates, or spike counts / T). The readout keeps its init."""
+        if not (math.isfinite(mean) and math.isfinite(std) and std > 0):
+            raise ValueError(f"Calibration needs a finite mean and a positive std, "
+                             f"not {mean!r}, {std!r}")
+        if len(x) < 2:
+            raise ValueError(f"Calibration needs at least 2 inputs, not {len(x)}")
+        spikes = self.encode(x, generator)
+        for layer, w in enumerate(self.weights[:-1]):
+            h = self.forward(x, spikes).inputs[layer][:, :-1]
+            spread = (h @ w[:, :-1].T).std(dim=0)
+            w[:, :-1] *= (std / spread.clamp(min=1e-12))[:, None]
+            w[:, -1] = mean - (h @ w[:, :-1].T).mean(dim=0)
 
     @property
     def layers(self):

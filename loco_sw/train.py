@@ -13,13 +13,14 @@ from dataclasses import dataclass
 
 import torch
 
-from .model import Network, NeuronConfig
+from .model import INITS, Network, NeuronConfig
 from .rules import CLUSTER_MODES, Projector, bp_gradients, dfa_gradients, np_gradients
 
 __all__ = ["RULES", "FIXED_POINT_FIELDS", "TrainConfig", "class_incremental_tasks", "train",
            "fixed_point_network", "train_fixed_point"]
 
 RULES = ("loco", "np", "dfa", "bp")
+CALIBRATION_SAMPLES = 512       # training inputs the calibrated init looks at (first task's)
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class TrainConfig:
     lowrank_source: str = "running"
     centroid_momentum: float = 0.05
     refresh: int = 20
+    init: str = "calibrated"
     init_gain: float = 1.0
     clusters: str = "labels"
 
@@ -63,6 +65,11 @@ class TrainConfig:
             raise ValueError(f"Noise must be 'gaussian' or 'rademacher', not {self.noise!r}")
         if self.rule in ("bp", "dfa") and self.neuron.kind != "rate":
             raise ValueError(f"Rule {self.rule!r} trains the rate model; use neuron 'rate'")
+        if self.init not in INITS:
+            raise ValueError(f"Init must be one of {', '.join(INITS)}, not {self.init!r}")
+        if self.init != "uniform" and self.init_gain != 1.0:
+            raise ValueError("An init gain applies to init 'uniform' only (the calibrated init "
+                             "sets each neuron's scale from the data)")
         if self.clusters not in CLUSTER_MODES:
             raise ValueError(f"Clusters must be one of {', '.join(CLUSTER_MODES)}, "
                              f"not {self.clusters!r}")
@@ -101,13 +108,17 @@ def train(config: TrainConfig, data, *, tasks=None, progress=None) -> dict:
     gen = torch.Generator().manual_seed(config.seed)
     sizes = (x_train.shape[1], *config.hidden, classes)
     net = Network(sizes, config.neuron, gen, config.init_gain)
+    schedule = tasks if tasks is not None else [list(range(classes))]
+    if config.init == "calibrated":
+        first_task = x_train[torch.isin(y_train, torch.tensor(schedule[0]))]
+        order = torch.randperm(len(first_task), generator=gen)[:CALIBRATION_SAMPLES]
+        net.calibrate(first_task[order], gen)
     projector = Projector(sizes, classes, momentum=config.centroid_momentum, rank=config.rank,
                           source=config.lowrank_source, clusters=config.clusters) \
         if config.rule == "loco" else None
     feedback = [torch.randn(classes, n, generator=gen, dtype=torch.float64) / classes ** 0.5
                 for n in sizes[1:-1]]
     velocity = [torch.zeros_like(w) for w in net.weights]
-    schedule = tasks if tasks is not None else [list(range(classes))]
     history = {"epoch": [], "task": [], "train_accuracy": [], "test_accuracy": [],
                "seconds": [], "step_ms": []}
     matrix, step, started = [], 0, time.monotonic()
@@ -157,7 +168,9 @@ def train(config: TrainConfig, data, *, tasks=None, progress=None) -> dict:
             masks = [torch.isin(y_test, torch.tensor(t)) for t in schedule]
             matrix.append([_accuracy(net, x_test[m], y_test[m]) for m in masks])
     result = {"config": config.to_dict(), "sizes": list(sizes), "history": history,
-              "final_test_accuracy": history["test_accuracy"][-1], "network": net}
+              "final_test_accuracy": history["test_accuracy"][-1],
+              "diverged": not all(bool(torch.isfinite(w).all()) for w in net.weights),
+              "network": net}
     if tasks is not None:
         result.update(continual_metrics(matrix), tasks=schedule, accuracy_matrix=matrix)
     return result

@@ -59,6 +59,24 @@ def test_projector_batched_and_per_class_paths_agree(rank, monkeypatch):
         assert torch.allclose(gathered[i], part if rank else h[i] - part, atol=1e-12)
 
 
+@pytest.mark.parametrize("rank", [0, 16], ids=["cluster", "cluster+lowrank"])
+def test_batched_rebuild_spans_what_the_one_by_one_rebuild_spans(rank):
+    # rebuild() takes one batched QR per layer; the per-class loop (kept for unseen clusters
+    # and dependent centroids) must give the same projector for every class.
+    projector, h, labels = _projector_with_centroids(rank, torch.Generator().manual_seed(4))
+    principal = torch.linalg.eigh(projector.moments[0])[1][:, -rank:] if rank else None
+    one_by_one = projector._bases_one_by_one(0, principal)
+    for own in range(10):
+        batched, single = projector.bases[0][own], one_by_one[own]
+        assert torch.allclose(batched @ batched.T, single @ single.T, atol=1e-10)
+    # Dependent centroids (two classes at one point) fall back to the loop and still protect.
+    projector.centroids[0][1] = projector.centroids[0][0]
+    projector.rebuild()
+    u = projector.apply(0, h[labels == 5], labels[labels == 5])
+    others = projector.centroids[0][torch.arange(10) != 5]
+    assert (u @ others.T).abs().max() < 1e-9 * u.abs().max()
+
+
 def test_projector_observe_jumps_then_moves_by_momentum():
     projector = Projector((2, 3), 3, momentum=0.25)
     first = torch.tensor([[1.0, 2.0, 1.0], [3.0, 4.0, 1.0], [5.0, 6.0, 1.0]], dtype=torch.float64)
@@ -138,6 +156,33 @@ def test_lif_model_matches_hardware_semantics():
     assert run.masks[0].tolist() == [[1.0]]
 
 
+@pytest.mark.parametrize("kind", ["rate", "lif"])
+def test_calibrated_init_sets_every_hidden_neurons_current(kind):
+    # Every hidden neuron's mean input current over the calibration inputs: 0.3 +- 0.3,
+    # measured on the calibrated network itself (so each layer on calibrated layers' output).
+    x = load_digits_split()[0][:256]
+    net = Network((64, 32, 32, 32, 10), NeuronConfig(kind=kind), torch.Generator().manual_seed(1))
+    readout = net.weights[-1].clone()
+    net.calibrate(x, torch.Generator().manual_seed(7))
+    run = net.forward(x, net.encode(x, torch.Generator().manual_seed(7)))
+    for h, w in zip(run.inputs[:-1], net.weights[:-1], strict=True):
+        current = h @ w.T
+        assert torch.allclose(current.mean(0), torch.full((32,), 0.3, dtype=torch.float64))
+        assert torch.allclose(current.std(0), torch.full((32,), 0.3, dtype=torch.float64))
+    assert torch.equal(net.weights[-1], readout)
+    with pytest.raises(ValueError, match=r"^Calibration needs at least 2 inputs, not 1$"):
+        net.calibrate(x[:1], torch.Generator())
+
+
+def test_loco_trains_a_ten_layer_network_with_the_default_init():
+    # PyTorch's uniform init leaves a 10-layer clipped-ReLU net at chance (the signal shrinks
+    # layer by layer); the calibrated default trains it.
+    data = load_digits_split()
+    deep = {"rule": "loco", "hidden": (64,) * 9, "epochs": 4}
+    assert train(TrainConfig(**deep), data)["final_test_accuracy"] > 0.5
+    assert train(TrainConfig(**deep, init="uniform"), data)["final_test_accuracy"] < 0.2
+
+
 def test_continual_metrics():
     matrix = [[0.9, 0.0], [0.5, 0.8]]
     assert continual_metrics(matrix) == {"average_accuracy": 0.65, "forgetting": 0.4}
@@ -191,6 +236,8 @@ def test_fixed_point_class_incremental_reports_forgetting():
     ({"rule": "np", "rank": 4}, r"^A low-rank restriction \(rank > 0\) applies to rule 'loco'"),
     ({"clusters": "dbscan"}, r"^Clusters must be one of labels, kmeans, online, not 'dbscan'$"),
     ({"rule": "np", "clusters": "kmeans"}, r"^Label-free clusters apply to rule 'loco' only$"),
+    ({"init": "xavier"}, r"^Init must be one of calibrated, uniform, not 'xavier'$"),
+    ({"init_gain": 2.0}, r"^An init gain applies to init 'uniform' only"),
     ({"momentum": 1.0}, r"^Momentum must be in \[0, 1\), not 1\.0$"),
     ({"lr": 0.0}, r"^Lr must be a positive finite number, not 0\.0$"),
     ({"lr": float("inf")}, r"^Lr must be a positive finite number, not inf$"),
@@ -288,6 +335,8 @@ def test_cli_reports_bad_input_cleanly(tmp_path, capsys):
     (["--fixed-point", "--sigma", "0.1", "--rank", "4"],
      r"error: --sigma, --rank not used by --fixed-point"),
     (["--fixed-point", "--lr", "0.1"], r"error: --lr not used by --fixed-point"),
+    (["--fixed-point", "--init", "uniform"], r"error: --init not used by --fixed-point"),
+    (["--init-gain", "2"], r"error: An init gain applies to init 'uniform' only"),
     (["--timesteps", "8"], r"error: --timesteps applies to --neuron lif only"),
     (["--name", "../x"], r"error: --name must be a plain name"),
     (["--name", "a/b"], r"error: --name must be a plain name"),
