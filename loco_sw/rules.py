@@ -161,8 +161,9 @@ class Projector:
                 self.centroids[layer].lerp_(shares @ h, rate[:, None])
             else:
                 self._observe_kmeans(layer, h)
-            if self.rank:
-                self.moments[layer] += self.momentum * (h.T @ h / len(h) - self.moments[layer])
+            if self.rank:       # moments <- (1 - momentum) moments + momentum h^T h / B
+                self.moments[layer].addmm_(h.T, h, beta=1 - self.momentum,
+                                           alpha=self.momentum / len(h))
 
     def rebuild(self, inputs=None):
         """Recompute the per-class bases (``inputs``: the batch, for ``source='batch'``)."""
@@ -189,7 +190,7 @@ class Projector:
         for own in range(self.classes):
             q = orthonormal_columns(centroids[(torch.arange(self.classes) != own) & seen].T)
             if principal is not None:
-                q = orthonormal_columns(principal - q @ (q.T @ principal), tol=0.1)
+                q = _kept_directions(principal - q @ (q.T @ principal))
             per_class.append(q)
         stacked = torch.zeros(self.classes, centroids.shape[1],
                               max(1, max(q.shape[1] for q in per_class)), dtype=torch.float64)
@@ -232,9 +233,10 @@ class Projector:
 
 def _batched_bases(centroids, principal, tol=1e-6):
     """Every class's basis at once (one batched QR): the span of the other C - 1 centroids, or
-    with ``principal`` (n + 1, r) the part of that subspace outside them (columns of norm below
-    0.1 after removal zeroed, as ``orthonormal_columns(..., tol=0.1)``). Returns None where a
-    class's other centroids are linearly dependent (the caller then goes one class at a time)."""
+    with ``principal`` (n + 1, r) the principal directions of that subspace's part outside them
+    (those whose singular value is above 0.1 x the largest; zero columns for the rest). Returns
+    None where a class's other centroids are linearly dependent (the caller then goes one class
+    at a time)."""
     classes = len(centroids)
     others = torch.stack([torch.cat([centroids[:own], centroids[own + 1:]])
                           for own in range(classes)]).transpose(1, 2)   # (C, n + 1, C - 1)
@@ -244,13 +246,16 @@ def _batched_bases(centroids, principal, tol=1e-6):
         return None
     if principal is None:
         return q
-    kept = principal - q @ (q.transpose(1, 2) @ principal)              # (C, n + 1, r)
-    q, r = torch.linalg.qr(kept)
-    diag = r.diagonal(dim1=1, dim2=2).abs()
-    keep = diag > 0.1 * diag.amax(dim=1, keepdim=True).clamp(min=1e-300)
-    if bool((keep.long().diff(dim=1) > 0).any()):    # a kept column after a dropped one
-        return None
-    return q * keep[:, None, :]
+    return _kept_directions(principal - q @ (q.transpose(1, 2) @ principal))
+
+
+def _kept_directions(kept, tol=0.1):
+    """Orthonormal principal directions ``(..., n + 1, r)`` of the columns of ``kept``: the
+    left singular vectors whose singular value exceeds ``tol`` x the largest, the others zero."""
+    values, vectors = torch.linalg.eigh(kept.transpose(-1, -2) @ kept)     # ascending
+    singular = values.clamp(min=0).sqrt()
+    keep = singular > tol * singular[..., -1:].clamp(min=1e-300)
+    return kept @ vectors * (keep / singular.clamp(min=1e-300)).unsqueeze(-2)
 
 
 def _noise(kind, shape, sigma, generator):
