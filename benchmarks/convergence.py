@@ -1,11 +1,14 @@
 """(a) LOCO vs NP (BP for reference) convergence on digits: epochs to a target accuracy, final
-accuracy, mean learning curves. ``python benchmarks/convergence.py [--epochs 30 --seeds 3]``."""
+accuracy, mean learning curves; ``loco-lif`` / ``np-lif`` train the LIF model (T = 16).
+``python benchmarks/convergence.py [--epochs 30 --seeds 3 --rules loco,np,bp,loco-lif,np-lif]``
+writes ``build/benchmarks/convergence.{json,png}``."""
 
 import argparse
 
 from _common import OUT, mean_std, print_table, write_json
 
 from loco_sw.data import load_digits_split
+from loco_sw.model import NeuronConfig
 from loco_sw.plots import learning_curves
 from loco_sw.train import TrainConfig, train
 
@@ -15,10 +18,13 @@ def main():
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--target", type=float, default=0.8)
+    parser.add_argument("--rules", default="loco,np,bp,loco-lif,np-lif")
     args = parser.parse_args()
     results, curves, rows = {}, {}, []
-    for rule in ("loco", "np", "bp"):
-        runs = [train(TrainConfig(rule=rule, epochs=args.epochs, seed=seed),
+    for rule in args.rules.split(","):
+        base, _, neuron = rule.partition("-")
+        runs = [train(TrainConfig(rule=base, epochs=args.epochs, seed=seed,
+                                  neuron=NeuronConfig(kind=neuron or "rate")),
                       load_digits_split(seed=seed)) for seed in range(args.seeds)]
         reach = [next((e for e, a in zip(r["history"]["epoch"], r["history"]["test_accuracy"],
                                          strict=True) if a >= args.target), None) for r in runs]

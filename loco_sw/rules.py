@@ -172,10 +172,10 @@ class Projector:
             self._rerun_kmeans()
         for layer, centroids in enumerate(self.centroids):
             principal = None
-            if self.rank:
-                moment = self.moments[layer] if self.source == "running" else \
-                    inputs[layer].T @ inputs[layer] / len(inputs[layer])
-                principal = torch.linalg.eigh(moment)[1][:, -self.rank:]
+            if self.rank and self.source == "running":
+                principal = torch.linalg.eigh(self.moments[layer])[1][:, -self.rank:]
+            elif self.rank:     # the batch's top right singular vectors (at most B of them)
+                principal = torch.linalg.svd(inputs[layer], full_matrices=False)[2][:self.rank].T
             stacked = None
             if self.seen[layer].all():
                 stacked = _batched_bases(centroids, principal)

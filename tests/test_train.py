@@ -9,7 +9,8 @@ import torch
 from loco_sw.cli import main
 from loco_sw.data import DataError, load_digits_split, load_idx, load_mnist, load_mnist5k
 from loco_sw.model import Network, NeuronConfig
-from loco_sw.rules import Projector, bp_gradients, farthest_points, kmeans, np_gradients
+from loco_sw.rules import (Projector, bp_gradients, farthest_points, kmeans, np_gradients,
+                            orthonormal_columns)
 from loco_sw.train import (TrainConfig, class_incremental_tasks, continual_metrics, train,
                            train_fixed_point)
 
@@ -133,6 +134,23 @@ def test_lowrank_restriction_has_the_requested_rank():
     projector, h, labels = _projector_with_centroids(8, torch.Generator().manual_seed(1))
     u = projector.apply(0, h, labels)
     assert torch.linalg.matrix_rank(u[labels == 3]) <= 8
+
+
+def test_batch_pca_lowrank_keeps_the_batchs_principal_directions_outside_other_clusters():
+    gen = torch.Generator().manual_seed(5)
+    projector = Projector((64, 10), 10, rank=4, source="batch")
+    h = torch.rand(40, 65, generator=gen, dtype=torch.float64)
+    labels = torch.arange(40) % 10
+    projector.observe([h], labels)
+    projector.rebuild([h])
+    u = projector.apply(0, h[labels == 2], labels[labels == 2])
+    assert torch.linalg.matrix_rank(u) <= 4 and u.abs().max() > 1e-3
+    others = projector.centroids[0][torch.arange(10) != 2]
+    top = torch.linalg.svd(h, full_matrices=False)[2][:4].T          # batch PCA (uncentred)
+    q = orthonormal_columns(others.T)
+    kept = orthonormal_columns(top - q @ (q.T @ top))                 # its part outside others
+    assert torch.allclose(kept @ (kept.T @ u.T), u.T, atol=1e-9)
+    assert (u @ others.T).abs().max() < 1e-9 * u.abs().max()
 
 
 def test_np_estimate_is_unbiased_to_first_order():
