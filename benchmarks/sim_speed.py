@@ -15,20 +15,17 @@ compiling, golden vectors) is left out and reported apart.
 """
 
 import argparse
-import sys
 import time
 
-from _common import ROOT, print_table, write_json
+from _common import print_table, write_json
 
+from cosim.amaranth_benches import check_learner
 from cosim.runner import run_cocotb
 from cosim.vectors import learner_vectors
 from cosim.verilator import VerilatorTransport, compile_learner, verilator_version
 from hw.formats import DEFAULT_NETWORK as NET
 from hw.learner import LearnerCore
 from loco_sw.host import LearnerHost, SimulationTransport
-
-sys.path.insert(0, str(ROOT / "tests"))
-from blocks import check_learner  # noqa: E402
 
 SEED, REFRESH = 1, 4
 

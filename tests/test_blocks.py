@@ -5,7 +5,7 @@ import dataclasses
 
 import pytest
 
-from blocks import check_lif, check_noise, check_projector
+from cosim.amaranth_benches import check_lif, check_noise, check_projector
 from cosim.vectors import lif_vectors, noise_vectors, projector_vectors
 from hw.formats import (DEFAULT_LEARNING, DEFAULT_NETWORK, ENCODER_SEED, PERTURB_SEED, LIFConfig,
                         QFormat)

@@ -5,7 +5,7 @@ import dataclasses
 
 import pytest
 
-from blocks import check_learner
+from cosim.amaranth_benches import check_learner
 from cosim.vectors import learner_vectors
 from hw.formats import DEFAULT_NETWORK
 from hw.learner import LearnerCore
