@@ -9,7 +9,7 @@ import random
 import torch
 
 from hw.formats import ENCODER_SEED, PERTURB_SEED, NetworkConfig
-from loco_sw.golden import (basis_slots, centroid_update, gauss, init_state, layer_run,
+from loco_sw.golden import (basis_slots, centroid_update, init_state, layer_run,
                             lowrank_part, predict, project, rademacher_negative,
                             refresh_bases, sample_seed, tracker_update, train_step,
                             weight_update, xorshift_next)
@@ -128,12 +128,11 @@ def noise_vectors(lanes: dict, *, draws: int, seed: int) -> dict:
     """A schedule of advances and reseeds per lane with the expected words.
 
     Returns per cycle the ``advance``/``reseed``/``seed`` inputs of every lane and what each
-    lane must show in that cycle, before the clock edge: ``word``, ``negative`` and ``gauss``.
+    lane must show in that cycle, before the clock edge: ``word`` and ``negative``.
     """
     def outputs(word):
         tensor = torch.tensor(word)
-        return {"word": word, "negative": int(rademacher_negative(tensor)),
-                "gauss": int(gauss(tensor))}
+        return {"word": word, "negative": int(rademacher_negative(tensor))}
 
     rng = random.Random(seed)
     state = {name: xorshift_next(s) for name, s in lanes.items()}

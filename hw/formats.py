@@ -27,7 +27,7 @@ __all__ = [
     "XORSHIFT_WIDTH", "XORSHIFT_SHIFTS", "xorshift32", "ENCODER_SEED", "PERTURB_SEED",
     "LOWRANK_START_SEED", "LOWRANK_GRAM_SCHMIDT_TOL", "TEST_INDEX_BASE", "INIT_HIDDEN_BIAS",
     "STEP_SHIFT_EPOCHS", "MAX_LAYER_WORDS", "MAX_LAYERS", "MAX_FORMAT_WIDTH",
-    "ENCODER_BITS", "GAUSS_SLICES", "GRAM_SCHMIDT_TOL", "DEFAULT_HIDDEN", "DEFAULT_READOUT",
+    "ENCODER_BITS", "GRAM_SCHMIDT_TOL", "DEFAULT_HIDDEN", "DEFAULT_READOUT",
     "DEFAULT_LEARNING", "DEFAULT_NETWORK",
 ]
 
@@ -509,8 +509,6 @@ ENCODER_BITS = 8
 # Host re-orthonormalisation of the centroid bases: a Gram-Schmidt column is dropped when its
 # residual is below this fraction of its norm (the official code's rule, loco-algorithm.md 1.4).
 GRAM_SCHMIDT_TOL = 0.1
-# Approximately Gaussian output: sum of GAUSS_SLICES unsigned bytes of one word, minus the mean.
-GAUSS_SLICES = 4
 
 DEFAULT_HIDDEN   = LIFConfig()
 DEFAULT_READOUT  = NetworkConfig.readout

@@ -4,25 +4,22 @@ from amaranth import *
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .formats import ENCODER_SEED, GAUSS_SLICES, PERTURB_SEED, XORSHIFT_SHIFTS, XORSHIFT_WIDTH
+from .formats import ENCODER_SEED, PERTURB_SEED, XORSHIFT_SHIFTS, XORSHIFT_WIDTH
 
 
-__all__ = ["GAUSS_SHAPE", "lane_signature", "xorshift_next", "NoiseGenerator"]
-
-# |sum of GAUSS_SLICES bytes - mean| <= GAUSS_SLICES * 255 / 2, plus the sign bit
-GAUSS_SHAPE = signed((GAUSS_SLICES * 255 // 2).bit_length() + 1)
+__all__ = ["lane_signature", "xorshift_next", "NoiseGenerator"]
 
 
 def lane_signature() -> wiring.Signature:
     """One lane, seen from the generator: inputs ``seed``/``reseed``/``advance``, outputs the
-    current ``word``, its Rademacher sign ``negative`` and its Gaussian-ish value ``gauss``."""
+    current ``word`` and its Rademacher sign ``negative`` (the learner perturbs by +-sigma:
+    ``loco-algorithm.md`` section 5.4)."""
     return wiring.Signature({
         "seed":     In(XORSHIFT_WIDTH),
         "reseed":   In(1),
         "advance":  In(1),
         "word":     Out(XORSHIFT_WIDTH),
         "negative": Out(1),
-        "gauss":    Out(GAUSS_SHAPE),
     })
 
 
@@ -83,10 +80,8 @@ class NoiseGenerator(wiring.Component):
                 m.d.sync += state.eq(lane.seed)
             with m.Elif(lane.advance):
                 m.d.sync += state.eq(word)
-            total = sum(word[8 * k:8 * k + 8] for k in range(GAUSS_SLICES))
             m.d.comb += [
                 lane.word.eq(word),
                 lane.negative.eq(word[-1]),
-                lane.gauss.eq(total - GAUSS_SLICES * 255 // 2),
             ]
         return m

@@ -6,10 +6,10 @@ Words are ``int64`` tensors holding unsigned 32-bit values. A lane seeded with `
 
 import torch
 
-from hw.formats import ENCODER_BITS, GAUSS_SLICES, XORSHIFT_WIDTH, xorshift32
+from hw.formats import ENCODER_BITS, XORSHIFT_WIDTH, xorshift32
 
 
-__all__ = ["xorshift_next", "xorshift_words", "sample_seed", "rademacher_negative", "gauss",
+__all__ = ["xorshift_next", "xorshift_words", "sample_seed", "rademacher_negative",
            "encode_spikes"]
 
 _MASK = (1 << XORSHIFT_WIDTH) - 1
@@ -72,15 +72,6 @@ def sample_seed(base: int, index: int) -> int:
 def rademacher_negative(words: torch.Tensor) -> torch.Tensor:
     """Sign of a Rademacher draw: ``True`` where the perturbation is ``-sigma`` (top bit set)."""
     return (words >> (XORSHIFT_WIDTH - 1)).bool()
-
-
-def gauss(words: torch.Tensor) -> torch.Tensor:
-    """Approximately Gaussian integers: sum of ``GAUSS_SLICES`` bytes of each word minus the mean.
-
-    Zero mean; standard deviation ``sqrt(GAUSS_SLICES * (256**2 - 1) / 12)`` (147.8 for 4 slices).
-    """
-    total = sum((words >> (8 * k)) & 0xFF for k in range(GAUSS_SLICES))
-    return total - GAUSS_SLICES * 255 // 2  # GAUSS_SLICES is even: the mean is an integer
 
 
 def encode_spikes(intensity: torch.Tensor, seeds, timesteps: int) -> torch.Tensor:
