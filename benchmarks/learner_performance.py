@@ -5,18 +5,11 @@ compiled by Verilator, reading each TRAIN reply's cycle count (the gateware's ow
 INFERs the test set; converts the epoch averages to samples/s at the board clock and at the
 achieved Fmax (read from ``build/<board>/report.json`` when ``make bitstream`` has run).
 
-Beside the measured cycles, two models of the same samples (the golden model trained in step
-gives each sample's spike counts and updated rows):
-
-* **analytic estimate**: the cycle formulas the blocks document (``LIFCore``: ``m (active + 4)
-  + 1`` a step; the encoder ``n0 + 2`` a step; ``ProjectorUpdate``: dots, expansion, update,
-  centroid), summed as the learner sequences them (per-layer units update at the same time,
-  a shared unit one layer after another);
-* **memory-port bound**: the binding resource is each layer's weight memory, one access a
-  cycle: both passes read ``active + 1`` words per neuron and step, the update reads and
-  writes each word of the rows it changes (separate read and write ports: one cycle a word).
-  The bound is the busiest layer memory's accesses; ``cycles / bound`` is how close the design
-  is to what its own memory organisation allows.
+Beside the measured cycles, two models of the same samples (:mod:`cosim.performance`; the
+golden model trained in step gives each sample's spike counts and updated rows): the analytic
+estimate from the blocks' cycle formulas, and the memory-port bound (the busiest layer weight
+memory's accesses at one a cycle); ``cycles / bound`` is how close the design is to what its
+own memory organisation allows.
 
 ``python benchmarks/learner_performance.py [--limit N]`` writes
 ``build/benchmarks/learner_performance.json``: per board ``cycles_per_training_sample``,
@@ -33,12 +26,12 @@ import torch
 from _common import ROOT, print_table, write_json
 
 from cosim.lockstep import epoch_stream, load_weights
+from cosim.performance import analytic_cycles, port_bound, workload
 from cosim.verilator import VerilatorTransport
 from hw.formats import DEFAULT_NETWORK as NET
-from hw.formats import ENCODER_SEED, PERTURB_SEED, TEST_INDEX_BASE
+from hw.formats import ENCODER_SEED, TEST_INDEX_BASE
 from loco_sw.data import load_digits_split
-from loco_sw.golden import (encode_spikes, forward_weights, init_state, perturbation_signs,
-                            refresh_bases, run_network, sample_seed, train_step)
+from loco_sw.golden import init_state, refresh_bases, sample_seed
 from loco_sw.host import LearnerHost
 from loco_sw.train import to_intensity
 
@@ -47,45 +40,6 @@ BOARDS = {"icebreaker": ("iCE40UP5K", 12.0, True), "ulx3s-85f": ("ECP5-85F", 25.
 
 
 REFRESH = 64
-
-
-def workload(config, state, intensity, label, step) -> dict:
-    """What one TRAIN does, from the golden model before it trains on the sample: per layer
-    and pass the input spikes summed over the T steps, and the rows the update changes."""
-    forward = [forward_weights(w, config.weight_shift) for w in state.master]
-    spikes = encode_spikes(intensity[None], [sample_seed(ENCODER_SEED, step)], config.timesteps)
-    negative = perturbation_signs(config, [sample_seed(PERTURB_SEED, step)])
-    first = [~n for n in negative] if config.learning.antithetic else None
-    passes = [run_network(config, forward, spikes, signs)[0] for signs in (first, negative)]
-    result = train_step(config, state, intensity, label, step)
-    return {"spikes": [[int(counts[layer].sum()) for counts in passes]
-                       for layer in range(config.layers)],
-            "rows": [int((e != 0).sum()) for e in result["errors"]]}
-
-
-def analytic_cycles(config, work, shared: bool) -> float:
-    """The learner's cycles for one TRAIN from the blocks' documented formulas."""
-    sizes, steps, clusters = config.sizes, config.timesteps, config.clusters
-    layers = list(zip(sizes[:-1], sizes[1:], strict=True))
-    passes = 0
-    for p in range(2):
-        passes += steps * (sizes[0] + 2)                               # encoder
-        passes += sum(m * (work["spikes"][layer][p] + 4 * steps) + steps
-                      for layer, (_, m) in enumerate(layers))
-    feed = sum(2 * (n + 1 + m) for n, m in layers)                     # counts + errors
-    units = [(clusters + 1) * (n + 1) + 2 + n * (clusters + 3)        # dots + expansion
-             + 2 * m + work["rows"][layer] * (n + 2)                   # update
-             + n + 2 + 1                                               # centroid, done
-             for layer, (n, m) in enumerate(layers)]
-    return passes + feed + (sum(units) if shared else max(units))
-
-
-def port_bound(config, work) -> int:
-    """Accesses of the busiest layer weight memory in one TRAIN (one access a cycle)."""
-    sizes, steps = config.sizes, config.timesteps
-    return max(m * sum(s + steps for s in work["spikes"][layer])
-               + work["rows"][layer] * (n + 1)
-               for layer, (n, m) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)))
 
 
 def measure(shared: bool, data, limit) -> dict:

@@ -13,10 +13,11 @@ import pytest
 import torch
 
 from cosim.lockstep import Tally, epoch_stream, infer_lockstep, load_weights, train_lockstep
+from cosim.performance import analytic_cycles, port_bound, workload
 from cosim.verilator import VerilatorError, VerilatorTransport, compile_learner, compile_verilog
 from hw.formats import DEFAULT_NETWORK, TEST_INDEX_BASE
 from loco_sw.data import load_digits_split
-from loco_sw.golden import init_state
+from loco_sw.golden import init_state, refresh_bases
 from loco_sw.host import LearnerHost, ProtocolError
 from loco_sw.train import to_intensity
 
@@ -61,6 +62,25 @@ def test_compiled_learner_trains_digits_bit_exactly(shared_update, samples):
                    tally)
     assert tally.mismatched_words == 0 and len(tally.infer_cycles) == 40
     assert max(tally.infer_cycles) < min(tally.train_cycles)
+
+
+@pytest.mark.parametrize("shared_update", [False, True], ids=["per-layer-units", "shared-unit"])
+def test_analytic_cycle_model_tracks_the_rtl_counter(shared_update):
+    # Per sample, the documented cycle formulas must stay within 3 % of the gateware's own
+    # counter (the benchmark's epoch averages: -0.8 % / -0.4 %), and no sample may beat the
+    # weight-memory port bound.
+    config = DEFAULT_NETWORK
+    stream, _, _ = _digits_stream(40)
+    host, state = _host(config, shared_update=shared_update), init_state(config, 1)
+    load_weights(host, state)
+    for step, intensity, label in stream:
+        if step % 64 == 0:
+            host.refresh_bases()
+            refresh_bases(config, state)
+        measured = host.train_sample(step, intensity.tolist(), label)["cycles"]
+        work = workload(config, state, intensity, label, step)
+        assert abs(analytic_cycles(config, work, shared_update) / measured - 1) < 0.03, step
+        assert port_bound(config, work) < measured
 
 
 @pytest.mark.parametrize("shared_update, samples", [(False, 200), (True, 60)],

@@ -1,0 +1,61 @@
+"""Cycle models of the learner, beside what its cycle counter measures.
+
+* :func:`analytic_cycles`: the cycle formulas the blocks document (``LIFCore``: ``m (active +
+  4) + 1`` a step; the encoder ``n0 + 2`` a step; ``ProjectorUpdate``: dots, expansion,
+  update, centroid), summed as ``LearnerCore`` sequences them (per-layer units update at the
+  same time, a shared unit one layer after another);
+* :func:`port_bound`: the accesses of the busiest layer weight memory in one TRAIN (both passes
+  read ``active + 1`` words per neuron and step, the update one access per word of each changed
+  row), i.e. the cycles the present memory organisation needs at one access a cycle.
+
+Both take a sample's :func:`workload`, read off the golden model (bit-exact with the gateware).
+"""
+
+from hw.formats import ENCODER_SEED, PERTURB_SEED
+from loco_sw.golden import (encode_spikes, forward_weights, perturbation_signs, run_network,
+                            sample_seed, train_step)
+
+__all__ = ["workload", "analytic_cycles", "port_bound"]
+
+
+def workload(config, state, intensity, label, step) -> dict:
+    """What one TRAIN does, read off the golden model: per layer and pass the input spikes
+    summed over the T steps, and the rows the update changes; ``state`` is then trained on the
+    sample, as the gateware is."""
+    forward = [forward_weights(w, config.weight_shift) for w in state.master]
+    spikes = encode_spikes(intensity[None], [sample_seed(ENCODER_SEED, step)], config.timesteps)
+    negative = perturbation_signs(config, [sample_seed(PERTURB_SEED, step)])
+    first = [~n for n in negative] if config.learning.antithetic else None
+    passes = [run_network(config, forward, spikes, signs)[0] for signs in (first, negative)]
+    result = train_step(config, state, intensity, label, step)
+    return {"spikes": [[int(counts[layer].sum()) for counts in passes]
+                       for layer in range(config.layers)],
+            "rows": [int((e != 0).sum()) for e in result["errors"]]}
+
+
+def analytic_cycles(config, work, shared: bool) -> float:
+    """The learner's cycles for one TRAIN from the blocks' documented formulas (rank 0: the
+    low-rank stage's cycles are not modelled)."""
+    if config.learning.rank:
+        raise ValueError("The cycle model covers rank 0 only (no low-rank stage)")
+    sizes, steps, clusters = config.sizes, config.timesteps, config.clusters
+    layers = list(zip(sizes[:-1], sizes[1:], strict=True))
+    passes = 0
+    for p in range(2):
+        passes += steps * (sizes[0] + 2)                               # encoder
+        passes += sum(m * (work["spikes"][layer][p] + 4 * steps) + steps
+                      for layer, (_, m) in enumerate(layers))
+    feed = sum(2 * (n + 1 + m) for n, m in layers)                     # counts + errors
+    units = [(clusters + 1) * (n + 1) + 2 + n * (clusters + 3)        # dots + expansion
+             + 2 * m + work["rows"][layer] * (n + 2)                   # update
+             + n + 2 + 1                                               # centroid, done
+             for layer, (n, m) in enumerate(layers)]
+    return passes + feed + (sum(units) if shared else max(units))
+
+
+def port_bound(config, work) -> int:
+    """Accesses of the busiest layer weight memory in one TRAIN (one access a cycle)."""
+    sizes, steps = config.sizes, config.timesteps
+    return max(m * sum(s + steps for s in work["spikes"][layer])
+               + work["rows"][layer] * (n + 1)
+               for layer, (n, m) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)))
