@@ -119,7 +119,7 @@ async def learner_matches_golden(dut):
         await write_port(dut, "input_addr", "input_data", "input_we", sample["intensity"])
         for port in ("label", "encoder_seed", "perturb_seed", "step_shift"):
             getattr(dut, port).value = sample[port]
-        dut.command.value = Command.TRAIN
+        dut.command.value = Command.TRAIN.value
         dut.start.value = 1
         await cycle(dut)
         dut.start.value = 0

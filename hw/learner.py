@@ -5,7 +5,7 @@ Bit-exact with :func:`loco_sw.golden.train_step` (training) and :func:`loco_sw.g
 """
 
 from amaranth import *
-from amaranth.lib import data, wiring
+from amaranth.lib import data, enum, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -20,9 +20,10 @@ from .projector import ProjectorUpdate
 __all__ = ["Command", "LearnerCore"]
 
 
-class Command:
-    """Values of :attr:`LearnerCore.command`."""
+class Command(enum.Enum, shape=2):
+    """Values of :attr:`LearnerCore.command` (0: none; ``start`` with it does nothing)."""
 
+    NONE = 0
     TRAIN = 1
     INFER = 2
 
@@ -73,7 +74,7 @@ class LearnerCore(wiring.Component):
         max_basis = max(config.basis_rows * (n + 1) for n in sizes[:-1])
         max_centroid = max(config.centroid_rows * (n + 1) for n in sizes[:-1])
         super().__init__({
-            "command":        In(2),
+            "command":        In(Command),
             "start":          In(1),
             "label":          In(range(sizes[-1])),
             "encoder_seed":   In(XORSHIFT_WIDTH),
@@ -149,7 +150,7 @@ class LearnerCore(wiring.Component):
         m.submodules.outputs = y_first = SinglePortRAM(fixed.shape(learn.output), classes)
         m.d.comb += [y_first.addr.eq(self.output_addr), self.output_clean.eq(y_first.rdata)]
 
-        command = Signal(2)
+        command = Signal(Command)
         noisy   = Signal()
         step    = Signal(range(steps + 1))
         layer   = Signal(range(layers + 1))
