@@ -3,7 +3,11 @@
 import argparse
 import json
 import statistics
+import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
+
+from tqdm import tqdm
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "build" / "benchmarks"
@@ -44,3 +48,13 @@ def comma_list(kind, choices=None):
             raise argparse.ArgumentTypeError(f"{bad[0]!r} is not one of {', '.join(choices)}")
         return items
     return parse
+
+
+def run_parallel(function, jobs, workers: int) -> dict:
+    """``function(*job)`` for every job (a tuple of picklable arguments) in ``workers`` worker
+    processes, with a progress bar; returns ``{job: result}``."""
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(function, *job): job for job in jobs}
+        return {futures[future]: future.result()
+                for future in tqdm(as_completed(futures), total=len(jobs), desc="runs",
+                                   unit="run", file=sys.stderr)}

@@ -14,13 +14,11 @@ dataset. A rule ``<rule>-lif`` trains the LIF model (T = 16) instead of the rate
 
 import argparse
 import os
-import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 
 import torch
-from _common import OUT, comma_list, mean_std, positive_int, print_table, write_json
-from tqdm import tqdm
+from _common import (OUT, comma_list, mean_std, positive_int, print_table, run_parallel,
+                     write_json)
 
 from loco_sw.data import load_digits_split, load_mnist5k
 from loco_sw.model import INITS, NeuronConfig
@@ -70,12 +68,7 @@ def main(argv=None):
             for data in args.data for depth in args.depths for rule in args.rules
             for seed in range(args.seeds)]
     started = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        futures = {pool.submit(_run, *job): job for job in jobs}
-        outputs = {}
-        for future in tqdm(as_completed(futures), total=len(jobs), desc="runs", unit="run",
-                           file=sys.stderr):
-            outputs[futures[future]] = future.result()
+    outputs = run_parallel(_run, jobs, args.jobs)
     sweeps = []
     for data in args.data:
         epochs = args.epochs or EPOCHS[data]

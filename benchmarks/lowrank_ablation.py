@@ -12,13 +12,11 @@ accuracy, ms per training step) and prints the table.
 
 import argparse
 import os
-import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
 
 import torch
-from _common import comma_list, mean_std, positive_int, print_table, write_json
+from _common import (comma_list, mean_std, positive_int, print_table, run_parallel,
+                     write_json)
 from depth_sweep import BATCH, WIDTH
-from tqdm import tqdm
 
 from loco_sw.data import load_digits_split, load_mnist5k
 from loco_sw.train import TrainConfig, train
@@ -54,12 +52,7 @@ def main(argv=None):
     variants = [(0, "running"), *((r, s) for s in args.sources for r in args.ranks)]
     jobs = [(setting, rank, source, seed) for setting in args.settings
             for rank, source in variants for seed in range(args.seeds)]
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        futures = {pool.submit(_run, *job): job for job in jobs}
-        outputs = {}
-        for future in tqdm(as_completed(futures), total=len(jobs), desc="runs", unit="run",
-                           file=sys.stderr):
-            outputs[futures[future]] = future.result()
+    outputs = run_parallel(_run, jobs, args.jobs)
     results, rows = {}, []
     for setting in args.settings:
         for rank, source in variants:
