@@ -7,6 +7,7 @@ test_netlist.py)."""
 import pytest
 
 from boards.build import build_board
+from boards.report import ReportError, board_report
 from boards.top import LearnerBoard
 from hw.formats import DEFAULT_NETWORK
 
@@ -20,6 +21,23 @@ def test_board_bitstream_builds_and_meets_timing(board, tmp_path):
     assert (tmp_path / board / "report.md").read_text().startswith(f"# {board}")
     used = result["utilisation"]
     assert all(v["used"] <= v["available"] for v in used.values())
+    # The one-page report: this build's configuration co-simulated bit-exactly, its cycles
+    # modelled, its timing and utilisation.
+    summary = board_report(board, samples=20, build_root=tmp_path)
+    assert summary["cosimulation"]["status"] == "PASS"
+    assert summary["cosimulation"]["mismatched_words"] == 0
+    assert summary["cosimulation"]["words_compared"] > 20 * result["sizes"][0]
+    assert summary["timing"]["slack_ns"] > 0
+    page = (tmp_path / board / "report.md").read_text()
+    assert "**PASS**: 20 training samples" in page and "accuracy | not measured" in page
+
+
+def test_report_needs_a_build_first(tmp_path):
+    with pytest.raises(ReportError, match=r"report\.json is missing: run `make bitstream "
+                                          r"BOARD=icebreaker` first"):
+        board_report("icebreaker", build_root=tmp_path)
+    with pytest.raises(ValueError, match=r"^Samples must be a positive integer, not 0$"):
+        board_report("icebreaker", samples=0, build_root=tmp_path)
 
 
 def test_unknown_board_is_rejected():

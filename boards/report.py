@@ -1,0 +1,192 @@
+"""One-page report of a board build: co-simulation, cycles, timing, utilisation, accuracy.
+
+``python -m boards.report {icebreaker,ulx3s-85f} [--samples 200]`` (``make report BOARD=...``)
+reads what ``make bitstream`` left in ``build/<board>/report.json`` (utilisation, Fmax), trains
+``--samples`` digits samples on the Verilator-compiled gateware *of that board's configuration*
+with the golden model in lockstep (every readable word compared), measures the cycles per
+training sample and per inference from the gateware's counter beside the analytic estimate and
+the weight-memory port bound (:mod:`cosim.performance`), takes the float / fixed-point / RTL
+accuracies from the benchmark JSONs when they have been run, and rewrites
+``build/<board>/report.md`` and ``report.json`` (the build's fields kept, a ``summary`` added).
+"""
+
+import argparse
+import copy
+import json
+import statistics
+from pathlib import Path
+
+import torch
+
+from cosim.lockstep import Tally, epoch_stream, infer_lockstep, load_weights, train_lockstep
+from cosim.performance import analytic_cycles, port_bound, workload
+from cosim.verilator import VerilatorTransport
+from hw.formats import TEST_INDEX_BASE
+from loco_sw.data import load_digits_split
+from loco_sw.golden import init_state, refresh_bases
+from loco_sw.host import LearnerHost
+from loco_sw.train import to_intensity
+
+from .build import BOARDS, ROOT, board_config
+
+__all__ = ["board_report", "main"]
+
+REFRESH = 64            # basis refresh period of the host flow (benchmarks, demo)
+INFERENCES = 40
+
+
+class ReportError(Exception):
+    """The report cannot be made (the message says what to run first)."""
+
+
+def _cosimulate(config, shared: bool, samples: int) -> dict:
+    """Lockstep training of ``samples`` digits samples, then ``INFERENCES`` test inferences:
+    PASS/FAIL with the words compared, and the cycles measured, estimated and bounded."""
+    x, y, xt, _ = load_digits_split()
+    x, xt = to_intensity(x), to_intensity(xt)
+    host = LearnerHost(VerilatorTransport(config, shared_update=shared), config)
+    host.ping()
+    state, tally = init_state(config, seed=1), Tally()
+    load_weights(host, state)
+    analytic, bound = [], []
+    for sample in epoch_stream(x, y, torch.Generator().manual_seed(1), 0, samples):
+        step, intensity, label = sample
+        ahead = copy.deepcopy(state)             # the workload model trains its own copy
+        if step % REFRESH == 0:
+            refresh_bases(config, ahead)
+        work = workload(config, ahead, intensity, label, step)
+        analytic.append(analytic_cycles(config, work, shared))
+        bound.append(port_bound(config, work))
+        train_lockstep(host, config, state, [sample], tally, refresh=REFRESH)
+    infer_lockstep(host, config, state, xt[:INFERENCES],
+                   range(TEST_INDEX_BASE, TEST_INDEX_BASE + INFERENCES), tally)
+    return {"status": "PASS" if tally.mismatched_words == 0 else "FAIL",
+            "training_samples": tally.samples, "inferences": len(tally.infer_cycles),
+            "words_compared": tally.words_compared, "mismatched_words": tally.mismatched_words,
+            "first_mismatch": tally.first_mismatch,
+            "cycles_per_training_sample": statistics.fmean(tally.train_cycles),
+            "cycles_per_inference": statistics.fmean(tally.infer_cycles),
+            "analytic_cycles_per_training_sample": statistics.fmean(analytic),
+            "port_bound_cycles": statistics.fmean(bound)}
+
+
+def _final_mean(curves) -> float:
+    return statistics.fmean(curve[-1] for curve in curves)
+
+
+def _accuracy(board: str, benchmarks: Path) -> dict:
+    """Digits test accuracies of this board's arithmetic from the benchmark JSONs, if run:
+    float and fixed-point LOCO (``fixed_point.py``, mean of its seeds; the iCEBreaker's reduced
+    variant is the ``no-schedule`` ablation) and the RTL (``rtl_training.py``, seed 0)."""
+    found = {}
+    fixed = benchmarks / "fixed_point.json"
+    if fixed.exists() and json.loads(fixed.read_text()).get("dataset") == "digits":
+        run = json.loads(fixed.read_text())
+        found["float_loco"] = _final_mean(run["float_test_accuracy"])
+        found["fixed_loco"] = _final_mean(run["ablations"]["no-schedule"] if board == "icebreaker"
+                                          else run["fixed_test_accuracy"])
+        found["source"] = (f"build/benchmarks/fixed_point.json ({len(run['seeds'])} seeds, "
+                           f"{run['epochs']} epochs)")
+    rtl = benchmarks / "rtl_training.json"
+    if rtl.exists():
+        run = json.loads(rtl.read_text())
+        for variant in run["variants"].values():
+            if variant["board"] == board:
+                found["rtl_loco_seed0"] = variant["test_accuracy_per_epoch"][-1]
+                found["rtl_source"] = (f"build/benchmarks/rtl_training.json (seed {run['seed']}, "
+                                       f"{run['epochs']} epochs, {variant['mismatched_words']} "
+                                       f"mismatched words)")
+    return found
+
+
+def board_report(board: str, *, samples: int = 200, build_root: Path = ROOT / "build") -> dict:
+    """Make ``build/<board>/report.{md,json}``; returns the summary."""
+    if board not in BOARDS:
+        raise ValueError(f"Unknown board {board!r}; choose from {', '.join(BOARDS)}")
+    if not isinstance(samples, int) or samples < 1:
+        raise ValueError(f"Samples must be a positive integer, not {samples!r}")
+    path = Path(build_root) / board / "report.json"
+    if not path.exists():
+        raise ReportError(f"{path} is missing: run `make bitstream BOARD={board}` first")
+    built = json.loads(path.read_text())
+    config = board_config(board, built["sizes"], built["rank"] or None)
+    cosim = _cosimulate(config, built["shared_update"], samples)
+    clock, fmax = built["clock_mhz"], min(built["fmax_mhz"].values())
+    cycles = cosim["cycles_per_training_sample"]
+    summary = {
+        "cosimulation": cosim,
+        "timing": {"clock_mhz": clock, "fmax_mhz": fmax, "met": built["timing_met"],
+                   "slack_ns": 1e3 / clock - 1e3 / fmax},
+        "throughput": {"samples_per_s": clock * 1e6 / cycles,
+                       "samples_per_s_at_fmax": fmax * 1e6 / cycles,
+                       "inferences_per_s": clock * 1e6 / cosim["cycles_per_inference"],
+                       "cycles_over_port_bound": cycles / cosim["port_bound_cycles"]},
+        "accuracy": _accuracy(board, Path(build_root) / "benchmarks")}
+    built["summary"] = summary
+    path.write_text(json.dumps(built, indent=2))
+    path.with_suffix(".md").write_text(_markdown(board, built))
+    return summary
+
+
+def _markdown(board: str, built: dict) -> str:
+    s, cosim = built["summary"], built["summary"]["cosimulation"]
+    timing, rate, accuracy = s["timing"], s["throughput"], s["accuracy"]
+    rows = "\n".join(f"| {kind} | {v['used']} | {v['available']} | "
+                     f"{100 * v['used'] / v['available']:.1f} % |"
+                     for kind, v in built["utilisation"].items())
+    verdict = (f"**{cosim['status']}**: {cosim['training_samples']} training samples and "
+               f"{cosim['inferences']} inferences, {cosim['words_compared']:,} words compared, "
+               f"{cosim['mismatched_words']} mismatched")
+    if cosim["first_mismatch"]:
+        verdict += f" (first: {cosim['first_mismatch']})"
+    if accuracy:
+        got = [f"float LOCO {accuracy['float_loco']:.3f}" if "float_loco" in accuracy else "",
+               f"fixed-point LOCO {accuracy['fixed_loco']:.3f}" if "fixed_loco" in accuracy else "",
+               f"RTL {accuracy['rtl_loco_seed0']:.3f} (seed 0)"
+               if "rtl_loco_seed0" in accuracy else ""]
+        sources = "; ".join(v for k, v in accuracy.items() if k.endswith("source"))
+        accuracy_line = ", ".join(g for g in got if g) + f" — {sources}"
+    else:
+        accuracy_line = ("not measured: run `python benchmarks/fixed_point.py` and "
+                         "`python benchmarks/rtl_training.py`")
+    return f"""# {board} ({built['device']}), network {'-'.join(map(str, built['sizes']))}
+
+| | |
+|---|---|
+| Bit-exact co-simulation (Verilator, golden model in lockstep) | {verdict} |
+| Cycles per training sample | {cosim['cycles_per_training_sample']:.0f} measured, \
+{cosim['analytic_cycles_per_training_sample']:.0f} analytic, \
+port bound {cosim['port_bound_cycles']:.0f} ({rate['cycles_over_port_bound']:.2f}× the bound) |
+| Cycles per inference | {cosim['cycles_per_inference']:.0f} |
+| Timing | Fmax {timing['fmax_mhz']} MHz vs clock {timing['clock_mhz']:g} MHz: \
+{'met' if timing['met'] else 'NOT met'}, slack {timing['slack_ns']:.1f} ns |
+| Training samples/s | {rate['samples_per_s']:.0f} at the clock, \
+{rate['samples_per_s_at_fmax']:.0f} at Fmax |
+| Inferences/s at the clock | {rate['inferences_per_s']:.0f} |
+| Digits test accuracy | {accuracy_line} |
+
+| Resource | Used | Available | % |
+|---|---|---|---|
+{rows}
+
+Shared update unit: {'yes' if built['shared_update'] else 'no'}; reduced variant: \
+{built['reduced'] or 'none'}; UART {built['baud']} baud. Made by `python -m boards.report {board}`.
+"""
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m boards.report", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("board", choices=sorted(BOARDS))
+    parser.add_argument("--samples", type=int, default=200,
+                        help="digits samples trained in lockstep (default 200)")
+    args = parser.parse_args(argv)
+    try:
+        board_report(args.board, samples=args.samples)
+    except (ValueError, ReportError) as error:
+        parser.exit(2, f"error: {error}\n")
+    print((ROOT / "build" / args.board / "report.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
