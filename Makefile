@@ -10,7 +10,7 @@ export ICEPACK       ?= yowasp-icepack
 export ECPPACK       ?= yowasp-ecppack
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: help setup simulators demo test test-all lint synth bitstream bitstreams report program benchmarks clean
+.PHONY: help setup simulators demo test test-all lint synth bitstream bitstreams report seeds program benchmarks clean
 
 help:            ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -54,6 +54,9 @@ bitstream: setup ## place, route and pack the learner for BOARD=icebreaker|ulx3s
 
 report: setup    ## one-page report of BOARD's build (after make bitstream) -> build/$(BOARD)/report.md
 	$(PY) -m boards.report $(BOARD)
+
+seeds: setup     ## place and route BOARD's netlist with nextpnr seeds 2-5 too -> build/$(BOARD)/seeds.json
+	$(PY) -m boards.seeds $(BOARD)
 
 program: setup   ## build and load onto BOARD (iCEBreaker: iceprog; ULX3S: openFPGALoader)
 	$(PY) -m boards.build $(BOARD) --program

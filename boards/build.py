@@ -76,6 +76,8 @@ def build_board(board: str, sizes=None, *, rank=None, build_root=ROOT / "build",
                           synth_opts=synth_opts, nextpnr_opts="--report report.json --seed 1")
     # execute_local instead of build(): the ULX3S platform insists on its programmer otherwise.
     products = plan.execute_local(str(out))
+    for stale in out.glob("seed*"):         # a seed sweep of an earlier netlist (boards.seeds)
+        stale.unlink()
     report = json.loads((out / "report.json").read_text())
     fmax = {name.replace("$glbnet$", "").strip("$"): round(v["achieved"], 2)
             for name, v in report["fmax"].items() if "PACKER" not in name}   # tool pseudo-nets

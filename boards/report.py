@@ -122,10 +122,24 @@ def board_report(board: str, *, samples: int = 200, build_root: Path = ROOT / "b
                        "inferences_per_s": clock * 1e6 / cosim["cycles_per_inference"],
                        "cycles_over_port_bound": cycles / cosim["port_bound_cycles"]},
         "accuracy": _accuracy(board, Path(build_root) / "benchmarks")}
+    seeds = path.with_name("seeds.json")
+    if seeds.exists():                      # boards.seeds: Fmax over nextpnr seeds
+        sweep = json.loads(seeds.read_text())
+        summary["timing"]["seeds"] = {k: sweep[k] for k in ("fmax_mhz", "all_met",
+                                                             "fmax_min_mean_max")}
     built["summary"] = summary
     path.write_text(json.dumps(built, indent=2))
     path.with_suffix(".md").write_text(_markdown(board, built))
     return summary
+
+
+def _seeds_line(timing: dict) -> str:
+    if "seeds" not in timing:
+        return "not swept: run `python -m boards.seeds BOARD`"
+    sweep = timing["seeds"]
+    low, mean, high = sweep["fmax_min_mean_max"]
+    return (f"{len(sweep['fmax_mhz'])} seeds: min {low:.2f} / mean {mean:.2f} / max {high:.2f} "
+            f"MHz, {'all met' if sweep['all_met'] else 'NOT all met'}")
 
 
 def _markdown(board: str, built: dict) -> str:
@@ -160,6 +174,7 @@ port bound {cosim['port_bound_cycles']:.0f} ({rate['cycles_over_port_bound']:.2f
 | Cycles per inference | {cosim['cycles_per_inference']:.0f} |
 | Timing | Fmax {timing['fmax_mhz']} MHz vs clock {timing['clock_mhz']:g} MHz: \
 {'met' if timing['met'] else 'NOT met'}, slack {timing['slack_ns']:.1f} ns |
+| Fmax over nextpnr seeds | {_seeds_line(timing)} |
 | Training samples/s | {rate['samples_per_s']:.0f} at the clock, \
 {rate['samples_per_s_at_fmax']:.0f} at Fmax |
 | Inferences/s at the clock | {rate['inferences_per_s']:.0f} |

@@ -8,6 +8,7 @@ import pytest
 
 from boards.build import build_board
 from boards.report import ReportError, board_report
+from boards.seeds import SeedSweepError, seed_sweep
 from boards.top import LearnerBoard
 from hw.formats import DEFAULT_NETWORK
 
@@ -30,9 +31,19 @@ def test_board_bitstream_builds_and_meets_timing(board, tmp_path):
     assert summary["timing"]["slack_ns"] > 0
     page = (tmp_path / board / "report.md").read_text()
     assert "**PASS**: 20 training samples" in page and "accuracy | not measured" in page
+    # Placement robustness: the same netlist placed with another nextpnr seed.
+    sweep = seed_sweep(board, [2], build_root=tmp_path)
+    assert set(sweep["fmax_mhz"]) == {1, 2} and min(sweep["fmax_mhz"].values()) > 0
+    board_report(board, samples=1, build_root=tmp_path)
+    page = (tmp_path / board / "report.md").read_text()
+    assert "| Fmax over nextpnr seeds | 2 seeds: min" in page
 
 
-def test_report_needs_a_build_first(tmp_path):
+def test_report_and_seed_sweep_need_a_build_first(tmp_path):
+    with pytest.raises(SeedSweepError, match=r"has no build: run `make bitstream BOARD=ulx3s"):
+        seed_sweep("ulx3s-85f", [2], build_root=tmp_path)
+    with pytest.raises(ValueError, match=r"^Seeds must be positive integers, not \[0\]$"):
+        seed_sweep("ulx3s-85f", [0], build_root=tmp_path)
     with pytest.raises(ReportError, match=r"report\.json is missing: run `make bitstream "
                                           r"BOARD=icebreaker` first"):
         board_report("icebreaker", build_root=tmp_path)

@@ -1,0 +1,111 @@
+"""Placement robustness: place and route a board's synthesised netlist again with other nextpnr
+seeds and report the Fmax of each.
+
+``python -m boards.seeds {icebreaker,ulx3s-85f} [--seeds 2,3,4,5]`` (after ``make bitstream``)
+reruns the build's own nextpnr command (``build/<board>/build_loco.sh``) on its ``loco.json``
+with each seed, writing only a seed-named report and log (the bitstream is not touched), and writes
+``build/<board>/seeds.json``: per seed the Fmax and whether timing is met at the board clock,
+with the build's seed 1 included.
+"""
+
+import argparse
+import json
+import os
+import shlex
+import statistics
+import subprocess
+from pathlib import Path
+
+from .build import BOARDS, ROOT, _use_yowasp
+
+__all__ = ["seed_sweep", "main"]
+
+# nextpnr options whose value is an output file: the report and log renamed per seed, the
+# placed design not written (the build's bitstream stays as it is)
+_OUTPUTS = ("--report", "--log")
+_DESIGN_OUTPUTS = ("--asc", "--textcfg")
+
+
+class SeedSweepError(Exception):
+    """The sweep cannot run (the message says what to run first) or nextpnr failed."""
+
+
+def _nextpnr_command(build_dir: Path, seed: int) -> list:
+    """The build script's nextpnr line with ``--seed seed`` and seed-named output files."""
+    script = build_dir / "build_loco.sh"
+    if not script.exists() or not (build_dir / "report.json").exists():
+        raise SeedSweepError(f"{build_dir} has no build: run `make bitstream "
+                             f"BOARD={build_dir.name}` first")
+    line = next(line for line in script.read_text().splitlines() if "NEXTPNR" in line
+                and not line.startswith(":"))
+    words = shlex.split(line)
+    command = [os.environ[words[0].strip("${}")]]
+    options = iter(words[1:])
+    for option in options:
+        if option in _DESIGN_OUTPUTS:
+            next(options)
+            continue
+        command.append(option)
+        if option == "--seed":
+            next(options)
+            command.append(str(seed))
+        elif option in _OUTPUTS:
+            next(options)
+            command.append(f"seed{seed}.{'json' if option == '--report' else option[2:]}")
+    return command
+
+
+def _fmax(report: dict) -> float:
+    """The slowest clock's achieved Fmax (MHz) in a nextpnr report, tool pseudo-nets left out."""
+    return round(min(v["achieved"] for name, v in report["fmax"].items()
+                     if "PACKER" not in name), 2)
+
+
+def seed_sweep(board: str, seeds, *, build_root: Path = ROOT / "build") -> dict:
+    """Place and route ``build/<board>``'s netlist with each of ``seeds``; returns (and writes
+    to ``seeds.json``) the Fmax per seed, the build's own seed 1 included."""
+    if board not in BOARDS:
+        raise ValueError(f"Unknown board {board!r}; choose from {', '.join(BOARDS)}")
+    if not seeds or any(not isinstance(s, int) or s < 1 for s in seeds):
+        raise ValueError(f"Seeds must be positive integers, not {seeds!r}")
+    build_dir = Path(build_root) / board
+    _use_yowasp()
+    commands = {seed: _nextpnr_command(build_dir, seed) for seed in seeds}
+    built = json.loads((build_dir / "report.json").read_text())
+    fmax = {1: min(built["fmax_mhz"].values())}
+    for seed, command in commands.items():
+        run = subprocess.run(command, cwd=build_dir, capture_output=True, text=True)
+        if run.returncode != 0:
+            raise SeedSweepError(f"nextpnr with seed {seed} failed: "
+                                 f"{run.stderr.strip().splitlines()[-1:]}")
+        fmax[seed] = _fmax(json.loads((build_dir / f"seed{seed}.json").read_text()))
+    clock = built["clock_mhz"]
+    result = {"board": board, "clock_mhz": clock, "fmax_mhz": fmax,
+              "met": {seed: f >= clock for seed, f in fmax.items()},
+              "all_met": all(f >= clock for f in fmax.values()),
+              "fmax_min_mean_max": [min(fmax.values()), statistics.fmean(fmax.values()),
+                                    max(fmax.values())]}
+    (build_dir / "seeds.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m boards.seeds", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("board", choices=sorted(BOARDS))
+    parser.add_argument("--seeds", default="2,3,4,5", help="nextpnr seeds besides the build's 1")
+    args = parser.parse_args(argv)
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")]
+        result = seed_sweep(args.board, seeds)
+    except (ValueError, SeedSweepError) as error:
+        parser.exit(2, f"error: {error}\n")
+    for seed, fmax in result["fmax_mhz"].items():
+        print(f"seed {seed}: {fmax:6.2f} MHz ({'met' if result['met'][seed] else 'NOT met'} "
+              f"at {result['clock_mhz']:g} MHz)")
+    low, mean, high = result["fmax_min_mean_max"]
+    print(f"Fmax min / mean / max: {low:.2f} / {mean:.2f} / {high:.2f} MHz")
+
+
+if __name__ == "__main__":
+    main()
