@@ -31,7 +31,7 @@ from cosim.verilator import VerilatorTransport
 from hw.formats import DEFAULT_NETWORK as NET
 from hw.formats import ENCODER_SEED, TEST_INDEX_BASE
 from loco_sw.data import load_digits_split
-from loco_sw.golden import init_state, refresh_bases, sample_seed
+from loco_sw.golden import init_state, refresh_bases, sample_seed, train_step
 from loco_sw.host import LearnerHost
 from loco_sw.train import to_intensity
 
@@ -56,7 +56,7 @@ def measure(shared: bool, data, limit) -> dict:
             host.refresh_bases()
             refresh_bases(NET, state)
         train.append(host.train_sample(step, intensity.tolist(), label)["cycles"])
-        work = workload(NET, state, intensity, label, step)
+        work = workload(train_step(NET, state, intensity, label, step))
         analytic.append(analytic_cycles(NET, work, shared))
         bound.append(port_bound(NET, work))
     infer = []

@@ -11,7 +11,6 @@ accuracies from the benchmark JSONs when they have been run, and rewrites
 """
 
 import argparse
-import copy
 import json
 import statistics
 from pathlib import Path
@@ -23,7 +22,7 @@ from cosim.performance import analytic_cycles, port_bound, workload
 from cosim.verilator import VerilatorTransport
 from hw.formats import TEST_INDEX_BASE
 from loco_sw.data import load_digits_split
-from loco_sw.golden import init_state, refresh_bases
+from loco_sw.golden import init_state
 from loco_sw.host import LearnerHost
 from loco_sw.train import to_intensity
 
@@ -48,16 +47,9 @@ def _cosimulate(config, shared: bool, samples: int) -> dict:
     host.ping()
     state, tally = init_state(config, seed=1), Tally()
     load_weights(host, state)
-    analytic, bound = [], []
-    for sample in epoch_stream(x, y, torch.Generator().manual_seed(1), 0, samples):
-        step, intensity, label = sample
-        ahead = copy.deepcopy(state)             # the workload model trains its own copy
-        if step % REFRESH == 0:
-            refresh_bases(config, ahead)
-        work = workload(config, ahead, intensity, label, step)
-        analytic.append(analytic_cycles(config, work, shared))
-        bound.append(port_bound(config, work))
-        train_lockstep(host, config, state, [sample], tally, refresh=REFRESH)
+    stream = epoch_stream(x, y, torch.Generator().manual_seed(1), 0, samples)
+    works = [workload(golden)
+             for golden in train_lockstep(host, config, state, stream, tally, refresh=REFRESH)]
     infer_lockstep(host, config, state, xt[:INFERENCES],
                    range(TEST_INDEX_BASE, TEST_INDEX_BASE + INFERENCES), tally)
     return {"status": "PASS" if tally.mismatched_words == 0 else "FAIL",
@@ -66,8 +58,9 @@ def _cosimulate(config, shared: bool, samples: int) -> dict:
             "first_mismatch": tally.first_mismatch,
             "cycles_per_training_sample": statistics.fmean(tally.train_cycles),
             "cycles_per_inference": statistics.fmean(tally.infer_cycles),
-            "analytic_cycles_per_training_sample": statistics.fmean(analytic),
-            "port_bound_cycles": statistics.fmean(bound)}
+            "analytic_cycles_per_training_sample":
+                statistics.fmean(analytic_cycles(config, w, shared) for w in works),
+            "port_bound_cycles": statistics.fmean(port_bound(config, w) for w in works)}
 
 
 def _final_mean(curves) -> float:

@@ -62,11 +62,13 @@ def epoch_stream(x, y, generator: torch.Generator, first_step: int, limit=None) 
 
 def train_lockstep(host, config: NetworkConfig, state: GoldenState, stream, tally: Tally, *,
                    refresh: int = 64, use_projector: bool = True, step_shift: int = 0,
-                   progress=None):
+                   progress=None) -> list:
     """Train on ``stream`` (``(step, intensity, label)`` triples; ``step`` picks the seeds) on
     the gateware behind ``host`` and on ``state``, in step; every ``refresh``-th step both
     recompute the projector bases from their centroids first (LOCO only). ``step_shift``: the
-    step-size schedule's extra update shift for this stream."""
+    step-size schedule's extra update shift for this stream. Returns the golden model's
+    result of each sample (:func:`loco_sw.golden.train_step`)."""
+    results = []
     for step, intensity, label in stream:
         if use_projector and step % refresh == 0:
             host.refresh_bases()
@@ -87,8 +89,10 @@ def train_lockstep(host, config: NetworkConfig, state: GoldenState, stream, tall
                           state.centroids[layer].flatten().tolist())
         tally.train_cycles.append(reply["cycles"])
         tally.samples += 1
+        results.append(golden)
         if progress is not None:
             progress()
+    return results
 
 
 def infer_lockstep(host, config: NetworkConfig, state: GoldenState, intensities, indices,

@@ -17,7 +17,7 @@ from cosim.performance import analytic_cycles, port_bound, workload
 from cosim.verilator import VerilatorError, VerilatorTransport, compile_learner, compile_verilog
 from hw.formats import DEFAULT_NETWORK, TEST_INDEX_BASE
 from loco_sw.data import load_digits_split
-from loco_sw.golden import init_state, refresh_bases
+from loco_sw.golden import init_state, refresh_bases, train_step
 from loco_sw.host import LearnerHost, ProtocolError
 from loco_sw.train import to_intensity
 
@@ -78,7 +78,7 @@ def test_analytic_cycle_model_tracks_the_rtl_counter(shared_update):
             host.refresh_bases()
             refresh_bases(config, state)
         measured = host.train_sample(step, intensity.tolist(), label)["cycles"]
-        work = workload(config, state, intensity, label, step)
+        work = workload(train_step(config, state, intensity, label, step))
         assert abs(analytic_cycles(config, work, shared_update) / measured - 1) < 0.03, step
         assert port_bound(config, work) < measured
 

@@ -116,6 +116,10 @@ def train_step_seeded(config: NetworkConfig, state: GoldenState, intensity: torc
     number) a dict of the datapath's quantities before saturation, for range reports:
     ``membrane``, ``coeff``, ``projected``, ``tracker``, ``update``, ``master``, and ``delta``
     (last layer); each a list of flat tensors.
+
+    Returns the first and second pass's outputs ``y_first``/``y_noisy``, ``delta``, per layer
+    the modulated ``errors`` and ``projected`` vectors, and ``input_spikes``: per layer the
+    spikes its input carried over the T steps of the first and of the second pass.
     """
     learn = config.learning
     forward = [forward_weights(w, config.weight_shift) for w in state.master]
@@ -123,7 +127,7 @@ def train_step_seeded(config: NetworkConfig, state: GoldenState, intensity: torc
     negative = perturbation_signs(config, [perturb_seed])
     # The first pass: clean, or perturbed by -xi (antithetic: dL is a central difference).
     first = [~n for n in negative] if config.learning.antithetic else None
-    _, y_first = run_network(config, forward, spikes_in, first, probe)
+    first_counts, y_first = run_network(config, forward, spikes_in, first, probe)
     counts, y_noisy = run_network(config, forward, spikes_in, negative, probe)
     layer_probe = (lambda layer: None) if probe is None else \
         (lambda layer: probe.setdefault(layer, {}))
@@ -161,7 +165,9 @@ def train_step_seeded(config: NetworkConfig, state: GoldenState, intensity: torc
         projected.append(u)
     state.samples_seen += 1
     return {"y_first": y_first[0], "y_noisy": y_noisy[0], "delta": int(delta[0]),
-            "errors": errors, "projected": projected}
+            "errors": errors, "projected": projected,
+            "input_spikes": [[int(a[0].sum()), int(b[0].sum())]
+                             for a, b in zip(first_counts, counts, strict=True)]}
 
 
 def predict(config: NetworkConfig, state: GoldenState, intensities: torch.Tensor,
