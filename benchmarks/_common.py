@@ -9,6 +9,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from loco_sw.model import NeuronConfig
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "build" / "benchmarks"
 
@@ -58,3 +60,14 @@ def run_parallel(function, jobs, workers: int) -> dict:
         return {futures[future]: future.result()
                 for future in tqdm(as_completed(futures), total=len(jobs), desc="runs",
                                    unit="run", file=sys.stderr)}
+
+
+def rule_options(spec: str) -> dict:
+    """``TrainConfig`` options of a benchmark rule name ``<rule>[-<clusters>][-lif]``:
+    ``loco-kmeans`` = LOCO with label-free k-means clusters, ``np-lif`` = NP on the LIF model."""
+    rule, *suffixes = spec.split("-")
+    options = {"rule": rule, "neuron": NeuronConfig(kind="lif" if "lif" in suffixes else "rate")}
+    clusters = [s for s in suffixes if s != "lif"]
+    if clusters:
+        options["clusters"] = clusters[0]
+    return options

@@ -6,10 +6,9 @@ tasks and forgetting, LOCO (clusters from the labels, or label-free: ``loco-kmea
 
 import argparse
 
-from _common import OUT, mean_std, print_table, write_json
+from _common import OUT, mean_std, print_table, rule_options, write_json
 
 from loco_sw.data import load_digits_split, load_mnist5k
-from loco_sw.model import NeuronConfig
 from loco_sw.plots import accuracy_matrix
 from loco_sw.train import TrainConfig, class_incremental_tasks, train
 
@@ -27,11 +26,7 @@ def main():
     name = "continual" if args.data == "digits" else f"continual_{args.data}"
     results, rows = {}, []
     for rule in args.rules.split(","):
-        base, *options = rule.split("-")
-        clusters = next((o for o in options if o != "lif"), "labels")
-        neuron = NeuronConfig(kind="lif" if "lif" in options else "rate")
-        runs = [train(TrainConfig(rule=base, epochs=args.epochs, seed=seed, clusters=clusters,
-                                  neuron=neuron),
+        runs = [train(TrainConfig(epochs=args.epochs, seed=seed, **rule_options(rule)),
                       load_digits_split(seed=seed) if args.data == "digits" else load_mnist5k(),
                       tasks=tasks) for seed in range(args.seeds)]
         avg = mean_std(r["average_accuracy"] for r in runs)

@@ -5,10 +5,9 @@ writes ``build/benchmarks/convergence.{json,png}``."""
 
 import argparse
 
-from _common import OUT, mean_std, print_table, write_json
+from _common import OUT, mean_std, print_table, rule_options, write_json
 
 from loco_sw.data import load_digits_split
-from loco_sw.model import NeuronConfig
 from loco_sw.plots import learning_curves
 from loco_sw.train import TrainConfig, train
 
@@ -22,9 +21,7 @@ def main():
     args = parser.parse_args()
     results, curves, rows = {}, {}, []
     for rule in args.rules.split(","):
-        base, _, neuron = rule.partition("-")
-        runs = [train(TrainConfig(rule=base, epochs=args.epochs, seed=seed,
-                                  neuron=NeuronConfig(kind=neuron or "rate")),
+        runs = [train(TrainConfig(epochs=args.epochs, seed=seed, **rule_options(rule)),
                       load_digits_split(seed=seed)) for seed in range(args.seeds)]
         reach = [next((e for e, a in zip(r["history"]["epoch"], r["history"]["test_accuracy"],
                                          strict=True) if a >= args.target), None) for r in runs]

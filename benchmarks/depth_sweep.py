@@ -17,11 +17,11 @@ import os
 import time
 
 import torch
-from _common import (OUT, comma_list, mean_std, positive_int, print_table, run_parallel,
-                     write_json)
+from _common import (OUT, comma_list, mean_std, positive_int, print_table, rule_options,
+                     run_parallel, write_json)
 
 from loco_sw.data import load_digits_split, load_mnist5k
-from loco_sw.model import INITS, NeuronConfig
+from loco_sw.model import INITS
 from loco_sw.plots import depth_curve
 from loco_sw.train import RULES, TrainConfig, train
 
@@ -38,11 +38,9 @@ RULE_CHOICES = [*RULES, *(f"{rule}-lif" for rule in ("loco", "np"))]
 def _run(dataset, rule, depth, seed, epochs, init):
     """One training run in a worker process: (final test accuracy, diverged, seconds)."""
     torch.set_num_threads(1)             # several workers share the cores
-    base, _, neuron = rule.partition("-")
     data = load_digits_split(seed=seed) if dataset == "digits" else load_mnist5k()
-    config = TrainConfig(rule=base, hidden=(WIDTH[dataset],) * (depth - 1), epochs=epochs,
-                         batch=BATCH[dataset], seed=seed, init=init,
-                         neuron=NeuronConfig(kind=neuron or "rate"))
+    config = TrainConfig(hidden=(WIDTH[dataset],) * (depth - 1), epochs=epochs,
+                         batch=BATCH[dataset], seed=seed, init=init, **rule_options(rule))
     started = time.perf_counter()
     run = train(config, data)
     return run["final_test_accuracy"], run["diverged"], time.perf_counter() - started
