@@ -20,7 +20,7 @@ from hw.formats import DEFAULT_NETWORK, NetworkConfig
 
 from .top import BAUD, LearnerBoard
 
-__all__ = ["BOARDS", "board_config", "build_board", "main"]
+__all__ = ["BOARDS", "board_config", "build_board", "nextpnr_fmax", "main"]
 
 ROOT = Path(__file__).resolve().parent.parent
 # platform, bitstream file, one update unit shared by the layers (the UP5K is small)
@@ -46,6 +46,13 @@ def _use_yowasp():
 def _reduced_text(board: str) -> str:
     cuts = ", ".join(f"`{key} = {value}`" for key, value in _REDUCED.get(board, {}).items())
     return f"{cuts} (docs/design.md)" if cuts else "none, the full default configuration"
+
+
+def nextpnr_fmax(report: dict) -> dict:
+    """Achieved Fmax (MHz, 2 decimals) per clock net of a nextpnr ``--report``, the tool's
+    pseudo-nets (PACKER) left out."""
+    return {name.replace("$glbnet$", "").strip("$"): round(v["achieved"], 2)
+            for name, v in report["fmax"].items() if "PACKER" not in name}
 
 
 def board_config(board: str, sizes=None, rank=None) -> NetworkConfig:
@@ -79,8 +86,7 @@ def build_board(board: str, sizes=None, *, rank=None, build_root=ROOT / "build",
     for stale in out.glob("seed*"):         # a seed sweep of an earlier netlist (boards.seeds)
         stale.unlink()
     report = json.loads((out / "report.json").read_text())
-    fmax = {name.replace("$glbnet$", "").strip("$"): round(v["achieved"], 2)
-            for name, v in report["fmax"].items() if "PACKER" not in name}   # tool pseudo-nets
+    fmax = nextpnr_fmax(report)
     target = platform.default_clk_frequency / 1e6
     utilisation = {kind: {"used": v["used"], "available": v["available"]}
                    for kind, v in report["utilization"].items() if v["used"]}

@@ -16,7 +16,7 @@ import statistics
 import subprocess
 from pathlib import Path
 
-from .build import BOARDS, ROOT, _use_yowasp
+from .build import BOARDS, ROOT, _use_yowasp, nextpnr_fmax
 
 __all__ = ["seed_sweep", "main"]
 
@@ -55,12 +55,6 @@ def _nextpnr_command(build_dir: Path, seed: int) -> list:
     return command
 
 
-def _fmax(report: dict) -> float:
-    """The slowest clock's achieved Fmax (MHz) in a nextpnr report, tool pseudo-nets left out."""
-    return round(min(v["achieved"] for name, v in report["fmax"].items()
-                     if "PACKER" not in name), 2)
-
-
 def seed_sweep(board: str, seeds, *, build_root: Path = ROOT / "build") -> dict:
     """Place and route ``build/<board>``'s netlist with each of ``seeds``; returns (and writes
     to ``seeds.json``) the Fmax per seed, the build's own seed 1 included."""
@@ -78,7 +72,8 @@ def seed_sweep(board: str, seeds, *, build_root: Path = ROOT / "build") -> dict:
         if run.returncode != 0:
             raise SeedSweepError(f"nextpnr with seed {seed} failed: "
                                  f"{run.stderr.strip().splitlines()[-1:]}")
-        fmax[seed] = _fmax(json.loads((build_dir / f"seed{seed}.json").read_text()))
+        report = json.loads((build_dir / f"seed{seed}.json").read_text())
+        fmax[seed] = min(nextpnr_fmax(report).values())       # the slowest clock
     clock = built["clock_mhz"]
     result = {"board": board, "clock_mhz": clock, "fmax_mhz": fmax,
               "met": {seed: f >= clock for seed, f in fmax.items()},
