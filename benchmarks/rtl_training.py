@@ -22,14 +22,11 @@ import time
 
 import torch
 from _common import OUT, comma_list, positive_int, print_table, write_json
-from tqdm import tqdm
 
-from cosim.lockstep import Tally, epoch_stream, load_weights, rtl_accuracy, train_lockstep
+from cosim.lockstep import train_gateware
 from cosim.verilator import VerilatorTransport, verilator_version
 from boards.build import board_config
-from hw.formats import STEP_SHIFT_EPOCHS
 from loco_sw.data import load_digits_split
-from loco_sw.golden import init_state, step_shift_for_epoch
 from loco_sw.host import LearnerHost
 from loco_sw.plots import learning_curves
 from loco_sw.train import to_intensity
@@ -68,28 +65,11 @@ def run_variant(name, args, data):
     transport = _Timed(VerilatorTransport(net, shared_update=shared))
     host = LearnerHost(transport, net)
     host.ping()
-    state, tally = init_state(net, seed=args.seed), Tally()
-    load_weights(host, state)
-    gen = torch.Generator().manual_seed(args.seed)
-    accuracy, step, started = [], 0, time.perf_counter()
-
-    def evaluate():
-        transport.phase = "infer"
-        accuracy.append(rtl_accuracy(host, net, state, xt, yt, tally))
-        transport.phase = "train"
-
-    evaluate()
-    for epoch in range(args.epochs):
-        stream = epoch_stream(x, y, gen, step, args.limit)
-        step += len(stream)
-        with tqdm(total=len(stream), desc=f"{name} epoch {epoch + 1}", unit="sample",
-                  file=sys.stderr) as bar:
-            train_lockstep(host, net, state, stream, tally, refresh=args.refresh,
-                           step_shift=step_shift_for_epoch(net, epoch, STEP_SHIFT_EPOCHS),
-                           progress=lambda: bar.update(1))
-        evaluate()
-        print(f"{name} epoch {epoch + 1}: RTL test accuracy {accuracy[-1]:.3f}, "
-              f"{tally.mismatched_words} mismatched words so far", flush=True)
+    started = time.perf_counter()
+    run = train_gateware(host, net, data, epochs=args.epochs, seed=args.seed, limit=args.limit,
+                         refresh=args.refresh, label=name,
+                         on_phase=lambda phase: setattr(transport, "phase", phase))
+    accuracy, tally, state = run["test_accuracy_per_epoch"], run["tally"], run["state"]
     elapsed = time.perf_counter() - started
     model_seconds = sum(transport.seconds.values())
     return {

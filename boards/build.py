@@ -1,12 +1,11 @@
 """Build a board bitstream with the YoWASP toolchain and report utilisation and timing.
 
-``python -m boards.build {icebreaker,ulx3s-85f} [--sizes 64,32,10] [--rank R] [--program]`` writes
+``loco build --board {icebreaker,ulx3s-85f} [--sizes 64,32,10] [--rank R]`` writes
 ``build/<board>/loco.{bin,bit}`` (``build/<board>-rank<R>/`` with ``--rank``),
 ``build/<board>/report.json`` (resources used vs available,
 Fmax per clock vs the board clock) and ``build/<board>/report.md``.
 """
 
-import argparse
 import dataclasses
 import json
 import os
@@ -20,13 +19,13 @@ from hw.formats import DEFAULT_NETWORK, NetworkConfig
 
 from .top import BAUD, LearnerBoard
 
-__all__ = ["BOARDS", "board_config", "build_board", "nextpnr_fmax", "main"]
+__all__ = ["BOARDS", "board_config", "build_board", "nextpnr_fmax"]
 
 ROOT = Path(__file__).resolve().parent.parent
 # platform, bitstream file, one update unit shared by the layers (the UP5K is small)
 BOARDS = {
-    "icebreaker": (ICEBreakerPlatform, "loco.bin", True),     # iCE40UP5K, 12 MHz
-    "ulx3s-85f":  (ULX3S_85F_Platform, "loco.bit", False),    # ECP5 LFE5U-85F, 25 MHz
+    "icebreaker": (ICEBreakerPlatform, "loco.bin", True),    # iCE40UP5K, 12 MHz
+    "ulx3s-85f":  (ULX3S_85F_Platform, "loco.bit", False),   # ECP5 LFE5U-85F, 25 MHz
 }
 # What a board's network leaves out of DEFAULT_NETWORK to fit (docs/design.md): the UP5K has no
 # room for the step-size schedule's shifter (5 472 of 5 280 logic cells with it).
@@ -112,22 +111,3 @@ def build_board(board: str, sizes=None, *, rank=None, build_root=ROOT / "build",
         platform.toolchain_program(products, "loco")
     return result
 
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m boards.build", description=__doc__)
-    parser.add_argument("board", choices=sorted(BOARDS))
-    parser.add_argument("--sizes", help="layer sizes, e.g. 64,32,10 (default: formats)")
-    parser.add_argument("--rank", type=int, help="low-rank part on, rank R (default: off)")
-    parser.add_argument("--program", action="store_true", help="load the bitstream too")
-    args = parser.parse_args(argv)
-    try:
-        sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else None
-        result = build_board(args.board, sizes, rank=args.rank, program=args.program)
-    except (ValueError, TypeError) as error:
-        parser.exit(2, f"error: {error}\n")
-    print((Path(result["bitstream"]).parent / "report.md").read_text())
-    print(json.dumps({k: result[k] for k in ("board", "fmax_mhz", "timing_met", "bitstream")}))
-
-
-if __name__ == "__main__":
-    main()

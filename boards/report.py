@@ -1,6 +1,6 @@
 """One-page report of a board build: co-simulation, cycles, timing, utilisation, accuracy.
 
-``python -m boards.report {icebreaker,ulx3s-85f} [--samples 200]`` (``make report BOARD=...``)
+``loco report --board {icebreaker,ulx3s-85f} [--samples 200]`` (``make report BOARD=...``)
 reads what ``make bitstream`` left in ``build/<board>/report.json`` (utilisation, Fmax), trains
 ``--samples`` digits samples on the Verilator-compiled gateware *of that board's configuration*
 with the golden model in lockstep (every readable word compared), measures the cycles per
@@ -10,7 +10,6 @@ accuracies from the benchmark JSONs when they have been run, and rewrites
 ``build/<board>/report.md`` and ``report.json`` (the build's fields kept, a ``summary`` added).
 """
 
-import argparse
 import json
 import statistics
 from pathlib import Path
@@ -28,7 +27,7 @@ from loco_sw.train import to_intensity
 
 from .build import BOARDS, ROOT, board_config
 
-__all__ = ["board_report", "main"]
+__all__ = ["board_report"]
 
 REFRESH = 64            # basis refresh period of the host flow (benchmarks, demo)
 INFERENCES = 40
@@ -128,7 +127,7 @@ def board_report(board: str, *, samples: int = 200, build_root: Path = ROOT / "b
 
 def _seeds_line(timing: dict) -> str:
     if "seeds" not in timing:
-        return "not swept: run `python -m boards.seeds BOARD`"
+        return "not swept: run `loco seeds --board BOARD`"
     sweep = timing["seeds"]
     low, mean, high = sweep["fmax_min_mean_max"]
     return (f"{len(sweep['fmax_mhz'])} seeds: min {low:.2f} / mean {mean:.2f} / max {high:.2f} "
@@ -178,23 +177,6 @@ port bound {cosim['port_bound_cycles']:.0f} ({rate['cycles_over_port_bound']:.2f
 {rows}
 
 Shared update unit: {'yes' if built['shared_update'] else 'no'}; reduced variant: \
-{built['reduced'] or 'none'}; UART {built['baud']} baud. Made by `python -m boards.report {board}`.
+{built['reduced'] or 'none'}; UART {built['baud']} baud. Made by `loco report --board {board}`.
 """
 
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m boards.report", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("board", choices=sorted(BOARDS))
-    parser.add_argument("--samples", type=int, default=200,
-                        help="digits samples trained in lockstep (default 200)")
-    args = parser.parse_args(argv)
-    try:
-        board_report(args.board, samples=args.samples)
-    except (ValueError, ReportError) as error:
-        parser.exit(2, f"error: {error}\n")
-    print((ROOT / "build" / args.board / "report.md").read_text())
-
-
-if __name__ == "__main__":
-    main()

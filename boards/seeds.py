@@ -1,14 +1,13 @@
 """Placement robustness: place and route a board's synthesised netlist again with other nextpnr
 seeds and report the Fmax of each.
 
-``python -m boards.seeds {icebreaker,ulx3s-85f} [--seeds 2,3,4,5]`` (after ``make bitstream``)
+``loco seeds --board {icebreaker,ulx3s-85f} [--seeds 2,3,4,5]`` (after ``make bitstream``)
 reruns the build's own nextpnr command (``build/<board>/build_loco.sh``) on its ``loco.json``
 with each seed, writing only a seed-named report and log (the bitstream is not touched), and writes
 ``build/<board>/seeds.json``: per seed the Fmax and whether timing is met at the board clock,
 with the build's seed 1 included.
 """
 
-import argparse
 import json
 import os
 import shlex
@@ -18,7 +17,7 @@ from pathlib import Path
 
 from .build import BOARDS, ROOT, _use_yowasp, nextpnr_fmax
 
-__all__ = ["seed_sweep", "main"]
+__all__ = ["seed_sweep"]
 
 # nextpnr options whose value is an output file: the report and log renamed per seed, the
 # placed design not written (the build's bitstream stays as it is)
@@ -83,24 +82,3 @@ def seed_sweep(board: str, seeds, *, build_root: Path = ROOT / "build") -> dict:
     (build_dir / "seeds.json").write_text(json.dumps(result, indent=2))
     return result
 
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m boards.seeds", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("board", choices=sorted(BOARDS))
-    parser.add_argument("--seeds", default="2,3,4,5", help="nextpnr seeds besides the build's 1")
-    args = parser.parse_args(argv)
-    try:
-        seeds = [int(s) for s in args.seeds.split(",")]
-        result = seed_sweep(args.board, seeds)
-    except (ValueError, SeedSweepError) as error:
-        parser.exit(2, f"error: {error}\n")
-    for seed, fmax in result["fmax_mhz"].items():
-        print(f"seed {seed}: {fmax:6.2f} MHz ({'met' if result['met'][seed] else 'NOT met'} "
-              f"at {result['clock_mhz']:g} MHz)")
-    low, mean, high = result["fmax_min_mean_max"]
-    print(f"Fmax min / mean / max: {low:.2f} / {mean:.2f} / {high:.2f} MHz")
-
-
-if __name__ == "__main__":
-    main()

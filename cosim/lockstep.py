@@ -16,7 +16,12 @@ from loco_sw.golden import GoldenState, predict, refresh_bases, sample_seed, tra
 
 
 __all__ = ["Tally", "load_weights", "epoch_stream", "train_lockstep", "infer_lockstep",
-           "rtl_accuracy"]
+           "rtl_accuracy", "VERIFY_LEVELS", "train_gateware"]
+
+# What train_lockstep reads back and compares after each sample: "all" (prediction, delta,
+# first-pass outputs, every weight and centroid word) or "replies" (the TRAIN reply's prediction
+# and delta only: what a board on a 115 200-baud line can afford every sample).
+VERIFY_LEVELS = ("all", "replies")
 
 
 @dataclass
@@ -62,12 +67,15 @@ def epoch_stream(x, y, generator: torch.Generator, first_step: int, limit=None) 
 
 def train_lockstep(host, config: NetworkConfig, state: GoldenState, stream, tally: Tally, *,
                    refresh: int = 64, use_projector: bool = True, step_shift: int = 0,
-                   progress=None) -> list:
+                   verify: str = "all", progress=None) -> list:
     """Train on ``stream`` (``(step, intensity, label)`` triples; ``step`` picks the seeds) on
     the gateware behind ``host`` and on ``state``, in step; every ``refresh``-th step both
     recompute the projector bases from their centroids first (LOCO only). ``step_shift``: the
-    step-size schedule's extra update shift for this stream. Returns the golden model's
-    result of each sample (:func:`loco_sw.golden.train_step`)."""
+    step-size schedule's extra update shift for this stream; ``verify``: one of
+    :data:`VERIFY_LEVELS`. Returns the golden model's result of each sample
+    (:func:`loco_sw.golden.train_step`)."""
+    if verify not in VERIFY_LEVELS:
+        raise ValueError(f"verify must be one of {VERIFY_LEVELS}, not {verify!r}")
     results = []
     for step, intensity, label in stream:
         if use_projector and step % refresh == 0:
@@ -81,12 +89,14 @@ def train_lockstep(host, config: NetworkConfig, state: GoldenState, stream, tall
         tally.compare(f"{name} prediction", [reply["prediction"]],
                       [int(golden["y_first"].argmax())])
         tally.compare(f"{name} delta", [reply["delta"]], [golden["delta"]])
-        tally.compare(f"{name} first-pass outputs", host.read_outputs(), golden["y_first"].tolist())
-        for layer in range(config.layers):
-            tally.compare(f"{name} layer {layer} weights", host.read_weights(layer),
-                          state.master[layer].flatten().tolist())
-            tally.compare(f"{name} layer {layer} centroids", host.read_centroids(layer),
-                          state.centroids[layer].flatten().tolist())
+        if verify == "all":
+            tally.compare(f"{name} first-pass outputs", host.read_outputs(),
+                          golden["y_first"].tolist())
+            for layer in range(config.layers):
+                tally.compare(f"{name} layer {layer} weights", host.read_weights(layer),
+                              state.master[layer].flatten().tolist())
+                tally.compare(f"{name} layer {layer} centroids", host.read_centroids(layer),
+                              state.centroids[layer].flatten().tolist())
         tally.train_cycles.append(reply["cycles"])
         tally.samples += 1
         results.append(golden)
@@ -117,3 +127,53 @@ def rtl_accuracy(host, config: NetworkConfig, state: GoldenState, intensities, l
     indices = range(TEST_INDEX_BASE, TEST_INDEX_BASE + len(labels))
     predictions = infer_lockstep(host, config, state, intensities, indices, tally)
     return float((torch.tensor(predictions) == torch.as_tensor(labels)).double().mean())
+
+
+def train_gateware(host, config: NetworkConfig, data, *, epochs: int, seed: int = 0,
+                   limit: int | None = None, test_limit: int | None = None, refresh: int = 64,
+                   verify: str = "all", label: str = "gateware", on_phase=None) -> dict:
+    """Fixed-point LOCO trained **on the gateware** behind ``host``, the golden model in step.
+
+    ``data`` = ``(x, y, x_test, y_test)`` as intensities. Loads the golden initial weights of
+    ``seed``, measures the test accuracy of the gateware's own INFER predictions before training
+    and after each of ``epochs`` epochs (the stream, seeds and step-size schedule of
+    :func:`loco_sw.train.train_fixed_point`; ``limit`` / ``test_limit``: only the first samples
+    of each shuffled epoch / of the test set). ``on_phase("train" | "infer")`` is called as
+    the work switches. Stops at the first epoch with a mismatch. Returns
+    ``{"test_accuracy_per_epoch", "tally", "state"}``.
+    """
+    import sys
+
+    from tqdm import tqdm
+
+    from hw.formats import STEP_SHIFT_EPOCHS
+    from loco_sw.golden import init_state, step_shift_for_epoch
+
+    x, y, x_test, y_test = data
+    x_test, y_test = x_test[:test_limit], y_test[:test_limit]
+    state, tally = init_state(config, seed=seed), Tally()
+    on_phase = on_phase or (lambda phase: None)
+    load_weights(host, state)
+    generator, step, accuracy = torch.Generator().manual_seed(seed), 0, []
+
+    def evaluate():
+        on_phase("infer")
+        accuracy.append(rtl_accuracy(host, config, state, x_test, y_test, tally))
+        on_phase("train")
+
+    evaluate()
+    for epoch in range(epochs):
+        stream = epoch_stream(x, y, generator, step, limit)
+        step += len(stream)
+        with tqdm(total=len(stream), desc=f"{label} epoch {epoch + 1}", unit="sample",
+                  file=sys.stderr) as bar:
+            train_lockstep(host, config, state, stream, tally, refresh=refresh, verify=verify,
+                           step_shift=step_shift_for_epoch(config, epoch, STEP_SHIFT_EPOCHS),
+                           progress=lambda: bar.update(1))
+        evaluate()
+        print(f"{label} epoch {epoch + 1}: test accuracy {accuracy[-1]:.3f} (inferred on the "
+              f"gateware), {tally.words_compared} words compared, {tally.mismatched_words} "
+              f"differ", file=sys.stderr)
+        if tally.mismatched_words:
+            break
+    return {"test_accuracy_per_epoch": accuracy, "tally": tally, "state": state}

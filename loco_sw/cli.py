@@ -1,7 +1,8 @@
-"""Command line: ``python -m loco_sw train --rule loco --depth 3 --epochs 20 --name demo``.
+"""``loco train``: the software trainer (float rules, or ``--fixed-point``: the golden model).
 
-Writes ``runs/<name>/metrics.json`` (everything measured, machine-readable), a learning-curve
-PNG, and for ``--tasks`` the accuracy (forgetting) matrix PNG; prints a one-line JSON summary.
+``loco train --rule loco --depth 3 --epochs 20 --name demo`` writes ``runs/<name>/metrics.json``
+(everything measured, machine-readable), a learning-curve PNG, and for ``--tasks`` the accuracy
+(forgetting) matrix PNG; prints a one-line JSON summary.
 """
 
 import argparse
@@ -16,18 +17,15 @@ from .rules import CLUSTER_MODES
 from .train import (RULES, TrainConfig, class_incremental_tasks, fixed_point_network, train,
                     train_fixed_point)
 
-__all__ = ["main", "build_parser"]
+__all__ = ["add_arguments", "run", "save_run", "check_run_name", "write_run_dir"]
 
 # Options of the float trainer; the fixed-point model takes these from the hardware's formats.
 FLOAT_ONLY = ("lr", "momentum", "sigma", "noise", "batch", "rank", "lowrank_source", "clusters",
               "init", "init_gain", "neuron", "timesteps")
 
 
-def build_parser():
-    parser = argparse.ArgumentParser(prog="python -m loco_sw",
-                                     description="LOCO / NP / DFA / BP training of spiking nets")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("train", help="train one network and write runs/<name>/")
+def add_arguments(p: argparse.ArgumentParser):
+    """The options of ``loco train``."""
     p.add_argument("--rule", choices=RULES, default="loco")
     p.add_argument("--depth", type=int, default=2, help="layers incl. the readout (default 2)")
     p.add_argument("--width", type=int, default=64, help="hidden layer width (default 64)")
@@ -61,13 +59,12 @@ def build_parser():
     p.add_argument("--data-dir", type=Path, help="directory of the MNIST IDX files")
     p.add_argument("--name", default=None, help="run name (default: <rule>-<data>)")
     p.add_argument("--runs", type=Path, default=Path("runs"), help="output root (default runs)")
-    return parser
 
 
 def _check_options(parser, args):
     """Every option given must apply to the mode chosen; names and paths are checked before
     any work starts (``parser.error``: one line, exit code 2)."""
-    defaults = vars(parser.parse_args(["train"]))
+    defaults = vars(parser.parse_args([]))
     given = [name for name in FLOAT_ONLY if getattr(args, name) != defaults[name]]
     if args.fixed_point and given:
         options = ", ".join("--" + name.replace("_", "-") for name in given)
@@ -79,15 +76,19 @@ def _check_options(parser, args):
         parser.error("--data mnist needs --data-dir (a directory of IDX files)")
     if args.data != "mnist" and args.data_dir is not None:
         parser.error("--data-dir applies to --data mnist only")
+    check_run_name(parser, args)
+
+
+def check_run_name(parser, args):
+    """``--name`` must be a plain name (it cannot leave ``--runs``); ``--runs`` a directory."""
     if args.name is not None and (not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", args.name)):
         parser.error(f"--name must be a plain name (letters, digits, . _ -), not {args.name!r}")
     if args.runs.exists() and not args.runs.is_dir():
         parser.error(f"--runs {args.runs} is not a directory")
 
 
-def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def run(parser, args) -> dict:
+    """Train as ``args`` say; returns the one-line summary it prints."""
     _check_options(parser, args)
     try:
         if args.depth < 2:
@@ -141,13 +142,32 @@ def main(argv=None):
 
 
 def save_run(result: dict, run_dir: Path, *, title: str) -> None:
-    """Write ``metrics.json`` and the plots of one run into ``run_dir``."""
+    """Write ``metrics.json`` and the plots of one run into ``run_dir`` (whole or not at all)."""
     from . import plots
-    run_dir.mkdir(parents=True, exist_ok=True)
-    metrics = {k: v for k, v in result.items() if k not in ("network", "state")}
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    plots.learning_curves({title: result["history"]}, run_dir / "learning_curve.png",
-                          title=f"{title} {'-'.join(map(str, result['sizes']))}")
-    if "accuracy_matrix" in result:
-        plots.accuracy_matrix(result["accuracy_matrix"], run_dir / "accuracy_matrix.png",
-                              title=f"{title}: accuracy after each task")
+
+    def write(folder):
+        metrics = {k: v for k, v in result.items() if k not in ("network", "state")}
+        (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        plots.learning_curves({title: result["history"]}, folder / "learning_curve.png",
+                              title=f"{title} {'-'.join(map(str, result['sizes']))}")
+        if "accuracy_matrix" in result:
+            plots.accuracy_matrix(result["accuracy_matrix"], folder / "accuracy_matrix.png",
+                                  title=f"{title}: accuracy after each task")
+
+    write_run_dir(run_dir, write)
+
+
+def write_run_dir(run_dir: Path, write) -> None:
+    """``write(folder)`` fills a fresh folder beside ``run_dir`` that then replaces
+    ``run_dir``: a run that fails half-way leaves no half-written run behind."""
+    import shutil
+    import tempfile
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.", dir=run_dir.parent))
+    try:
+        write(folder)
+        if run_dir.exists():
+            shutil.rmtree(run_dir)
+        folder.rename(run_dir)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

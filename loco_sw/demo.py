@@ -20,12 +20,11 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from cosim.lockstep import Tally, epoch_stream, load_weights, rtl_accuracy, train_lockstep
+from cosim.lockstep import train_gateware
 from cosim.verilator import VerilatorTransport
-from hw.formats import DEFAULT_NETWORK, STEP_SHIFT_EPOCHS
+from hw.formats import DEFAULT_NETWORK
 
 from .data import load_digits_split
-from .golden import init_state, step_shift_for_epoch
 from .host import LearnerHost
 from .plots import learning_curves
 from .train import TrainConfig, to_intensity, train
@@ -58,27 +57,16 @@ def main(argv=None):
 
     net, seed = DEFAULT_NETWORK, 1
     x, y, xt, yt = to_intensity(data[0]), data[1], to_intensity(data[2]), data[3]
-    golden, tally = init_state(net, seed=seed), Tally()
     print("compiling the gateware with Verilator (cached under build/verilator/)",
           file=sys.stderr)
     host = LearnerHost(VerilatorTransport(net), net)
     host.ping()
-    load_weights(host, golden)
-    generator, step, started = torch.Generator().manual_seed(seed), 0, time.perf_counter()
-    accuracy = [rtl_accuracy(host, net, golden, xt, yt, tally)]
-    for epoch in range(args.fixed_epochs):
-        stream = epoch_stream(x, y, generator, step)
-        step += len(stream)
-        with tqdm(total=len(stream), desc=f"gateware epoch {epoch + 1}", unit="sample",
-                  file=sys.stderr) as bar:
-            train_lockstep(host, net, golden, stream, tally, progress=lambda: bar.update(1),
-                           step_shift=step_shift_for_epoch(net, epoch, STEP_SHIFT_EPOCHS))
-        accuracy.append(rtl_accuracy(host, net, golden, xt, yt, tally))
-        if tally.mismatched_words:
-            raise SystemExit(f"error: the gateware differs from the golden model: "
-                             f"{tally.first_mismatch}")
-        print(f"gateware epoch {epoch + 1}: test accuracy {accuracy[-1]:.3f} (inferred on the "
-              f"gateware), {tally.words_compared} words compared, all equal", file=sys.stderr)
+    started = time.perf_counter()
+    run = train_gateware(host, net, (x, y, xt, yt), epochs=args.fixed_epochs, seed=seed)
+    accuracy, tally = run["test_accuracy_per_epoch"], run["tally"]
+    if tally.mismatched_words:
+        raise SystemExit(f"error: the gateware differs from the golden model: "
+                         f"{tally.first_mismatch}")
     learning_curves({"fixed-point LOCO on the gateware": {"epoch": list(range(len(accuracy))),
                                                           "test_accuracy": accuracy}},
                     args.out / "gateware.png", title="digits, 64-32-10, compiled RTL")

@@ -42,13 +42,10 @@ class CommandRejected(ProtocolError):
 
 
 class SerialTransport:
-    """A serial port (needs ``pyserial``: ``pip install pyserial``)."""
+    """A serial port (pyserial); a port that cannot be opened raises an ``OSError``."""
 
     def __init__(self, port: str, baud: int = 115200, timeout: float = 5.0):
-        try:
-            import serial
-        except ImportError:
-            raise RuntimeError("SerialTransport needs pyserial: pip install pyserial") from None
+        import serial
         self._port = serial.Serial(port, baud, timeout=timeout)
         self._baud = baud
 
@@ -79,10 +76,11 @@ class SimulationTransport:
 
     ``uart_divisor=None`` feeds :class:`hw.host.HostInterface`'s byte streams directly (fast);
     a number simulates :class:`hw.uart.UARTLearner` bit by bit at that many cycles per bit.
+    ``shared_update``: one update unit for all layers (the iCE40UP5K variant).
     """
 
     def __init__(self, config: NetworkConfig, *, init=None, uart_divisor=None,
-                 max_cycles_per_read: int = 2_000_000):
+                 shared_update: bool = False, max_cycles_per_read: int = 2_000_000):
         from amaranth.sim import Simulator
 
         from hw.host import HostInterface
@@ -93,13 +91,14 @@ class SimulationTransport:
         self.cycles = 0
         if uart_divisor is None:
             self.timeout_cycles = STREAM_TIMEOUT_CYCLES
-            dut = HostInterface(config, init=init, timeout_cycles=self.timeout_cycles)
+            dut = HostInterface(config, init=init, shared_update=shared_update,
+                                timeout_cycles=self.timeout_cycles)
             sim = Simulator(dut)
             sim.add_testbench(self._stream_feeder(dut), background=True)
             sim.add_testbench(self._stream_collector(dut), background=True)
         else:
             self.timeout_cycles = FRAME_TIMEOUT_BYTE_TIMES * 10 * uart_divisor
-            dut = UARTLearner(config, uart_divisor, init=init)
+            dut = UARTLearner(config, uart_divisor, init=init, shared_update=shared_update)
             sim = Simulator(dut)
             sim.add_testbench(self._uart_feeder(dut, uart_divisor), background=True)
             sim.add_testbench(self._uart_collector(dut, uart_divisor), background=True)

