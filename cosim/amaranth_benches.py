@@ -1,137 +1,146 @@
-"""Amaranth-simulator drivers for each block: run a vector set, compare every word, return cycles.
+"""The benches of :mod:`cosim.benches` in Amaranth's simulator: the adapter and one runner per
+block. A mismatch raises ``AssertionError`` naming the step and the word."""
 
-A mismatch raises ``AssertionError`` naming the step and the word.
-"""
+import random
 
-from hw.learner import Command, LearnerCore
+from hw.host import HostInterface
+from hw.learner import LearnerCore
 from hw.neuron import LIFCore
 from hw.noise import NoiseGenerator
 from hw.projector import ProjectorUpdate
-from hw.testing import read_port, run_simulation, serve_memory, stream_put, write_port
+from hw.testing import run_simulation
+
+from . import benches
+
+__all__ = ["AmaranthBench", "check_lif", "check_projector", "check_noise", "check_learner",
+           "check_host"]
+
+# A stream word is offered after 0 idle cycles half the time, else after 1-3; a reply byte is
+# refused (ready low) for 0 cycles half the time, else for 1-3.
+_PAUSES = (0, 0, 0, 1, 2, 3)
+
+
+class AmaranthBench:
+    """The bench verbs (:mod:`cosim.benches`) on an Amaranth testbench context. ``memories``:
+    the weight ports a background process serves once the bench hands it words
+    (``serve_memory``)."""
+
+    def __init__(self, dut, *, seed: int = 0, memories=()):
+        self.dut, self.rng = dut, random.Random(seed)
+        self._ctx, self._served = None, dict.fromkeys(memories)
+
+    def port(self, name):
+        value = self.dut
+        for part in name.split("."):
+            value = getattr(value, part)
+        return value
+
+    def set(self, name, value):
+        self._ctx.set(self.port(name), value)
+
+    def get(self, name, signed=False) -> int:
+        signal = self.port(name)
+        width = len(signal)
+        raw = int(self._ctx.get(signal)) & ((1 << width) - 1)
+        return raw - (1 << width) if signed and raw >> (width - 1) else raw
+
+    async def tick(self):
+        await self._ctx.tick()
+
+    async def wait_while(self, name) -> int:
+        ticks = 0
+        while self.get(name):
+            await self.tick()
+            ticks += 1
+        return ticks
+
+    async def write_port(self, addr, data, we, words):
+        self.set(we, 1)
+        for address, word in enumerate(words):
+            self.set(addr, address)
+            self.set(data, word)
+            await self.tick()
+        self.set(we, 0)
+
+    async def read_port(self, addr, data, count, signed=False) -> list:
+        words = []
+        for address in range(count):
+            self.set(addr, address)
+            await self.tick()
+            words.append(self.get(data, signed))
+        return words
+
+    async def stream_put(self, name, payload):
+        for _ in range(self.rng.choice(_PAUSES)):
+            await self.tick()
+        stream = self.port(name)
+        self._ctx.set(stream.payload, payload)
+        self._ctx.set(stream.valid, 1)
+        await self._ctx.tick().until(stream.ready)
+        self._ctx.set(stream.valid, 0)
+
+    async def stream_get(self, name) -> int:
+        stream = self.port(name)
+        while True:
+            ready = self.rng.choice(_PAUSES) == 0
+            self._ctx.set(stream.ready, ready)
+            _, _, valid, payload = await self._ctx.tick().sample(stream.valid, stream.payload)
+            if ready and valid:
+                self._ctx.set(stream.ready, 0)
+                return payload
+
+    def serve_memory(self, name, words):
+        self._served[name] = words
+
+    def _memory_process(self, name):
+        port = self.port(name)
+
+        async def memory(ctx):
+            samples = ctx.tick().sample(port.raddr, port.waddr, port.wdata, port.we)
+            async for _clk, _rst, raddr, waddr, wdata, we in samples:
+                words = self._served[name] or []
+                value = words[raddr] if raddr < len(words) else 0   # past the end: don't care
+                if we:
+                    words[waddr] = wdata
+                ctx.set(port.rdata, value)
+        return memory
+
+    def run(self, bench, *args, name, **kwargs):
+        """Run ``bench(self, *args, **kwargs)`` to its end; returns what it returns."""
+        result = []
+
+        async def testbench(ctx):
+            self._ctx = ctx
+            result.append(await bench(self, *args, **kwargs))
+
+        run_simulation(self.dut, testbench, name=name,
+                       processes=[self._memory_process(port) for port in self._served])
+        return result[0]
 
 
 def check_lif(config, layer, vectors, *, name):
-    dut = LIFCore(config, layer, init=vectors["init"])
-    steps_per_pass = config.timesteps
-    cycles = [0]
-
-    async def testbench(ctx):
-        for step, vec in enumerate(vectors["steps"]):
-            for port in ("spikes_in", "negative", "invert", "first", "perturb"):
-                ctx.set(getattr(dut, port), vec[port])
-            ctx.set(dut.start, 1)
-            await ctx.tick()
-            ctx.set(dut.start, 0)
-            cycles[0] += 1
-            while ctx.get(dut.busy):
-                await ctx.tick()
-                cycles[0] += 1
-            got = ctx.get(dut.spikes_out)
-            assert got == vec["spikes_out"], \
-                f"step {step}: spikes {got:#x}, want {vec['spikes_out']:#x}"
-            if step % steps_per_pass == steps_per_pass - 1:
-                want = vectors["v"][step // steps_per_pass]
-                got = await read_port(ctx, dut.v_addr, dut.v_data, len(want))
-                assert got == want, f"step {step}: membranes {got}, want {want}"
-                want = vectors["counts"][step // steps_per_pass]
-                got = await read_port(ctx, dut.v_addr, dut.count_data, len(want))
-                assert got == want, f"step {step}: spike counts {got}, want {want}"
-
-    run_simulation(dut, testbench, name=name)
-    return cycles[0]
+    """Returns the cycles the steps took."""
+    return AmaranthBench(LIFCore(config, layer)).run(benches.lif_bench, config, layer, vectors,
+                                                     name=name)
 
 
-def check_projector(config, layer, vectors, *, name):
-    dut = ProjectorUpdate(config, layer)
-    words = list(vectors["init"])
-    cycles = [0]
-
-    async def testbench(ctx):
-        await write_port(ctx, dut.basis_addr, dut.basis_wdata, dut.basis_we, vectors["basis"])
-        for index, sample in enumerate(vectors["samples"]):
-            for port in ("own", "use_projector", "update_centroid", "step_shift"):
-                ctx.set(getattr(dut, port), sample[port])
-            for count in sample["counts"]:
-                await stream_put(ctx, dut.x, count)
-            for error in sample["errors"]:
-                await stream_put(ctx, dut.e, error)
-            while not ctx.get(dut.done):
-                await ctx.tick()
-                cycles[0] += 1
-            await ctx.tick()
-            for i, (got, want) in enumerate(zip(words, sample["weights"], strict=True)):
-                assert got == want, f"sample {index}: weight word {i} is {got}, want {want}"
-            if sample["use_projector"]:
-                u = await read_port(ctx, dut.u_raddr, dut.u_rdata, len(sample["u"]))
-                assert u == sample["u"], f"sample {index}: u {u}, want {sample['u']}"
-            c = await read_port(ctx, dut.centroid_raddr, dut.centroid_rdata,
-                                len(sample["centroids"]))
-            assert c == sample["centroids"], f"sample {index}: centroids differ"
-
-    run_simulation(dut, testbench, processes=[serve_memory(dut.weights, words)], name=name)
-    return cycles[0]
+def check_projector(config, layer, vectors, *, name, seed=0):
+    """Returns the cycles the samples took (idle stream cycles included)."""
+    bench = AmaranthBench(ProjectorUpdate(config, layer), seed=seed, memories=("weights",))
+    return bench.run(benches.projector_bench, config, layer, vectors, name=name)
 
 
 def check_noise(lanes, vectors, *, name):
-    dut = NoiseGenerator(lanes)
-
-    async def testbench(ctx):
-        for cycle, vec in enumerate(vectors["cycles"]):
-            for lane, want in vec["expect"].items():
-                port = getattr(dut, lane)
-                got = {key: ctx.get(getattr(port, key)) for key in want}
-                assert got == want, f"cycle {cycle} lane {lane}: {got}, want {want}"
-                for key, value in vec["inputs"][lane].items():
-                    ctx.set(getattr(port, key), value)
-            await ctx.tick()
-
-    run_simulation(dut, testbench, name=name)
+    AmaranthBench(NoiseGenerator(lanes)).run(benches.noise_bench, lanes, vectors, name=name)
 
 
 def check_learner(config, vectors, *, name, infer_every=0, shared_update=False):
-    """Train the learner on ``vectors`` (:func:`cosim.vectors.learner_vectors`), comparing
-    delta, the first-pass outputs, the prediction and every master word after every sample; returns
-    the cycles per training sample (and per inference when ``infer_every``)."""
-    dut = LearnerCore(config, init=vectors["init"], shared_update=shared_update)
-    cycles = {"train": [], "infer": []}
+    """Returns the RTL cycle counter per command: ``{"train": [...], "infer": [...]}``."""
+    bench = AmaranthBench(LearnerCore(config, shared_update=shared_update))
+    return bench.run(benches.learner_bench, config, vectors, infer_every=infer_every, name=name)
 
-    async def command(ctx, which):
-        ctx.set(dut.command, which)
-        ctx.set(dut.start, 1)
-        await ctx.tick()
-        ctx.set(dut.start, 0)
-        while ctx.get(dut.busy):
-            await ctx.tick()
-        return ctx.get(dut.cycles)
 
-    async def testbench(ctx):
-        ctx.set(dut.use_projector, vectors["use_projector"])
-        ctx.set(dut.update_centroid, 1)
-        for index, sample in enumerate(vectors["samples"]):
-            for layer, words in enumerate(sample["bases"] or []):
-                ctx.set(dut.store_layer, layer)
-                await write_port(ctx, dut.basis_addr, dut.basis_wdata, dut.basis_we, words)
-            await write_port(ctx, dut.input_addr, dut.input_data, dut.input_we,
-                             sample["intensity"])
-            for port in ("label", "encoder_seed", "perturb_seed", "step_shift"):
-                ctx.set(getattr(dut, port), sample[port])
-            if infer_every and index % infer_every == 0:
-                cycles["infer"].append(await command(ctx, Command.INFER))
-                assert ctx.get(dut.prediction) == sample["inferred"], f"sample {index}"
-            cycles["train"].append(await command(ctx, Command.TRAIN))
-            assert ctx.get(dut.prediction) == sample["prediction"], \
-                f"sample {index}: prediction {ctx.get(dut.prediction)}, want {sample['prediction']}"
-            assert ctx.get(dut.delta) == sample["delta"], \
-                f"sample {index}: delta {ctx.get(dut.delta)}, want {sample['delta']}"
-            outputs = await read_port(ctx, dut.output_addr, dut.output_clean,
-                                      len(sample["outputs"]))
-            assert outputs == sample["outputs"], f"sample {index}: outputs {outputs}"
-            for layer, want in enumerate(sample["weights"]):
-                ctx.set(dut.weight_layer, layer)
-                got = await read_port(ctx, dut.weight_addr, dut.weight_rdata, len(want))
-                bad = [a for a, (g, w) in enumerate(zip(got, want, strict=True)) if g != w]
-                assert not bad, (f"sample {index} layer {layer}: weight word {bad[0]} is "
-                                 f"{got[bad[0]]}, want {want[bad[0]]}")
-
-    run_simulation(dut, testbench, name=name)
-    return cycles
+def check_host(config, *, name, seed=0):
+    """Returns the bytes exchanged."""
+    bench = AmaranthBench(HostInterface(config), seed=seed)
+    return bench.run(benches.host_bench, config, random.Random(seed), name=name)

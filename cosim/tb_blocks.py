@@ -1,21 +1,124 @@
-"""cocotb benches for every block; run through :func:`cosim.runner.run_cocotb`, not by pytest.
+"""The benches of :mod:`cosim.benches` under cocotb (Icarus Verilog): the adapter and one cocotb
+test per block; run through :func:`cosim.runner.run_cocotb`, not by pytest.
 
-Each bench rebuilds the same vectors as ``tests/test_blocks.py`` (:mod:`cosim.vectors`) from
-``LOCO_CONFIG`` (a :class:`hw.formats.NetworkConfig` as JSON), ``LOCO_LAYER``, ``LOCO_SEED`` and
-``LOCO_COUNT``, and compares every output word.
+Each test rebuilds the vectors the Amaranth run uses (:mod:`cosim.vectors`) from ``LOCO_CONFIG``
+(a :class:`hw.formats.NetworkConfig` as JSON), ``LOCO_LAYER``, ``LOCO_SEED`` and ``LOCO_COUNT``.
+Inputs are driven and outputs sampled at the *falling* edge, half a cycle away from the rising
+edge where the gateware acts: Amaranth's testbench semantics (set, tick, get) without races
+between cocotb writes and ``posedge`` processes.
 """
 
+import enum
 import json
 import os
+import random
 
 import cocotb
-from cocotb.triggers import FallingEdge
+from cocotb.clock import Clock
+from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
+from cocotb.utils import get_sim_time
 
-from cosim.streams import (cycle, read_port, serve_memory, signed, start_clock, stream_put,
-                           write_port)
+from cosim import benches
 from cosim.vectors import learner_vectors, lif_vectors, noise_vectors, projector_vectors
 from hw.formats import NetworkConfig
-from hw.learner import Command
+
+_PAUSES = (0, 0, 0, 1, 2, 3)        # as cosim.amaranth_benches
+_PERIOD_NS = 10
+
+
+class CocotbBench:
+    """The bench verbs (:mod:`cosim.benches`) on a cocotb DUT: ``"weights.waddr"`` is the
+    Verilog port ``weights__waddr``."""
+
+    def __init__(self, dut, *, seed: int = 0):
+        self.dut, self.rng = dut, random.Random(seed)
+
+    def port(self, name):
+        return getattr(self.dut, name.replace(".", "__"))
+
+    async def start(self, reset_cycles=2):
+        """Start the clock, hold reset for ``reset_cycles``; return at a falling edge."""
+        Clock(self.dut.clk, _PERIOD_NS, unit="ns").start()
+        self.dut.rst.value = 1
+        for _ in range(reset_cycles):
+            await self.tick()
+        self.dut.rst.value = 0
+
+    def set(self, name, value):
+        self.port(name).value = value.value if isinstance(value, enum.Enum) else value
+
+    def get(self, name, signed=False) -> int:
+        value = self.port(name).value
+        return value.to_signed() if signed else int(value)
+
+    async def tick(self):
+        await RisingEdge(self.dut.clk)
+        await FallingEdge(self.dut.clk)
+
+    async def wait_while(self, name) -> int:
+        if not self.get(name):
+            return 0
+        started = get_sim_time("ns")
+        await FallingEdge(self.port(name))   # an edge trigger: Icarus runs without Python a cycle
+        await FallingEdge(self.dut.clk)
+        return round((get_sim_time("ns") - started) / _PERIOD_NS)
+
+    async def write_port(self, addr, data, we, words):
+        self.set(we, 1)
+        for address, word in enumerate(words):
+            self.set(addr, address)
+            self.set(data, word)
+            await self.tick()
+        self.set(we, 0)
+
+    async def read_port(self, addr, data, count, signed=False) -> list:
+        words = []
+        for address in range(count):
+            self.set(addr, address)
+            await self.tick()
+            words.append(self.get(data, signed))
+        return words
+
+    async def stream_put(self, name, payload):
+        for _ in range(self.rng.choice(_PAUSES)):
+            await self.tick()
+        self.set(f"{name}.payload", payload)
+        self.set(f"{name}.valid", 1)
+        await ReadOnly()
+        while not self.get(f"{name}.ready"):
+            await self.tick()
+            await ReadOnly()
+        await self.tick()
+        self.set(f"{name}.valid", 0)
+
+    async def stream_get(self, name) -> int:
+        while True:
+            ready = self.rng.choice(_PAUSES) == 0
+            self.set(f"{name}.ready", ready)
+            await ReadOnly()
+            valid, payload = self.get(f"{name}.valid"), self.get(f"{name}.payload")
+            await self.tick()
+            if ready and valid:
+                self.set(f"{name}.ready", 0)
+                return payload
+
+    def serve_memory(self, name, words):
+        port = {key: self.port(f"{name}.{key}") for key in ("raddr", "rdata", "waddr",
+                                                            "wdata", "we")}
+
+        async def memory():
+            while True:
+                await FallingEdge(self.dut.clk)
+                await ReadOnly()
+                raddr, we = int(port["raddr"].value), int(port["we"].value)
+                waddr, wdata = int(port["waddr"].value), port["wdata"].value.to_signed()
+                await RisingEdge(self.dut.clk)
+                value = words[raddr] if raddr < len(words) else 0
+                if we:
+                    words[waddr] = wdata
+                port["rdata"].value = value
+
+        cocotb.start_soon(memory())
 
 
 def _params():
@@ -23,61 +126,28 @@ def _params():
             int(os.environ["LOCO_SEED"]), int(os.environ["LOCO_COUNT"]))
 
 
+async def _started(dut, *inputs, seed=0):
+    bench = CocotbBench(dut, seed=seed)
+    for name in inputs:
+        bench.set(name, 0)
+    await bench.start()
+    return bench
+
+
 @cocotb.test()
 async def lif_core_matches_golden(dut):
     config, layer, seed, passes = _params()
-    vectors = lif_vectors(config, layer, passes=passes, seed=seed)
-    dut.start.value = 0
-    dut.weights__we.value = 0
-    await start_clock(dut)
-    # The core was built with zero weights: load them through the learning unit's port.
-    await write_port(dut, "weights__waddr", "weights__wdata", "weights__we", vectors["init"])
-    for step, vec in enumerate(vectors["steps"]):
-        for port in ("spikes_in", "negative", "invert", "first", "perturb"):
-            getattr(dut, port).value = vec[port]
-        dut.start.value = 1
-        await cycle(dut)
-        dut.start.value = 0
-        while dut.busy.value == 1:
-            await cycle(dut)
-        got = int(dut.spikes_out.value)
-        want = vec["spikes_out"]
-        assert got == want, f"step {step}: spikes {got:#x}, want {want:#x}"
-        if step % config.timesteps == config.timesteps - 1:
-            want = vectors["v"][step // config.timesteps]
-            got_v = await read_port(dut, "v_addr", "v_data", len(want))
-            assert got_v == want, f"step {step}: membranes {got_v}, want {want}"
-            want = vectors["counts"][step // config.timesteps]
-            got_c = await read_port(dut, "v_addr", "count_data", len(want), as_signed=False)
-            assert got_c == want, f"step {step}: spike counts {got_c}, want {want}"
+    bench = await _started(dut, "start", "weights.we")
+    await benches.lif_bench(bench, config, layer,
+                            lif_vectors(config, layer, passes=passes, seed=seed))
 
 
 @cocotb.test()
 async def projector_matches_golden(dut):
     config, layer, seed, samples = _params()
-    vectors = projector_vectors(config, layer, samples=samples, seed=seed)
-    words = list(vectors["init"])
-    dut.x__valid.value = dut.e__valid.value = dut.basis_we.value = 0
-    await start_clock(dut)
-    serve_memory(dut, "weights", words)
-    await write_port(dut, "basis_addr", "basis_wdata", "basis_we", vectors["basis"])
-    for index, sample in enumerate(vectors["samples"]):
-        for port in ("own", "use_projector", "update_centroid", "step_shift"):
-            getattr(dut, port).value = sample[port]
-        for count in sample["counts"]:
-            await stream_put(dut, "x", count)
-        for error in sample["errors"]:
-            await stream_put(dut, "e", error)
-        while dut.done.value != 1:
-            await cycle(dut)
-        await cycle(dut)
-        for i, (got, want) in enumerate(zip(words, sample["weights"], strict=True)):
-            assert got == want, f"sample {index}: weight word {i} is {got}, want {want}"
-        if sample["use_projector"]:
-            u = await read_port(dut, "u_raddr", "u_rdata", len(sample["u"]))
-            assert u == sample["u"], f"sample {index}: u {u}, want {sample['u']}"
-        c = await read_port(dut, "centroid_raddr", "centroid_rdata", len(sample["centroids"]))
-        assert c == sample["centroids"], f"sample {index}: centroids differ"
+    bench = await _started(dut, "x.valid", "e.valid", "basis_we", seed=seed)
+    await benches.projector_bench(bench, config, layer,
+                                  projector_vectors(config, layer, samples=samples, seed=seed))
 
 
 @cocotb.test()
@@ -85,18 +155,9 @@ async def noise_matches_golden(dut):
     lanes = json.loads(os.environ["LOCO_LANES"])
     vectors = noise_vectors(lanes, draws=int(os.environ["LOCO_COUNT"]),
                             seed=int(os.environ["LOCO_SEED"]))
-    for lane in lanes:
-        getattr(dut, f"{lane}__reseed").value = 0
-        getattr(dut, f"{lane}__advance").value = 0
-    await start_clock(dut)
-    for cycle_index, vec in enumerate(vectors["cycles"]):
-        for lane, want in vec["expect"].items():
-            got = {"word": int(getattr(dut, f"{lane}__word").value),
-                   "negative": int(getattr(dut, f"{lane}__negative").value)}
-            assert got == want, f"cycle {cycle_index} lane {lane}: {got}, want {want}"
-            for key, value in vec["inputs"][lane].items():
-                getattr(dut, f"{lane}__{key}").value = value
-        await cycle(dut)
+    bench = await _started(dut, *(f"{lane}.{key}" for lane in lanes
+                                  for key in ("reseed", "advance")))
+    await benches.noise_bench(bench, lanes, vectors)
 
 
 @cocotb.test()
@@ -105,30 +166,13 @@ async def learner_matches_golden(dut):
     config, _, seed, samples = _params()
     vectors = learner_vectors(config, samples=samples, seed=seed,
                               refresh=int(os.environ.get("LOCO_REFRESH", "4")))
-    dut.start.value = dut.input_we.value = dut.basis_we.value = dut.weight_we.value = 0
-    dut.use_projector.value = vectors["use_projector"]
-    dut.update_centroid.value = 1
-    await start_clock(dut)
-    for layer, words in enumerate(vectors["init"]):       # the DUT was built with zero weights
-        dut.weight_layer.value = layer
-        await write_port(dut, "weight_addr", "weight_wdata", "weight_we", words)
-    for index, sample in enumerate(vectors["samples"]):
-        for layer, words in enumerate(sample["bases"] or []):
-            dut.store_layer.value = layer
-            await write_port(dut, "basis_addr", "basis_wdata", "basis_we", words)
-        await write_port(dut, "input_addr", "input_data", "input_we", sample["intensity"])
-        for port in ("label", "encoder_seed", "perturb_seed", "step_shift"):
-            getattr(dut, port).value = sample[port]
-        dut.command.value = Command.TRAIN.value
-        dut.start.value = 1
-        await cycle(dut)
-        dut.start.value = 0
-        await FallingEdge(dut.busy)      # an edge trigger: Icarus runs without Python per cycle
-        await FallingEdge(dut.clk)
-        assert int(dut.prediction.value) == sample["prediction"], f"sample {index}: prediction"
-        assert signed(dut.delta) == sample["delta"], f"sample {index}: delta"
-        for layer, want in enumerate(sample["weights"]):
-            dut.weight_layer.value = layer
-            got = await read_port(dut, "weight_addr", "weight_rdata", len(want))
-            bad = [a for a, (g, w) in enumerate(zip(got, want, strict=True)) if g != w]
-            assert not bad, f"sample {index} layer {layer}: {len(bad)} weight words differ"
+    bench = await _started(dut, "start", "input_we", "basis_we", "weight_we")
+    await benches.learner_bench(bench, config, vectors)
+
+
+@cocotb.test()
+async def host_matches_protocol(dut):
+    """The command processor's byte streams with idle cycles and back-pressure."""
+    config, _, seed, _ = _params()
+    bench = await _started(dut, "i.valid", "o.ready", seed=seed)
+    await benches.host_bench(bench, config, random.Random(seed))

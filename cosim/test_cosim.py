@@ -11,6 +11,7 @@ import pytest
 
 from cosim.runner import run_cocotb
 from hw.formats import DEFAULT_NETWORK, ENCODER_SEED, PERTURB_SEED
+from hw.host import HostInterface
 from hw.learner import LearnerCore
 from hw.neuron import LIFCore
 from hw.noise import NoiseGenerator
@@ -78,3 +79,8 @@ def test_learner_training_run():
 def test_learner_default_size():
     _run(LearnerCore(DEFAULT_NETWORK), "learner", "learner_matches_golden", "default",
          {**_env(DEFAULT_NETWORK, 0, 1, 2), "LOCO_REFRESH": "1"})
+
+
+def test_host_streams_with_idle_cycles_and_back_pressure():
+    _run(HostInterface(LEARNER), "host", "host_matches_protocol", "small",
+         _env(LEARNER, 0, 3, 0))

@@ -27,7 +27,8 @@ __all__ = [
     "XORSHIFT_WIDTH", "XORSHIFT_SHIFTS", "xorshift32", "ENCODER_SEED", "PERTURB_SEED",
     "LOWRANK_START_SEED", "LOWRANK_GRAM_SCHMIDT_TOL", "TEST_INDEX_BASE", "INIT_HIDDEN_BIAS",
     "STEP_SHIFT_EPOCHS", "MAX_LAYER_WORDS", "MAX_LAYERS", "MAX_FORMAT_WIDTH",
-    "ENCODER_BITS", "GRAM_SCHMIDT_TOL", "DEFAULT_HIDDEN", "DEFAULT_READOUT",
+    "ENCODER_BITS", "GRAM_SCHMIDT_TOL", "SEED_HASH", "READOUT_INIT_SCALE", "COUNTER_BITS",
+    "DEFAULT_HIDDEN", "DEFAULT_READOUT",
     "DEFAULT_LEARNING", "DEFAULT_NETWORK",
 ]
 
@@ -490,6 +491,9 @@ def xorshift32(state):
 
 ENCODER_SEED = 0x2545F491
 PERTURB_SEED = 0x9E3779B9
+# The host derives sample k's lane seed from a base seed with MurmurHash3's 32-bit finaliser of
+# ``base + k * step`` (forced nonzero): shifts and multipliers in the order applied.
+SEED_HASH = {"step": 0x9E3779B9, "shifts": (16, 13, 16), "multipliers": (0x85EBCA6B, 0xC2B2AE35)}
 # The low-rank basis starts from (and is topped up from) rows of a Gaussian matrix of this seed;
 # its tracker rows are dropped only when numerically dependent (a minor principal direction is
 # far below the mean direction's leakage into it, so the 0.1 rule would drop it).
@@ -499,6 +503,9 @@ LOWRANK_GRAM_SCHMIDT_TOL = 1e-6
 # +INIT_HIDDEN_BIAS (more neurons fire at the start, where the modulator's mask is not 0), and
 # the TRAIN step shift rises by one at each epoch (0-based) listed in STEP_SHIFT_EPOCHS.
 INIT_HIDDEN_BIAS = 0.2
+# The readout's initial weights are PyTorch's uniform bound times this (the official code's
+# choice; also the float trainer's readout scale).
+READOUT_INIT_SCALE = 0.1
 STEP_SHIFT_EPOCHS = (6,)
 # Sample numbers (the index that picks a sample's seeds) of test samples start here, far from any
 # training step, so evaluation never replays a training sample's encoder stream.
@@ -509,6 +516,9 @@ ENCODER_BITS = 8
 # Host re-orthonormalisation of the centroid bases: a Gram-Schmidt column is dropped when its
 # residual is below this fraction of its norm (the official code's rule, loco-algorithm.md 1.4).
 GRAM_SCHMIDT_TOL = 0.1
+# The learner's sample and cycle counters (READ_COUNTERS, the TRAIN/INFER replies) wrap at
+# 2**COUNTER_BITS.
+COUNTER_BITS = 32
 
 DEFAULT_HIDDEN   = LIFConfig()
 DEFAULT_READOUT  = NetworkConfig.readout

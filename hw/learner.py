@@ -10,7 +10,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from . import fixed
-from .formats import ENCODER_BITS, XORSHIFT_WIDTH, NetworkConfig
+from .formats import COUNTER_BITS, ENCODER_BITS, XORSHIFT_WIDTH, NetworkConfig
 from .memory import SinglePortRAM
 from .neuron import LIFCore
 from .noise import NoiseGenerator
@@ -85,8 +85,8 @@ class LearnerCore(wiring.Component):
             "busy":           Out(1),
             "prediction":     Out(range(sizes[-1])),
             "delta":          Out(fixed.shape(learn.delta)),
-            "samples":        Out(32),
-            "cycles":         Out(32),
+            "samples":        Out(COUNTER_BITS),
+            "cycles":         Out(COUNTER_BITS),
             "input_addr":     In(range(sizes[0])),
             "input_data":     In(ENCODER_BITS),
             "input_we":       In(1),

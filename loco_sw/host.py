@@ -12,7 +12,7 @@ from collections import deque
 import numpy as np
 import torch
 
-from hw.formats import ENCODER_SEED, PERTURB_SEED, NetworkConfig
+from hw.formats import ENCODER_BITS, ENCODER_SEED, PERTURB_SEED, XORSHIFT_WIDTH, NetworkConfig
 from hw.protocol import (ACK, COMMANDS, ERROR_MEANINGS, FLAG_CENTROID, FLAG_PROJECTOR,
                          FLAG_STEP_SHIFT, FRAME_TIMEOUT_BYTE_TIMES, NAK, STREAM_TIMEOUT_CYCLES,
                          Error, Opcode, encode, identity_bytes, memory_words, word_bytes,
@@ -268,8 +268,10 @@ class LearnerHost:
 
     def write_input(self, intensity):
         values = [int(v) for v in intensity]
-        if len(values) != self._config.sizes[0] or not all(0 <= v < 256 for v in values):
-            raise ValueError(f"Input must be {self._config.sizes[0]} intensities in [0, 256)")
+        levels = 1 << ENCODER_BITS
+        if len(values) != self._config.sizes[0] or not all(0 <= v < levels for v in values):
+            raise ValueError(f"Input must be {self._config.sizes[0]} intensities in "
+                             f"[0, {levels})")
         self._command(encode(Opcode.WRITE_INPUT) + bytes(values), 0)
 
     def train(self, label: int, encoder_seed: int, perturb_seed: int, *,
@@ -277,8 +279,8 @@ class LearnerHost:
               step_shift: int = 0) -> dict:
         _check_int("Label", label, 0, self._config.sizes[-1])
         _check_int("Step shift", step_shift, 0, 1 << self._config.learning.step_shift_bits)
-        _check_int("Encoder seed", encoder_seed, 1, 1 << 32)
-        _check_int("Perturbation seed", perturb_seed, 1, 1 << 32)
+        _check_int("Encoder seed", encoder_seed, 1, 1 << XORSHIFT_WIDTH)
+        _check_int("Perturbation seed", perturb_seed, 1, 1 << XORSHIFT_WIDTH)
         flags = int(use_projector) << FLAG_PROJECTOR | int(update_centroid) << FLAG_CENTROID | \
             step_shift << FLAG_STEP_SHIFT
         request = encode(Opcode.TRAIN, label=label, encoder_seed=encoder_seed,
@@ -289,7 +291,7 @@ class LearnerHost:
         return result
 
     def infer(self, encoder_seed: int) -> dict:
-        _check_int("Encoder seed", encoder_seed, 1, 1 << 32)
+        _check_int("Encoder seed", encoder_seed, 1, 1 << XORSHIFT_WIDTH)
         result = self._fields(Opcode.INFER,
                               self._command(encode(Opcode.INFER, encoder_seed=encoder_seed),
                                             self._reply_bytes(Opcode.INFER)))

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import torch
 
+from hw.formats import READOUT_INIT_SCALE
+
 __all__ = ["NeuronConfig", "Network", "Pass", "INITS", "CALIBRATION_MEAN", "CALIBRATION_STD"]
 
 INITS = ("calibrated", "uniform")
@@ -72,7 +74,8 @@ def _augment(h):
 
 class Network:
     """A feed-forward network with ``sizes = (n_0, ..., K)`` and PyTorch ``nn.Linear`` init
-    (``U(+-init_gain/sqrt(fan_in))``), the readout scaled by 0.1 as in the official code;
+    (``U(+-init_gain/sqrt(fan_in))``), the readout scaled by ``READOUT_INIT_SCALE`` (0.1, as
+    in the official code);
     :meth:`calibrate` then rescales the hidden layers (the trainer's default init)."""
 
     def __init__(self, sizes, neuron: NeuronConfig, generator: torch.Generator,
@@ -83,7 +86,7 @@ class Network:
         self.neuron = neuron
         self.weights = []
         for layer, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-            gain = 0.1 if layer == len(sizes) - 2 else init_gain
+            gain = READOUT_INIT_SCALE if layer == len(sizes) - 2 else init_gain
             bound = gain * n_in ** -0.5
             self.weights.append((torch.rand(n_out, n_in + 1, generator=generator,
                                             dtype=torch.float64) * 2 - 1) * bound)

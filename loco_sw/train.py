@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
+from hw.formats import ENCODER_BITS
+
 from .model import INITS, Network, NeuronConfig
 from .rules import CLUSTER_MODES, Projector, bp_gradients, dfa_gradients, np_gradients
 
@@ -185,8 +187,10 @@ def continual_metrics(matrix) -> dict:
 
 
 def to_intensity(x: torch.Tensor) -> torch.Tensor:
-    """Encoder intensities (8 bits) of values in [0, 1]: ``min(round(256 x), 255)``."""
-    return torch.clamp(torch.round(x * 256), max=255).to(torch.int64)
+    """Encoder intensities (``ENCODER_BITS`` = 8) of values in [0, 1]:
+    ``min(round(256 x), 255)``."""
+    levels = 1 << ENCODER_BITS
+    return torch.clamp(torch.round(x * levels), max=levels - 1).to(torch.int64)
 
 
 # What a fixed-point run takes from TrainConfig; the rest (step sizes, noise, rank, neuron) is

@@ -5,7 +5,7 @@ import dataclasses
 
 import pytest
 
-from cosim.amaranth_benches import check_lif, check_noise, check_projector
+from cosim.amaranth_benches import check_host, check_lif, check_noise, check_projector
 from cosim.vectors import lif_vectors, noise_vectors, projector_vectors
 from hw.formats import (DEFAULT_LEARNING, DEFAULT_NETWORK, ENCODER_SEED, PERTURB_SEED, LIFConfig,
                         QFormat)
@@ -68,6 +68,21 @@ def test_projector_matches_golden(config, layer, request):
 def test_projector_default_size(request):
     vectors = projector_vectors(DEFAULT_NETWORK, 1, samples=6, seed=11)
     check_projector(DEFAULT_NETWORK, 1, vectors, name=request.node.name)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_projector_streams_with_idle_cycles(seed, request):
+    # The same vectors under two idle patterns: the results do not depend on the timing, the
+    # cycles do (the idle cycles are part of the run).
+    vectors = projector_vectors(SMALL, 0, samples=20, seed=3)
+    cycles = check_projector(SMALL, 0, vectors, name=request.node.name, seed=seed)
+    assert cycles > 0
+
+
+@pytest.mark.parametrize("config", [SMALL, DEFAULT_NETWORK], ids=["small", "default"])
+def test_host_streams_with_idle_cycles_and_back_pressure(config, request):
+    moved = check_host(config, name=request.node.name, seed=2)
+    assert moved > 2 * 3 * (config.sizes[-2] + 1) * config.sizes[-1]
 
 
 def test_noise_matches_golden(request):

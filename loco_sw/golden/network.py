@@ -11,7 +11,7 @@ import torch
 
 from hw.formats import (ENCODER_SEED, GRAM_SCHMIDT_TOL, INIT_HIDDEN_BIAS,
                         LOWRANK_GRAM_SCHMIDT_TOL, LOWRANK_START_SEED, PERTURB_SEED,
-                        NetworkConfig)
+                        READOUT_INIT_SCALE, NetworkConfig)
 
 from .learning import (basis_slots, centroid_update, forward_weights, loss_delta, lowrank_part,
                        modulator, project, readout, tracker_update, weight_update)
@@ -36,12 +36,13 @@ class GoldenState:
 
 def init_state(config: NetworkConfig, seed: int = 0, *,
                hidden_bias: float = INIT_HIDDEN_BIAS) -> GoldenState:
-    """Uniform ``+-1/sqrt(fan_in)`` weights (PyTorch ``nn.Linear`` default), readout x 0.1;
+    """Uniform ``+-1/sqrt(fan_in)`` weights (PyTorch ``nn.Linear`` default), the readout's
+    times ``READOUT_INIT_SCALE``;
     hidden biases then raised by ``hidden_bias`` (saturating)."""
     gen = torch.Generator().manual_seed(seed)
     fmt, master, centroids, bases = config.learning.master, [], [], []
     for layer, (n_in, n_out) in enumerate(zip(config.sizes[:-1], config.sizes[1:], strict=True)):
-        bound = n_in ** -0.5 * (0.1 if layer == config.layers - 1 else 1.0)
+        bound = n_in ** -0.5 * (READOUT_INIT_SCALE if layer == config.layers - 1 else 1.0)
         w = (torch.rand(n_out, n_in + 1, generator=gen, dtype=torch.float64) * 2 - 1) * bound
         if layer < config.layers - 1:
             w[:, -1] += hidden_bias

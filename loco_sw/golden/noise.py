@@ -6,14 +6,13 @@ Words are ``int64`` tensors holding unsigned 32-bit values. A lane seeded with `
 
 import torch
 
-from hw.formats import ENCODER_BITS, XORSHIFT_WIDTH, xorshift32
+from hw.formats import ENCODER_BITS, SEED_HASH, XORSHIFT_WIDTH, xorshift32
 
 
 __all__ = ["xorshift_next", "xorshift_words", "sample_seed", "rademacher_negative",
            "encode_spikes"]
 
 _MASK = (1 << XORSHIFT_WIDTH) - 1
-_GOLDEN = 0x9E3779B9
 
 
 xorshift_next = xorshift32  # operators only: advances an int64 tensor of lanes element-wise
@@ -58,14 +57,17 @@ def xorshift_words(seeds, count: int) -> torch.Tensor:
 def sample_seed(base: int, index: int) -> int:
     """Seed of sample number ``index`` for a lane whose base seed is ``base`` (host side).
 
-    MurmurHash3's 32-bit finaliser of ``base + index * golden ratio``, forced nonzero.
+    MurmurHash3's 32-bit finaliser of ``base + index * step`` (:data:`hw.formats.SEED_HASH`),
+    forced nonzero.
     """
-    h = (base + index * _GOLDEN) & _MASK
-    h ^= h >> 16
-    h = (h * 0x85EBCA6B) & _MASK
-    h ^= h >> 13
-    h = (h * 0xC2B2AE35) & _MASK
-    h ^= h >> 16
+    first, second, third = SEED_HASH["shifts"]
+    multiply_1, multiply_2 = SEED_HASH["multipliers"]
+    h = (base + index * SEED_HASH["step"]) & _MASK
+    h ^= h >> first
+    h = (h * multiply_1) & _MASK
+    h ^= h >> second
+    h = (h * multiply_2) & _MASK
+    h ^= h >> third
     return h or 1
 
 

@@ -1,0 +1,175 @@
+"""Block benches written once; Amaranth's simulator and cocotb (Icarus) run the same code.
+
+A bench is an ``async`` function of a *bench adapter* (:class:`cosim.amaranth_benches.AmaranthBench`
+or :class:`cosim.tb_blocks.CocotbBench`) and its vectors (:mod:`cosim.vectors`). It compares
+every output word and raises ``AssertionError`` naming the step and the word. Ports are named by
+their path in the component's signature, ``"weights.waddr"``. The adapter's verbs:
+
+``set(name, value)``                      drive an input (an ``int`` or an enum member)
+``get(name, signed=False) -> int``        an output's value (two's complement when ``signed``)
+``await tick()``                          one clock edge; inputs and outputs are settled after it
+``await wait_while(name)``                edges until ``name`` is 0
+``await write_port(addr, data, we, words)``  ``words`` at addresses 0, 1, ... one a cycle
+``await read_port(addr, data, count, signed=False)``  data one cycle after its address
+``await stream_put(name, payload)``       valid/ready, after a random number of idle cycles
+``await stream_get(name) -> int``         ready with random stalls (back-pressure)
+``serve_memory(name, words)``             a synchronous memory on a weight port, in place on
+                                          ``words`` (read data one cycle after the address)
+
+The idle and stall pattern comes from the adapter's seeded ``random.Random``: a run repeats.
+"""
+
+from hw.learner import Command
+from hw.protocol import ACK, NAK, Error, Opcode, encode, identity_bytes, word_bytes
+
+__all__ = ["lif_bench", "projector_bench", "noise_bench", "learner_bench", "host_bench"]
+
+
+async def lif_bench(bench, config, layer, vectors):
+    """A :class:`hw.neuron.LIFCore` (built with zero weights): load ``vectors["init"]``
+    through the update port, run every step; spikes every step, membranes and spike counts
+    at the end of every pass. Returns the cycles the steps took."""
+    await bench.write_port("weights.waddr", "weights.wdata", "weights.we", vectors["init"])
+    cycles = 0
+    for step, vec in enumerate(vectors["steps"]):
+        for port in ("spikes_in", "negative", "invert", "first", "perturb"):
+            bench.set(port, vec[port])
+        bench.set("start", 1)
+        await bench.tick()
+        bench.set("start", 0)
+        cycles += 1 + await bench.wait_while("busy")
+        got = bench.get("spikes_out")
+        assert got == vec["spikes_out"], \
+            f"step {step}: spikes {got:#x}, want {vec['spikes_out']:#x}"
+        if step % config.timesteps == config.timesteps - 1:
+            want = vectors["v"][step // config.timesteps]
+            got = await bench.read_port("v_addr", "v_data", len(want), signed=True)
+            assert got == want, f"step {step}: membranes {got}, want {want}"
+            want = vectors["counts"][step // config.timesteps]
+            got = await bench.read_port("v_addr", "count_data", len(want))
+            assert got == want, f"step {step}: spike counts {got}, want {want}"
+    return cycles
+
+
+async def projector_bench(bench, config, layer, vectors):
+    """A :class:`hw.projector.ProjectorUpdate` on a served weight memory: per sample the
+    presynaptic counts and errors streamed in (with idle cycles), then every weight word, the
+    projected vector ``u`` and every centroid word compared. Returns the cycles taken."""
+    words = list(vectors["init"])
+    bench.serve_memory("weights", words)
+    await bench.write_port("basis_addr", "basis_wdata", "basis_we", vectors["basis"])
+    cycles = 0
+    for index, sample in enumerate(vectors["samples"]):
+        for port in ("own", "use_projector", "update_centroid", "step_shift"):
+            bench.set(port, sample[port])
+        for count in sample["counts"]:
+            await bench.stream_put("x", count)
+        for error in sample["errors"]:
+            await bench.stream_put("e", error)
+        while not bench.get("done"):
+            await bench.tick()
+            cycles += 1
+        await bench.tick()
+        for i, (got, want) in enumerate(zip(words, sample["weights"], strict=True)):
+            assert got == want, f"sample {index}: weight word {i} is {got}, want {want}"
+        if sample["use_projector"]:
+            u = await bench.read_port("u_raddr", "u_rdata", len(sample["u"]), signed=True)
+            assert u == sample["u"], f"sample {index}: u {u}, want {sample['u']}"
+        c = await bench.read_port("centroid_raddr", "centroid_rdata", len(sample["centroids"]),
+                                  signed=True)
+        assert c == sample["centroids"], f"sample {index}: centroids differ"
+    return cycles
+
+
+async def noise_bench(bench, lanes, vectors):
+    """A :class:`hw.noise.NoiseGenerator`: every lane's word and sign every cycle, with the
+    reseed/advance inputs of the vectors."""
+    for lane in lanes:
+        bench.set(f"{lane}.reseed", 0)
+        bench.set(f"{lane}.advance", 0)
+    for cycle, vec in enumerate(vectors["cycles"]):
+        for lane, want in vec["expect"].items():
+            got = {key: bench.get(f"{lane}.{key}") for key in want}
+            assert got == want, f"cycle {cycle} lane {lane}: {got}, want {want}"
+            for key, value in vec["inputs"][lane].items():
+                bench.set(f"{lane}.{key}", value)
+        await bench.tick()
+
+
+async def learner_bench(bench, config, vectors, *, infer_every=0):
+    """A :class:`hw.learner.LearnerCore` (built with zero weights) trained online: the initial
+    weights and every refreshed basis written through its ports, then per sample the
+    prediction, delta, first-pass outputs and every master word compared (and an INFER's
+    prediction every ``infer_every`` samples). Returns the RTL cycle counter per command."""
+    cycles = {"train": [], "infer": []}
+
+    async def command(which):
+        bench.set("command", which)
+        bench.set("start", 1)
+        await bench.tick()
+        bench.set("start", 0)
+        await bench.wait_while("busy")
+        return bench.get("cycles")
+
+    bench.set("use_projector", vectors["use_projector"])
+    bench.set("update_centroid", 1)
+    for layer, words in enumerate(vectors["init"]):
+        bench.set("weight_layer", layer)
+        await bench.write_port("weight_addr", "weight_wdata", "weight_we", words)
+    for index, sample in enumerate(vectors["samples"]):
+        for layer, words in enumerate(sample["bases"] or []):
+            bench.set("store_layer", layer)
+            await bench.write_port("basis_addr", "basis_wdata", "basis_we", words)
+        await bench.write_port("input_addr", "input_data", "input_we", sample["intensity"])
+        for port in ("label", "encoder_seed", "perturb_seed", "step_shift"):
+            bench.set(port, sample[port])
+        if infer_every and index % infer_every == 0:
+            cycles["infer"].append(await command(Command.INFER))
+            assert bench.get("prediction") == sample["inferred"], f"sample {index}: inferred"
+        cycles["train"].append(await command(Command.TRAIN))
+        got = bench.get("prediction")
+        assert got == sample["prediction"], \
+            f"sample {index}: prediction {got}, want {sample['prediction']}"
+        got = bench.get("delta", signed=True)
+        assert got == sample["delta"], f"sample {index}: delta {got}, want {sample['delta']}"
+        outputs = await bench.read_port("output_addr", "output_clean", len(sample["outputs"]),
+                                        signed=True)
+        assert outputs == sample["outputs"], f"sample {index}: outputs {outputs}"
+        for layer, want in enumerate(sample["weights"]):
+            bench.set("weight_layer", layer)
+            got = await bench.read_port("weight_addr", "weight_rdata", len(want), signed=True)
+            bad = [a for a, (g, w) in enumerate(zip(got, want, strict=True)) if g != w]
+            assert not bad, (f"sample {index} layer {layer}: weight word {bad[0]} is "
+                             f"{got[bad[0]]}, want {want[bad[0]]}")
+    return cycles
+
+
+async def host_bench(bench, config, rng):
+    """A :class:`hw.host.HostInterface` over its byte streams, requests sent with random idle
+    cycles and replies taken with random back-pressure: PING, a WRITE_WEIGHTS of random words
+    read back with READ_WEIGHTS (every word), and a bad frame answered ``NAK BAD_LAYER``.
+    Returns the request and reply bytes exchanged."""
+    fmt = config.learning.master
+    layer = config.layers - 1
+    words = [rng.randint(fmt.min_raw, fmt.max_raw)
+             for _ in range((config.sizes[layer] + 1) * config.sizes[layer + 1])]
+    n = word_bytes(fmt)
+    payload = b"".join((w & (1 << 8 * n) - 1).to_bytes(n, "little") for w in words)
+    exchanges = [
+        (encode(Opcode.PING), bytes([ACK]) + identity_bytes(config)),
+        (encode(Opcode.WRITE_WEIGHTS, layer=layer, address=0, count=len(words)) + payload,
+         bytes([ACK])),
+        (encode(Opcode.READ_WEIGHTS, layer=layer, address=0, count=len(words)),
+         bytes([ACK]) + payload),
+        (encode(Opcode.READ_WEIGHTS, layer=config.layers, address=0, count=1),
+         bytes([NAK, Error.BAD_LAYER])),
+    ]
+    moved = 0
+    for index, (request, want) in enumerate(exchanges):
+        for byte in request:
+            await bench.stream_put("i", byte)
+        got = bytes([await bench.stream_get("o") for _ in want])
+        assert got == want, (f"exchange {index} ({Opcode(request[0]).name}): reply "
+                             f"{got[:16].hex()}..., want {want[:16].hex()}...")
+        moved += len(request) + len(want)
+    return moved
