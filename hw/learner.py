@@ -12,12 +12,12 @@ from amaranth.lib.wiring import In, Out
 from . import fixed
 from .formats import COUNTER_BITS, ENCODER_BITS, XORSHIFT_WIDTH, NetworkConfig
 from .memory import SinglePortRAM
-from .neuron import LIFCore
+from .neuron import LIFCore, weight_port_signature
 from .noise import NoiseGenerator
 from .projector import ProjectorUpdate
 
 
-__all__ = ["Command", "LearnerCore"]
+__all__ = ["Command", "LearnerCore", "WeightPortArbiter", "ReadoutUnit"]
 
 
 class Command(enum.Enum, shape=2):
@@ -26,6 +26,134 @@ class Command(enum.Enum, shape=2):
     NONE = 0
     TRAIN = 1
     INFER = 2
+
+
+class WeightPortArbiter(wiring.Component):
+    """Who uses each layer's weight memory: the host while the learner is idle
+    (``host_layer`` picks the layer), else the update unit that serves the layer (a shared unit
+    only on the layer it is being fed, ``feed_layer``).
+
+    Parameters
+    ----------
+    config : NetworkConfig
+    groups : tuple of tuples
+        The layers each update unit serves, in order.
+
+    Members
+    -------
+    busy, feed_layer : ``In``           the learner's state
+    host_layer, host_addr, host_wdata, host_we : ``In``; host_rdata : ``Out`` (a cycle later)
+    core<l> : ``Out(weight_port_signature)``  to layer ``l``'s memory
+    unit<g> : ``In(weight_port_signature)``   from update unit ``g``
+    """
+
+    def __init__(self, config: NetworkConfig, groups):
+        self._config, self._groups = config, tuple(tuple(served) for served in groups)
+        sizes, master = config.sizes, fixed.shape(config.learning.master)
+        words = [(n + 1) * m for n, m in zip(sizes[:-1], sizes[1:], strict=True)]
+        members = {"busy": In(1), "feed_layer": In(range(config.layers)),
+                   "host_layer": In(range(config.layers)), "host_addr": In(range(max(words))),
+                   "host_wdata": In(master), "host_we": In(1), "host_rdata": Out(master)}
+        for l, depth in enumerate(words):
+            members[f"core{l}"] = Out(weight_port_signature(depth, master))
+        for g, served in enumerate(self._groups):
+            members[f"unit{g}"] = In(weight_port_signature(max(words[l] for l in served),
+                                                           master))
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        cores = [getattr(self, f"core{l}") for l in range(self._config.layers)]
+        for g, served in enumerate(self._groups):
+            unit = getattr(self, f"unit{g}")
+            if len(served) > 1:
+                m.d.comb += unit.rdata.eq(Array(cores[l].rdata for l in served)[self.feed_layer])
+            else:
+                m.d.comb += unit.rdata.eq(cores[served[0]].rdata)
+            for position, l in enumerate(served):
+                host = ~self.busy & (self.host_layer == l)
+                mine = C(1) if len(served) == 1 else self.feed_layer == position
+                m.d.comb += [
+                    cores[l].raddr.eq(Mux(host, self.host_addr, unit.raddr)),
+                    cores[l].waddr.eq(Mux(host, self.host_addr, unit.waddr)),
+                    cores[l].wdata.eq(Mux(host, self.host_wdata, unit.wdata)),
+                    cores[l].we.eq(Mux(host, self.host_we, unit.we & mine)),
+                ]
+        m.d.comb += self.host_rdata.eq(Array(core.rdata for core in cores)[self.host_layer])
+        return m
+
+
+class ReadoutUnit(wiring.Component):
+    """The readout's outputs, the prediction and the loss difference ``delta``.
+
+    Per class word (``valid``, class ``index``, readout membrane ``v``):
+    ``y = saturate(round_shift(v, log2 T), output)``. In the first pass (``noisy`` low) the
+    argmax of ``y`` runs along (the first maximum wins, as ``torch.argmax``) into
+    ``prediction``; in the noisy pass, with the first pass's ``clean`` word beside it,
+    ``acc += (y - clean) * (y + clean - 2 t)`` where ``t`` is one for the ``label``'s class.
+    ``clear`` zeroes ``acc``; ``finish`` sets ``delta = saturate_symmetric(round_shift(acc,
+    delta_shift))``.
+
+    Members
+    -------
+    valid, index, v, clean, noisy, label, clear, finish : ``In``
+    y : ``Out(output)`` (combinational); prediction, delta : ``Out`` (registers)
+    """
+
+    def __init__(self, config: NetworkConfig):
+        self._config = config
+        learn, classes = config.learning, config.sizes[-1]
+        super().__init__({
+            "valid": In(1), "index": In(range(classes)), "noisy": In(1),
+            "label": In(range(classes)), "clear": In(1), "finish": In(1),
+            "v": In(fixed.shape(config.readout.membrane)),
+            "clean": In(fixed.shape(learn.output)),
+            "y": Out(fixed.shape(learn.output)),
+            "prediction": Out(range(classes)),
+            "delta": Out(fixed.shape(learn.delta)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, learn = self._config, self._config.learning
+        classes = cfg.sizes[-1]
+        acc = Signal(signed(2 * learn.output.width + classes.bit_length() + 2))
+        best = Signal(fixed.shape(learn.output))
+        m.d.comb += self.y.eq(fixed.saturate(fixed.round_shift(self.v, cfg.log2_timesteps),
+                                             learn.output))
+        with m.If(self.clear):
+            m.d.sync += acc.eq(0)
+        with m.If(self.valid & self.noisy):
+            target = Mux(self.index == self.label, learn.output.one, 0)
+            m.d.sync += acc.eq(acc + (self.y - self.clean) * (self.y + self.clean - 2 * target))
+        with m.If(self.valid & ~self.noisy & ((self.index == 0) | (self.y > best))):
+            m.d.sync += [best.eq(self.y), self.prediction.eq(self.index)]
+        with m.If(self.finish):
+            m.d.sync += self.delta.eq(fixed.saturate_symmetric(
+                fixed.round_shift(acc, learn.delta_shift), learn.delta))
+        return m
+
+
+class _Registers:
+    """The learner's sequencing registers, shared by its groups of states."""
+
+    def __init__(self, cfg: NetworkConfig, units: int):
+        sizes, learn = cfg.sizes, cfg.learning
+        n0, classes = sizes[0], sizes[-1]
+        self.signs     = Signal(sum(sizes[1:]))      # perturbation signs, layer 0 first
+        self.in_spikes = Signal(n0)
+        self.command   = Signal(Command)
+        self.noisy     = Signal()
+        self.step      = Signal(range(cfg.timesteps + 1))
+        self.layer     = Signal(range(cfg.layers + 1))
+        self.index     = Signal(range(max(n0, classes, len(self.signs)) + 1))
+        self.previous  = (self.index - 1)[:len(self.index)]   # whose read data arrived
+        self.fetched   = Signal()
+        self.label     = Signal(range(classes))
+        self.flags     = Signal(2 + learn.step_shift_bits)  # projector, centroid, step shift
+        self.feed_layer = Signal(range(cfg.layers))
+        self.feed      = Signal(range(max(sizes) + 1))       # word being offered to the unit
+        self.done_seen = Signal(units)
 
 
 class LearnerCore(wiring.Component):
@@ -113,114 +241,194 @@ class LearnerCore(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg, learn = self._config, self._config.learning
-        sizes, layers, steps = cfg.sizes, cfg.layers, cfg.timesteps
-        n0, classes = sizes[0], sizes[-1]
-
+        sizes, layers = cfg.sizes, cfg.layers
         m.submodules.noise = noise = NoiseGenerator()
-        enc, pert = noise.encoder, noise.perturb
         cores = []
         for l in range(layers):
             init = self._init[l] if self._init is not None else None
             m.submodules[f"core{l}"] = core = LIFCore(cfg, l, init=init)
             cores.append(core)
-        readout = cores[-1]
         # Update units and the layers each serves, in order.
         groups = [tuple(range(layers))] if self._shared else [(l,) for l in range(layers)]
         units = []
         for g, served in enumerate(groups):
             m.submodules[f"update{g}"] = unit = ProjectorUpdate(cfg, served)
             units.append(unit)
-        group_of = {l: g for g, served in enumerate(groups) for l in served}
+        m.submodules.ports = ports = WeightPortArbiter(cfg, groups)
+        m.submodules.readout = readout = ReadoutUnit(cfg)
+        r = _Registers(cfg, len(units))
 
         # Input memory: each word holds an intensity and the input's spike count in this pass
         # (the cores keep their neurons' counts beside the membranes likewise).
         word = data.StructLayout({"intensity": ENCODER_BITS,
-                                  "count": (steps + 1).bit_length()})
-        m.submodules.inputs = input_mem = Memory(shape=word, depth=n0, init=[])
-        in_rd, in_wr = input_mem.read_port(), input_mem.write_port()
-        m.d.comb += [in_wr.addr.eq(self.input_addr), in_wr.data.intensity.eq(self.input_data),
-                     in_wr.en.eq(self.input_we & ~self.busy)]
-
-        in_spikes = Signal(n0)
-        signs = Signal(sum(sizes[1:]))                  # perturbation signs, layer 0 first
-        offsets = [sum(sizes[1:1 + l]) for l in range(layers)]
+                                  "count": (cfg.timesteps + 1).bit_length()})
+        m.submodules.inputs = input_mem = Memory(shape=word, depth=sizes[0], init=[])
+        inputs = input_mem.read_port(), input_mem.write_port()
+        m.d.comb += [inputs[1].addr.eq(self.input_addr),
+                     inputs[1].data.intensity.eq(self.input_data),
+                     inputs[1].en.eq(self.input_we & ~self.busy)]
         # The first pass's outputs, for the loss difference and the host (READ_OUTPUTS): a
         # memory, not registers (on the UP5K a spare SPRAM block saves ~250 logic cells). Idle,
         # it is the host's read port.
-        m.submodules.outputs = y_first = SinglePortRAM(fixed.shape(learn.output), classes)
+        m.submodules.outputs = y_first = SinglePortRAM(fixed.shape(learn.output), sizes[-1])
         m.d.comb += [y_first.addr.eq(self.output_addr), self.output_clean.eq(y_first.rdata)]
 
-        command = Signal(Command)
-        noisy   = Signal()
-        step    = Signal(range(steps + 1))
-        layer   = Signal(range(layers + 1))
-        index   = Signal(range(max(n0, classes, len(signs)) + 1))
-        previous = (index - 1)[:len(index)]            # the position whose read data arrived
-        fetched = Signal()
-        acc     = Signal(signed(2 * learn.output.width + classes.bit_length() + 2))
-        best    = Signal(fixed.shape(learn.output))
-        label   = Signal(range(classes))
-        # use_projector, update_centroid, step_shift
-        flags   = Signal(2 + learn.step_shift_bits)
-        feed_layer = Signal(range(layers))
-        feed    = Signal(range(max(sizes) + 1))         # word being offered to the unit
-        done_seen = Signal(len(units))
-
         # Antithetic: the first pass of a TRAIN is perturbed too, with the signs inverted.
-        antithetic = learn.antithetic
-        train_first = ~noisy & (command == Command.TRAIN)
+        train_first = ~r.noisy & (r.command == Command.TRAIN)
+        offsets = [sum(sizes[1:1 + l]) for l in range(layers)]
         for l, core in enumerate(cores):
             m.d.comb += [
-                core.spikes_in.eq(in_spikes if l == 0 else cores[l - 1].spikes_out),
-                core.negative.eq(signs[offsets[l]:offsets[l] + sizes[l + 1]]),
-                core.invert.eq(train_first if antithetic else 0),
-                core.first.eq(step == 0),
-                core.perturb.eq(noisy | train_first if antithetic else noisy),
+                core.spikes_in.eq(r.in_spikes if l == 0 else cores[l - 1].spikes_out),
+                core.negative.eq(r.signs[offsets[l]:offsets[l] + sizes[l + 1]]),
+                core.invert.eq(train_first if learn.antithetic else 0),
+                core.first.eq(r.step == 0),
+                core.perturb.eq(r.noisy | train_first if learn.antithetic else r.noisy),
             ]
+            wiring.connect(m, getattr(ports, f"core{l}"), core.weights)
         for g, (unit, served) in enumerate(zip(units, groups, strict=True)):
             m.d.comb += [
-                unit.own.eq(label),
-                unit.use_projector.eq(flags[0]),
-                unit.update_centroid.eq(flags[1]),
-                unit.step_shift.eq(flags[2:]),
-                unit.basis_addr.eq(self.basis_addr),
-                unit.basis_wdata.eq(self.basis_wdata),
+                unit.own.eq(r.label), unit.use_projector.eq(r.flags[0]),
+                unit.update_centroid.eq(r.flags[1]), unit.step_shift.eq(r.flags[2:]),
+                unit.basis_addr.eq(self.basis_addr), unit.basis_wdata.eq(self.basis_wdata),
                 unit.centroid_raddr.eq(self.centroid_addr),
             ]
-            position = {l: p for p, l in enumerate(served)}
             if len(served) > 1:
-                m.d.comb += [
-                    unit.layer_select.eq(Mux(self.busy, feed_layer, self.store_layer)),
-                    unit.basis_we.eq(self.basis_we),
-                    unit.weights.rdata.eq(Array(cores[l].weights.rdata
-                                                for l in served)[feed_layer]),
-                ]
+                m.d.comb += [unit.layer_select.eq(Mux(self.busy, r.feed_layer, self.store_layer)),
+                             unit.basis_we.eq(self.basis_we)]
             else:
-                m.d.comb += [unit.basis_we.eq(self.basis_we & (self.store_layer == served[0])),
-                             unit.weights.rdata.eq(cores[served[0]].weights.rdata)]
+                m.d.comb += unit.basis_we.eq(self.basis_we & (self.store_layer == served[0]))
+            wiring.connect(m, unit.weights, getattr(ports, f"unit{g}"))
             with m.If(unit.done):
-                m.d.sync += done_seen[g].eq(1)
-            # The weight port of each served core: the unit's while it updates that core, the
-            # host's while idle.
-            for l in served:
-                core = cores[l]
-                host = ~self.busy & (self.weight_layer == l)
-                mine = C(1) if len(served) == 1 else feed_layer == position[l]
-                m.d.comb += [
-                    core.weights.raddr.eq(Mux(host, self.weight_addr, unit.weights.raddr)),
-                    core.weights.waddr.eq(Mux(host, self.weight_addr, unit.weights.waddr)),
-                    core.weights.wdata.eq(Mux(host, self.weight_wdata, unit.weights.wdata)),
-                    core.weights.we.eq(Mux(host, self.weight_we, unit.weights.we & mine)),
-                ]
+                m.d.sync += r.done_seen[g].eq(1)
+        group_of = {l: g for g, served in enumerate(groups) for l in served}
         m.d.comb += [
-            self.weight_rdata.eq(Array(c.weights.rdata for c in cores)[self.weight_layer]),
+            ports.busy.eq(self.busy), ports.feed_layer.eq(r.feed_layer),
+            ports.host_layer.eq(self.weight_layer), ports.host_addr.eq(self.weight_addr),
+            ports.host_wdata.eq(self.weight_wdata), ports.host_we.eq(self.weight_we),
+            self.weight_rdata.eq(ports.host_rdata),
             self.centroid_rdata.eq(Array(units[group_of[l]].centroid_rdata
                                          for l in range(layers))[self.store_layer]),
             self.basis_rdata.eq(Array(units[group_of[l]].basis_rdata
                                       for l in range(layers))[self.store_layer]),
+            readout.index.eq(r.previous), readout.noisy.eq(r.noisy), readout.label.eq(r.label),
+            readout.v.eq(cores[-1].v_data), readout.clean.eq(y_first.rdata),
+            self.prediction.eq(readout.prediction), self.delta.eq(readout.delta),
         ]
         with m.If(self.busy):
             m.d.sync += self.cycles.eq(self.cycles + 1)
+
+        with m.FSM():
+            self._pass_states(m, r, noise, inputs, cores, readout)
+            self._readout_states(m, r, cores[-1], y_first, readout)
+            self._feed_states(m, r, inputs[0], cores, [units[group_of[l]]
+                                                       for l in range(layers)], offsets)
+        return m
+
+    def _pass_states(self, m, r, noise, inputs, cores, readout):
+        """IDLE -> PASS (reseed) -> SIGNS (drawn before the pass that first uses them) ->
+        per step ENCODE (the inputs' spikes) and each layer in turn -> READOUT."""
+        cfg = self._config
+        n0, enc, pert = cfg.sizes[0], noise.encoder, noise.perturb
+        in_rd, in_wr = inputs
+        with m.State("IDLE"):
+            with m.If(self.start & ((self.command == Command.TRAIN) |
+                                    (self.command == Command.INFER))):
+                m.d.sync += [self.busy.eq(1), self.cycles.eq(0), r.command.eq(self.command),
+                             r.label.eq(self.label), r.noisy.eq(0),
+                             r.flags.eq(Cat(self.use_projector, self.update_centroid,
+                                            self.step_shift))]
+                m.next = "PASS"
+        with m.State("PASS"):
+            # Start a pass: replay the encoder stream (counts restart at step 0).
+            m.d.comb += [enc.seed.eq(self.encoder_seed), enc.reseed.eq(1), readout.clear.eq(1)]
+            m.d.sync += [r.step.eq(0), r.index.eq(0), r.fetched.eq(0)]
+            train_first = ~r.noisy & (r.command == Command.TRAIN)
+            with m.If(train_first if cfg.learning.antithetic else r.noisy):
+                m.d.comb += [pert.seed.eq(self.perturb_seed), pert.reseed.eq(1)]
+                m.next = "SIGNS"
+            with m.Else():
+                m.next = "ENCODE"
+        with m.State("SIGNS"):
+            # One perturbation word per neuron, layer by layer; the first lands in bit 0.
+            m.d.comb += pert.advance.eq(1)
+            m.d.sync += [r.signs.eq(Cat(r.signs[1:], pert.negative)), r.index.eq(r.index + 1)]
+            with m.If(r.index == len(r.signs) - 1):
+                m.d.sync += r.index.eq(0)
+                m.next = "ENCODE"
+        with m.State("ENCODE"):
+            # Input j spikes when the low bits of its encoder word are below its intensity;
+            # its count is updated in the same memory word.
+            m.d.sync += r.fetched.eq(r.index < n0)
+            with m.If(r.index < n0):       # no address n0 while the last read drains
+                m.d.comb += in_rd.addr.eq(r.index)
+                m.d.sync += r.index.eq(r.index + 1)
+            with m.If(r.fetched):
+                spike = enc.word[:ENCODER_BITS] < in_rd.data.intensity
+                m.d.comb += [
+                    enc.advance.eq(1),
+                    in_wr.addr.eq(r.previous), in_wr.en.eq(1),
+                    in_wr.data.intensity.eq(in_rd.data.intensity),
+                    in_wr.data.count.eq(Mux(r.step == 0, 0, in_rd.data.count) + spike),
+                ]
+                m.d.sync += r.in_spikes.eq(Cat(r.in_spikes[1:], spike))  # input 0 in bit 0
+            with m.Elif(r.index == n0):
+                m.d.sync += [r.layer.eq(0), r.index.eq(0)]
+                m.next = "LAYER_START"
+        with m.State("LAYER_START"):
+            for l, core in enumerate(cores):
+                m.d.comb += core.start.eq(r.layer == l)
+            m.next = "LAYER_WAIT"
+        with m.State("LAYER_WAIT"):
+            with m.If(~Array(core.busy for core in cores)[r.layer]):
+                with m.If(r.layer == cfg.layers - 1):
+                    m.next = "NEXT_STEP"
+                with m.Else():
+                    m.d.sync += r.layer.eq(r.layer + 1)
+                    m.next = "LAYER_START"
+        with m.State("NEXT_STEP"):
+            m.d.sync += [r.step.eq(r.step + 1), r.index.eq(0), r.fetched.eq(0)]
+            with m.If(r.step == cfg.timesteps - 1):
+                m.next = "READOUT"
+            with m.Else():
+                m.next = "ENCODE"
+
+    def _readout_states(self, m, r, readout_core, y_first, readout):
+        """READOUT: each class's membrane through the :class:`ReadoutUnit` (the noisy pass
+        reads the first pass's output beside it, both a cycle later); the first pass stores
+        its outputs. Then the second pass, or ``delta`` (DELTA_ROUND), or the end of INFER."""
+        classes = self._config.sizes[-1]
+        with m.State("READOUT"):
+            m.d.sync += r.fetched.eq(r.index < classes)
+            m.d.comb += readout.valid.eq(r.fetched)
+            with m.If(r.index < classes):  # no address `classes` while the last read drains
+                m.d.comb += [readout_core.v_addr.eq(r.index), y_first.addr.eq(r.index)]
+                m.d.sync += r.index.eq(r.index + 1)
+            with m.If(r.fetched):
+                with m.If(~r.noisy):
+                    m.d.comb += [y_first.addr.eq(r.previous), y_first.wdata.eq(readout.y),
+                                 y_first.we.eq(1)]
+            with m.Elif(r.index == classes):
+                m.d.sync += r.index.eq(0)
+                with m.If(r.noisy):
+                    m.next = "DELTA_ROUND"
+                with m.Elif(r.command == Command.TRAIN):
+                    m.d.sync += r.noisy.eq(1)
+                    m.next = "PASS"
+                with m.Else():
+                    m.d.sync += self.busy.eq(0)
+                    m.next = "IDLE"
+        with m.State("DELTA_ROUND"):
+            m.d.comb += readout.finish.eq(1)
+            m.d.sync += [r.feed_layer.eq(0), r.feed.eq(0), r.done_seen.eq(0)]
+            m.next = "FEED_X"
+
+    def _feed_states(self, m, r, in_rd, cores, unit_of, offsets):
+        """Feeding the update units, one layer after another: its presynaptic counts, then its
+        errors, each read from memory (address one cycle, word offered the next). A unit starts
+        on its last error word; separate units work while the next is fed, a shared one is
+        waited for (FINISH once all are done)."""
+        cfg = self._config
+        sizes, layers, steps = cfg.sizes, cfg.layers, cfg.timesteps
 
         def count_source(l):
             """(read address, count data) of layer ``l``'s input spike counts."""
@@ -228,188 +436,70 @@ class LearnerCore(wiring.Component):
                 return in_rd.addr, in_rd.data.count
             return cores[l - 1].v_addr, cores[l - 1].count_data
 
-        with m.FSM():
-            with m.State("IDLE"):
-                with m.If(self.start & ((self.command == Command.TRAIN) |
-                                        (self.command == Command.INFER))):
-                    m.d.sync += [self.busy.eq(1), self.cycles.eq(0), command.eq(self.command),
-                                 label.eq(self.label), noisy.eq(0),
-                                 flags.eq(Cat(self.use_projector, self.update_centroid,
-                                              self.step_shift))]
-                    m.next = "PASS"
-
-            with m.State("PASS"):
-                # Start a pass: replay the encoder stream (counts restart at step 0).
-                m.d.comb += [enc.seed.eq(self.encoder_seed), enc.reseed.eq(1)]
-                m.d.sync += [step.eq(0), index.eq(0), fetched.eq(0), acc.eq(0)]
-                # The signs are drawn before the pass that first uses them.
-                with m.If(train_first if antithetic else noisy):
-                    m.d.comb += [pert.seed.eq(self.perturb_seed), pert.reseed.eq(1)]
-                    m.next = "SIGNS"
-                with m.Else():
-                    m.next = "ENCODE"
-
-            with m.State("SIGNS"):
-                # One perturbation word per neuron, layer by layer; the first lands in bit 0.
-                m.d.comb += pert.advance.eq(1)
-                m.d.sync += [signs.eq(Cat(signs[1:], pert.negative)), index.eq(index + 1)]
-                with m.If(index == len(signs) - 1):
-                    m.d.sync += index.eq(0)
-                    m.next = "ENCODE"
-
-            with m.State("ENCODE"):
-                # Input j spikes when the low bits of its encoder word are below its intensity;
-                # its count is updated in the same memory word.
-                m.d.sync += fetched.eq(index < n0)
-                with m.If(index < n0):       # no address n0 while the last read drains
-                    m.d.comb += in_rd.addr.eq(index)
-                    m.d.sync += index.eq(index + 1)
-                with m.If(fetched):
-                    spike = enc.word[:ENCODER_BITS] < in_rd.data.intensity
-                    m.d.comb += [
-                        enc.advance.eq(1),
-                        in_wr.addr.eq(previous), in_wr.en.eq(1),
-                        in_wr.data.intensity.eq(in_rd.data.intensity),
-                        in_wr.data.count.eq(Mux(step == 0, 0, in_rd.data.count) + spike),
-                    ]
-                    m.d.sync += in_spikes.eq(Cat(in_spikes[1:], spike))  # input 0 ends in bit 0
-                with m.Elif(index == n0):
-                    m.d.sync += [layer.eq(0), index.eq(0)]
-                    m.next = "LAYER_START"
-
-            with m.State("LAYER_START"):
-                for l, core in enumerate(cores):
-                    m.d.comb += core.start.eq(layer == l)
-                m.next = "LAYER_WAIT"
-
-            with m.State("LAYER_WAIT"):
-                with m.If(~Array(core.busy for core in cores)[layer]):
-                    with m.If(layer == layers - 1):
-                        m.next = "NEXT_STEP"
-                    with m.Else():
-                        m.d.sync += layer.eq(layer + 1)
-                        m.next = "LAYER_START"
-
-            with m.State("NEXT_STEP"):
-                m.d.sync += [step.eq(step + 1), index.eq(0), fetched.eq(0)]
-                with m.If(step == steps - 1):
-                    m.next = "READOUT"
-                with m.Else():
-                    m.next = "ENCODE"
-
-            with m.State("READOUT"):
-                # y_k = saturate(round_shift(v_k, log2 T)); in the noisy pass the loss
-                # difference sum_k (y~_k - y_k)(y~_k + y_k - 2 t_k) accumulates on the way.
-                # The noisy pass reads the first pass's y_k beside v_k (both a cycle later).
-                m.d.sync += fetched.eq(index < classes)
-                with m.If(index < classes):  # no address `classes` while the last read drains
-                    m.d.comb += [readout.v_addr.eq(index), y_first.addr.eq(index)]
-                    m.d.sync += index.eq(index + 1)
-                with m.If(fetched):
-                    y = fixed.saturate(fixed.round_shift(readout.v_data, cfg.log2_timesteps),
-                                       learn.output)
-                    with m.If(noisy):
-                        clean = y_first.rdata
-                        target = Mux(previous == label, learn.output.one, 0)
-                        m.d.sync += acc.eq(acc + (y - clean) * (y + clean - 2 * target))
-                    with m.Else():
-                        # The argmax runs along (the first maximum wins, as torch.argmax).
-                        m.d.comb += [y_first.addr.eq(previous), y_first.wdata.eq(y),
-                                     y_first.we.eq(1)]
-                        with m.If((previous == 0) | (y > best)):
-                            m.d.sync += [best.eq(y), self.prediction.eq(previous)]
-                with m.Elif(index == classes):
-                    m.d.sync += index.eq(0)
-                    with m.If(noisy):
-                        m.next = "DELTA_ROUND"
-                    with m.Elif(command == Command.TRAIN):
-                        m.d.sync += noisy.eq(1)
-                        m.next = "PASS"
-                    with m.Else():
-                        m.d.sync += self.busy.eq(0)
-                        m.next = "IDLE"
-
-            with m.State("DELTA_ROUND"):
-                m.d.sync += [
-                    self.delta.eq(fixed.saturate_symmetric(
-                        fixed.round_shift(acc, learn.delta_shift), learn.delta)),
-                    feed_layer.eq(0), feed.eq(0), done_seen.eq(0),
-                ]
-                m.next = "FEED_X"
-
-            # Feeding the update units, one layer after another: its presynaptic counts, then
-            # its errors, each read from memory (address one cycle, word offered the next). A
-            # unit starts on its last error word; separate units work while the next is fed,
-            # a shared one is waited for.
-            with m.State("FEED_X"):
-                with m.Switch(feed_layer):
-                    for l in range(layers):
-                        with m.Case(l):
-                            addr, _ = count_source(l)
-                            m.d.comb += addr.eq(feed)
-                m.next = "OFFER_X"
-            with m.State("OFFER_X"):
-                with m.Switch(feed_layer):
-                    for l in range(layers):
-                        with m.Case(l):
-                            addr, count = count_source(l)
-                            unit = units[group_of[l]]
-                            m.d.comb += [addr.eq(feed), unit.x.payload.eq(count),
-                                         unit.x.valid.eq(1)]
-                            with m.If(unit.x.ready):
-                                m.d.sync += feed.eq(feed + 1)
-                                with m.If(feed == sizes[l] - 1):
-                                    m.d.sync += feed.eq(0)
-                                    m.next = "FEED_E"
-                                with m.Else():
-                                    m.next = "FEED_X"
-            with m.State("FEED_E"):
-                with m.Switch(feed_layer):
-                    for l in range(layers - 1):
-                        with m.Case(l):
-                            m.d.comb += cores[l].v_addr.eq(feed)
-                m.next = "OFFER_E"
-            with m.State("OFFER_E"):
-                with m.Switch(feed_layer):
-                    for l in range(layers):
-                        with m.Case(l):
-                            unit = units[group_of[l]]
-                            if l == layers - 1:
-                                mask = C(1)
-                            else:
-                                count = cores[l].count_data
-                                m.d.comb += cores[l].v_addr.eq(feed)
-                                mask = (count > 0) & (count < steps)
-                            negative = signs.bit_select(offsets[l] + feed, 1)
-                            error = Mux(mask, Mux(negative, -self.delta, self.delta), 0)
-                            m.d.comb += [unit.e.payload.eq(error), unit.e.valid.eq(1)]
-                            with m.If(unit.e.ready):
-                                m.d.sync += feed.eq(feed + 1)
-                                with m.If(feed == sizes[l + 1] - 1):
-                                    m.d.sync += feed.eq(0)
-                                    m.next = "NEXT_LAYER"
-                                with m.Else():
-                                    m.next = "FEED_E"
-            with m.State("NEXT_LAYER"):
-                last = feed_layer == layers - 1
-                if self._shared:
-                    # The shared unit finishes this layer before it takes the next.
-                    with m.If(done_seen[0]):
-                        with m.If(last):
-                            m.next = "FINISH"
+        with m.State("FEED_X"):
+            with m.Switch(r.feed_layer):
+                for l in range(layers):
+                    with m.Case(l):
+                        m.d.comb += count_source(l)[0].eq(r.feed)
+            m.next = "OFFER_X"
+        with m.State("OFFER_X"), m.Switch(r.feed_layer):
+            for l in range(layers):
+                with m.Case(l):
+                    addr, count = count_source(l)
+                    x = unit_of[l].x
+                    m.d.comb += [addr.eq(r.feed), x.payload.eq(count), x.valid.eq(1)]
+                    with m.If(x.ready):
+                        m.d.sync += r.feed.eq(r.feed + 1)
+                        with m.If(r.feed == sizes[l] - 1):
+                            m.d.sync += r.feed.eq(0)
+                            m.next = "FEED_E"
                         with m.Else():
-                            m.d.sync += [done_seen.eq(0), feed_layer.eq(feed_layer + 1)]
                             m.next = "FEED_X"
-                else:
+        with m.State("FEED_E"):
+            with m.Switch(r.feed_layer):
+                for l in range(layers - 1):
+                    with m.Case(l):
+                        m.d.comb += cores[l].v_addr.eq(r.feed)
+            m.next = "OFFER_E"
+        with m.State("OFFER_E"), m.Switch(r.feed_layer):
+            for l in range(layers):
+                with m.Case(l):
+                    e = unit_of[l].e
+                    if l == layers - 1:
+                        mask = C(1)
+                    else:
+                        count = cores[l].count_data
+                        m.d.comb += cores[l].v_addr.eq(r.feed)
+                        mask = (count > 0) & (count < steps)
+                    negative = r.signs.bit_select(offsets[l] + r.feed, 1)
+                    error = Mux(mask, Mux(negative, -self.delta, self.delta), 0)
+                    m.d.comb += [e.payload.eq(error), e.valid.eq(1)]
+                    with m.If(e.ready):
+                        m.d.sync += r.feed.eq(r.feed + 1)
+                        with m.If(r.feed == sizes[l + 1] - 1):
+                            m.d.sync += r.feed.eq(0)
+                            m.next = "NEXT_LAYER"
+                        with m.Else():
+                            m.next = "FEED_E"
+        with m.State("NEXT_LAYER"):
+            last = r.feed_layer == layers - 1
+            if self._shared:
+                # The shared unit finishes this layer before it takes the next.
+                with m.If(r.done_seen[0]):
                     with m.If(last):
-                        m.next = "WAIT_UPDATES"
+                        m.next = "FINISH"
                     with m.Else():
-                        m.d.sync += feed_layer.eq(feed_layer + 1)
+                        m.d.sync += [r.done_seen.eq(0), r.feed_layer.eq(r.feed_layer + 1)]
                         m.next = "FEED_X"
-            with m.State("WAIT_UPDATES"):
-                with m.If(done_seen.all()):
-                    m.next = "FINISH"
-            with m.State("FINISH"):
-                m.d.sync += [self.busy.eq(0), self.samples.eq(self.samples + 1)]
-                m.next = "IDLE"
-        return m
+            else:
+                with m.If(last):
+                    m.next = "WAIT_UPDATES"
+                with m.Else():
+                    m.d.sync += r.feed_layer.eq(r.feed_layer + 1)
+                    m.next = "FEED_X"
+        with m.State("WAIT_UPDATES"):
+            with m.If(r.done_seen.all()):
+                m.next = "FINISH"
+        with m.State("FINISH"):
+            m.d.sync += [self.busy.eq(0), self.samples.eq(self.samples + 1)]
+            m.next = "IDLE"

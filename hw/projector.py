@@ -1,7 +1,7 @@
 """Cluster-orthogonal projector and rank-1 weight-update unit of one layer (or several)."""
 
 from amaranth import *
-from amaranth.lib import stream
+from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -11,7 +11,57 @@ from .memory import SinglePortRAM
 from .neuron import LayerComponent, weight_port_signature
 
 
-__all__ = ["ProjectorUpdate"]
+__all__ = ["ProjectorUpdate", "WeightStep"]
+
+
+class WeightStep(wiring.Component):
+    """One saturating update word: ``wdata = saturate(old - round_shift(error * source,
+    shift + step_shift), master)``, where ``shift`` is the readout's update shift when
+    ``readout`` is high, else the hidden layers' (a unit serving only one kind of layer has one
+    shift). Combinational.
+
+    Parameters
+    ----------
+    config : NetworkConfig
+    shifts : set of int
+        The update shifts of the layers the unit serves.
+
+    Members
+    -------
+    error : ``In(delta)``; source : ``In(vector)``; old : ``In(master)``; readout : ``In(1)``
+    step_shift : ``In(step_shift_bits)``; wdata : ``Out(master)``
+    """
+
+    def __init__(self, config: NetworkConfig, shifts):
+        learn = config.learning
+        self._learning, self._shifts = learn, frozenset(shifts)
+        super().__init__({
+            "error": In(fixed.shape(learn.delta)), "source": In(fixed.shape(learn.vector)),
+            "old": In(fixed.shape(learn.master)), "readout": In(1),
+            "step_shift": In(learn.step_shift_bits), "wdata": Out(fixed.shape(learn.master)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        learn = self._learning
+        product = self.error * self.source
+
+        def rounded(extra):
+            if len(self._shifts) == 1:
+                return fixed.round_shift(product, next(iter(self._shifts)) + extra)
+            return Mux(self.readout,
+                       fixed.round_shift(product, learn.readout_update_shift + extra),
+                       fixed.round_shift(product, learn.update_shift + extra))
+
+        step = Array(rounded(extra) for extra in
+                     range(1 << learn.step_shift_bits))[self.step_shift]
+        m.d.comb += self.wdata.eq(fixed.saturate(self.old - step, learn.master))
+        return m
+
+
+class _Datapath:
+    """The unit's memories, registers and per-layer constants, shared by its groups of states
+    (attributes are set by :meth:`ProjectorUpdate.elaborate`)."""
 
 
 class ProjectorUpdate(LayerComponent):
@@ -55,6 +105,10 @@ class ProjectorUpdate(LayerComponent):
         With several layers (one unit shared by them, updating them one after another): which
         one; hold it from the first ``x`` word to ``done``, and while using the basis/centroid
         ports, whose addresses are relative to that layer's region.
+
+    The states come in groups, each built by a method: taking a sample in (``_load_states``),
+    the projection (``_projection_states``), the weight and centroid updates
+    (``_update_states``).
 
     Parameters
     ----------
@@ -106,7 +160,7 @@ class ProjectorUpdate(LayerComponent):
         cfg, learn, clusters = self._config, self._config.learning, self._config.clusters
         rank, basis_rows, centroid_rows = learn.rank, cfg.basis_rows, cfg.centroid_rows
         ns, ms = self._ns, self._ms
-        frac = learn.vector.frac_bits
+        d = _Datapath()
 
         def table(values):
             """The entry of ``values`` for the selected layer (a constant with one layer)."""
@@ -114,59 +168,63 @@ class ProjectorUpdate(LayerComponent):
                 return C(values[0], range(values[0] + 1))
             return Array(C(v, range(max(values) + 1)) for v in values)[self.layer_select]
 
-        n, rows = table(ns), table(ms)
-        basis_base = table([sum(basis_rows * k for k in ns[:i]) for i in range(len(ns))])
-        centroid_base = table([sum(centroid_rows * k for k in ns[:i]) for i in range(len(ns))])
-        shifts = {learn.weight_shift_for(one, cfg.layers) for one in self._layers}
-        readout = table([int(one == cfg.layers - 1) for one in self._layers])
+        d.n, d.rows = table(ns), table(ms)
+        d.basis_base = table([sum(basis_rows * k for k in ns[:i]) for i in range(len(ns))])
+        d.centroid_base = table([sum(centroid_rows * k for k in ns[:i])
+                                 for i in range(len(ns))])
 
         def memory(name, fmt, depth):
             mem = Memory(shape=fixed.shape(fmt), depth=depth, init=[])
             m.submodules[name] = mem
             return mem.read_port(), mem.write_port()
 
-        x_rd, x_wr = memory("xmem", learn.vector, max(ns))      # v = counts << frac
-        u_rd, u_wr = memory("umem", learn.vector, max(ns))      # projected vector
-        e_rd, e_wr = memory("emem", learn.delta, max(ms))       # per-neuron errors
+        d.x_rd, d.x_wr = memory("xmem", learn.vector, max(ns))      # v = counts << frac
+        d.u_rd, d.u_wr = memory("umem", learn.vector, max(ns))      # projected vector
+        d.e_rd, d.e_wr = memory("emem", learn.delta, max(ms))       # per-neuron errors
         # The bases are the host's while idle and the unit's while busy: one port will do.
-        m.submodules.bmem = bmem = SinglePortRAM(fixed.shape(learn.basis),
-                                                 basis_rows * sum(ns))
-        b_read_addr = Signal.like(bmem.addr)
-        c_rd, c_wr = memory("cmem", learn.vector, centroid_rows * sum(ns))
+        m.submodules.bmem = d.bmem = SinglePortRAM(fixed.shape(learn.basis),
+                                                   basis_rows * sum(ns))
+        d.b_read_addr = Signal.like(d.bmem.addr)
+        d.c_rd, d.c_wr = memory("cmem", learn.vector, centroid_rows * sum(ns))
+        m.submodules.step = d.step = WeightStep(
+            cfg, {learn.weight_shift_for(one, cfg.layers) for one in self._layers})
 
-        coeff = Array(Signal(fixed.shape(learn.coeff), name=f"coeff{k}")
-                      for k in range(clusters + 1))
+        d.coeff = Array(Signal(fixed.shape(learn.coeff), name=f"coeff{k}")
+                        for k in range(clusters + 1))
         top_n, top_m = max(ns), max(ms)
-        index   = Signal(range(max(top_n, top_m) + 1))  # inner position j (or row i on loads)
-        slot    = Signal(range(clusters + 2))           # basis slot k in the dot/expand loops
-        row     = Signal(range(top_m))
-        base    = Signal(range(max(basis_rows * sum(ns), top_m * top_n) + 1))
-        own_base = Signal.like(base)                    # first word of slot C + own
-        waddr   = Signal.like(base)
-        fetched = Signal()
+        d.index   = Signal(range(max(top_n, top_m) + 1))  # inner position j (or row i on loads)
+        d.slot    = Signal(range(clusters + 2))           # basis slot k in the dot/expand loops
+        d.row     = Signal(range(top_m))
+        d.base    = Signal(range(max(basis_rows * sum(ns), top_m * top_n) + 1))
+        d.own_base = Signal.like(d.base)                  # first word of slot C + own
+        d.waddr   = Signal.like(d.base)
+        d.fetched = Signal()
         # Wide enough for the longer of the two sums: n products (dot) or C + 1 (expand).
-        acc     = Signal(signed(learn.basis.width + max(learn.vector.width, learn.coeff.width + 1)
-                                + max(top_n, clusters + 1).bit_length()))
+        d.acc     = Signal(signed(learn.basis.width + max(learn.vector.width,
+                                                          learn.coeff.width + 1)
+                                  + max(top_n, clusters + 1).bit_length()))
         # Coefficient of the slot read last cycle; one bit wider, as the add-back slot negates.
-        factor  = Signal(signed(learn.coeff.width + 1))
-        error   = Signal(fixed.shape(learn.delta))
-        own     = Signal(range(clusters))
-        project = Signal()
-        centroid = Signal()
-        step_shift = Signal.like(self.step_shift)
-        lowrank = Signal()                              # the low-rank stage of the projection
-        source_data = Mux(project, u_rd.data, x_rd.data)
+        d.factor  = Signal(signed(learn.coeff.width + 1))
+        d.own     = Signal(range(clusters))
+        d.error   = Signal(fixed.shape(learn.delta))  # of the row being updated
+        d.step_shift = Signal.like(self.step_shift)
+        d.project = Signal()
+        d.centroid = Signal()
+        d.lowrank = Signal()                              # the low-rank stage of the projection
         # The cluster stage projects w (umem) with the low-rank part, else v (xmem).
-        cluster_input = u_rd.data if rank else x_rd.data
-        dot_data = Mux(lowrank, x_rd.data, cluster_input) if rank else x_rd.data
-        last_slot = Mux(lowrank, rank - 1, clusters) if rank else C(clusters)
+        d.cluster_input = d.u_rd.data if rank else d.x_rd.data
+        d.last_slot = Mux(d.lowrank, rank - 1, clusters) if rank else C(clusters)
 
         m.d.comb += [
-            bmem.addr.eq(Mux(self.busy, b_read_addr, basis_base + self.basis_addr)),
-            bmem.wdata.eq(self.basis_wdata), bmem.we.eq(self.basis_we & ~self.busy),
-            self.basis_rdata.eq(bmem.rdata),
-            self.centroid_rdata.eq(c_rd.data),
-            self.u_rdata.eq(u_rd.data),
+            d.step.readout.eq(table([int(one == cfg.layers - 1) for one in self._layers])),
+            d.step.step_shift.eq(d.step_shift), d.step.error.eq(d.error),
+            d.step.old.eq(self.weights.rdata),
+            d.step.source.eq(Mux(d.project, d.u_rd.data, d.x_rd.data)),
+            d.bmem.addr.eq(Mux(self.busy, d.b_read_addr, d.basis_base + self.basis_addr)),
+            d.bmem.wdata.eq(self.basis_wdata), d.bmem.we.eq(self.basis_we & ~self.busy),
+            self.basis_rdata.eq(d.bmem.rdata),
+            self.centroid_rdata.eq(d.c_rd.data),
+            self.u_rdata.eq(d.u_rd.data),
         ]
 
         def table_product(values, factor):
@@ -175,210 +233,215 @@ class ProjectorUpdate(LayerComponent):
                 return factor * values[0]
             return Array(factor * v for v in values)[self.layer_select]
 
-        lowrank_base = basis_base + table_product(ns, 2 * clusters)
-        tracker_base = centroid_base + table_product(ns, clusters)
+        d.table_product = table_product
+        d.lowrank_base = d.basis_base + table_product(ns, 2 * clusters)
+        d.tracker_base = d.centroid_base + table_product(ns, clusters)
+
+        with m.FSM():
+            self._load_states(m, d)
+            self._projection_states(m, d)
+            self._update_states(m, d)
+        return m
+
+    def _move_row_toward(self, m, d, target):
+        """Move the centroid-memory row at ``base`` toward ``target(v_j)`` by
+        ``2**-centroid_shift``, a word per cycle (read, then write a cycle later); returns the
+        condition that holds in the cycle after the last write."""
+        m.d.sync += [d.fetched.eq(d.index < d.n), d.waddr.eq(d.base + d.index)]
+        with m.If(d.index < d.n):
+            m.d.comb += [d.c_rd.addr.eq(d.base + d.index), d.x_rd.addr.eq(d.index)]
+            m.d.sync += d.index.eq(d.index + 1)
+        with m.If(d.fetched):
+            moved = d.c_rd.data + fixed.round_shift(target(d.x_rd.data) - d.c_rd.data,
+                                                    self._config.learning.centroid_shift)
+            m.d.comb += [d.c_wr.addr.eq(d.waddr), d.c_wr.data.eq(moved), d.c_wr.en.eq(1)]
+        return ~d.fetched & (d.index == d.n)
+
+    def _load_states(self, m, d):
+        """LOAD_X (the counts, shifted to vector words) -> BIAS (T appended) -> LOAD_E (the
+        errors; the last one latches the sample's controls and starts the unit). Waiting for
+        ``x``, the centroid and ``u`` memories are the host's read ports."""
+        cfg, learn = self._config, self._config.learning
+        frac, rank = learn.vector.frac_bits, learn.rank
+        with m.State("LOAD_X"):
+            m.d.comb += [
+                self.x.ready.eq(1),
+                d.x_wr.addr.eq(d.index), d.x_wr.data.eq(self.x.payload << frac),
+                d.x_wr.en.eq(self.x.valid),
+                d.c_rd.addr.eq(d.centroid_base + self.centroid_raddr),
+                d.u_rd.addr.eq(self.u_raddr),
+            ]
+            with m.If(self.x.valid):
+                m.d.sync += d.index.eq(d.index + 1)
+                with m.If(d.index == d.n - 2):
+                    m.next = "BIAS"
+        with m.State("BIAS"):
+            m.d.comb += [d.x_wr.addr.eq(d.n - 1), d.x_wr.data.eq(cfg.timesteps << frac),
+                         d.x_wr.en.eq(1)]
+            m.d.sync += d.index.eq(0)
+            m.next = "LOAD_E"
+        with m.State("LOAD_E"):
+            m.d.comb += [self.e.ready.eq(1), d.e_wr.addr.eq(d.index),
+                         d.e_wr.data.eq(self.e.payload), d.e_wr.en.eq(self.e.valid)]
+            with m.If(self.e.valid):
+                m.d.sync += d.index.eq(d.index + 1)
+                with m.If(d.index == d.rows - 1):
+                    m.d.sync += [
+                        self.busy.eq(1), d.index.eq(0), d.slot.eq(0), d.acc.eq(0),
+                        d.fetched.eq(0), d.row.eq(0),
+                        d.base.eq(Mux(self.use_projector,
+                                      d.lowrank_base if rank else d.basis_base, 0)),
+                        d.lowrank.eq(self.use_projector if rank else 0),
+                        d.own.eq(self.own),
+                        d.own_base.eq(d.basis_base + d.table_product(
+                            self._ns, cfg.clusters + self.own)),
+                        d.project.eq(self.use_projector), d.centroid.eq(self.update_centroid),
+                        d.step_shift.eq(self.step_shift),
+                    ]
+                    with m.If(self.use_projector):
+                        m.next = "DOT"
+                    with m.Else():
+                        m.next = "ROW"
+
+    def _projection_states(self, m, d):
+        """DOT (``a_k = q_k . w``, a MAC a cycle), TRACK (the low-rank tracker rows), EXPAND
+        (``u_j = w_j - round_shift(sum_k +-a_k q_kj)``); the low-rank stage runs first."""
+        learn, clusters = self._config.learning, self._config.clusters
+        rank = learn.rank
+        dot_data = Mux(d.lowrank, d.x_rd.data, d.cluster_input) if rank else d.x_rd.data
 
         def next_slot_base(k):
             # Cluster slots 0 .. C-1 are consecutive, the last one used is C + own; the low-rank
             # rows are consecutive.
-            return Mux(~lowrank & (k + 1 == clusters), own_base, base + n)
+            return Mux(~d.lowrank & (k + 1 == clusters), d.own_base, d.base + d.n)
 
-        def move_row_toward(target):
-            """Move the centroid-memory row at ``base`` toward ``target(v_j)`` by
-            ``2**-centroid_shift``, a word per cycle (read, then write a cycle later); returns
-            the condition that holds in the cycle after the last write."""
-            m.d.sync += [fetched.eq(index < n), waddr.eq(base + index)]
-            with m.If(index < n):
-                m.d.comb += [c_rd.addr.eq(base + index), x_rd.addr.eq(index)]
-                m.d.sync += index.eq(index + 1)
-            with m.If(fetched):
-                moved = c_rd.data + fixed.round_shift(target(x_rd.data) - c_rd.data,
-                                                      learn.centroid_shift)
-                m.d.comb += [c_wr.addr.eq(waddr), c_wr.data.eq(moved), c_wr.en.eq(1)]
-            return ~fetched & (index == n)
-
-        def first_slot_base():
-            return Mux(lowrank, lowrank_base, basis_base) if rank else basis_base
-
-        with m.FSM():
-            with m.State("LOAD_X"):
-                m.d.comb += [
-                    self.x.ready.eq(1),
-                    x_wr.addr.eq(index), x_wr.data.eq(self.x.payload << frac),
-                    x_wr.en.eq(self.x.valid),
-                    c_rd.addr.eq(centroid_base + self.centroid_raddr),
-                    u_rd.addr.eq(self.u_raddr),
+        with m.State("DOT"):
+            # a_k = sum_j q_kj v_j: a read of (q_kj, v_j) per cycle, accumulated a cycle later.
+            # Addresses are driven only while in range (the memories have no word n).
+            m.d.sync += d.fetched.eq(d.index < d.n)
+            with m.If(d.index < d.n):
+                m.d.comb += [d.b_read_addr.eq(d.base + d.index), d.x_rd.addr.eq(d.index),
+                             d.u_rd.addr.eq(d.index)]
+                m.d.sync += d.index.eq(d.index + 1)
+            with m.If(d.fetched):
+                m.d.sync += d.acc.eq(d.acc + d.bmem.rdata * dot_data)
+            with m.Elif(d.index == d.n):
+                m.d.sync += [
+                    d.coeff[d.slot].eq(fixed.saturate(fixed.round_shift(d.acc, learn.dot_shift),
+                                                      learn.coeff)),
+                    d.acc.eq(0), d.index.eq(0),
                 ]
-                with m.If(self.x.valid):
-                    m.d.sync += index.eq(index + 1)
-                    with m.If(index == n - 2):
-                        m.next = "BIAS"
-            with m.State("BIAS"):
-                m.d.comb += [x_wr.addr.eq(n - 1), x_wr.data.eq(cfg.timesteps << frac),
-                             x_wr.en.eq(1)]
-                m.d.sync += index.eq(0)
-                m.next = "LOAD_E"
-            with m.State("LOAD_E"):
-                m.d.comb += [
-                    self.e.ready.eq(1),
-                    e_wr.addr.eq(index), e_wr.data.eq(self.e.payload), e_wr.en.eq(self.e.valid),
+                with m.If(d.slot == d.last_slot):
+                    m.d.sync += d.slot.eq(0)
+                    if rank:
+                        with m.If(d.lowrank):
+                            m.d.sync += [d.base.eq(d.tracker_base), d.fetched.eq(0)]
+                            m.next = "TRACK"
+                        with m.Else():
+                            m.d.sync += d.base.eq(d.basis_base)
+                            m.next = "EXPAND"
+                    else:
+                        m.d.sync += d.base.eq(d.basis_base)
+                        m.next = "EXPAND"
+                with m.Else():
+                    m.d.sync += [d.slot.eq(d.slot + 1), d.base.eq(next_slot_base(d.slot))]
+
+        if rank:
+            with m.State("TRACK"):
+                # Y_kj += round_shift(saturate(round_shift(b_k v_j)) - Y_kj): row k = slot.
+                def tracked(v):
+                    return fixed.saturate(
+                        fixed.round_shift(d.coeff[d.slot] * v,
+                                          learn.coeff.frac_bits + learn.tracker_shift),
+                        learn.vector)
+                with m.If(self._move_row_toward(m, d, tracked)):
+                    m.d.sync += d.index.eq(0)
+                    with m.If(d.slot == rank - 1):
+                        m.d.sync += [d.slot.eq(0), d.base.eq(d.lowrank_base), d.acc.eq(0)]
+                        m.next = "EXPAND"
+                    with m.Else():
+                        m.d.sync += [d.slot.eq(d.slot + 1), d.base.eq(d.base + d.n)]
+
+        with m.State("EXPAND"):
+            # u_j = w_j - round_shift(sum_k +-a_k q_kj): inner loop over the slots. The
+            # low-rank stage adds every slot back to a zero vector: w_j.
+            m.d.comb += [d.x_rd.addr.eq(d.index), d.u_rd.addr.eq(d.index)]
+            m.d.sync += d.fetched.eq(d.slot <= d.last_slot)
+            with m.If(d.slot <= d.last_slot):
+                m.d.comb += d.b_read_addr.eq(d.base + d.index)
+                negate = (d.slot == clusters) | d.lowrank
+                m.d.sync += [
+                    d.slot.eq(d.slot + 1), d.base.eq(next_slot_base(d.slot)),
+                    d.factor.eq(Mux(negate, -d.coeff[d.slot], d.coeff[d.slot])),
                 ]
-                with m.If(self.e.valid):
-                    m.d.sync += index.eq(index + 1)
-                    with m.If(index == rows - 1):
-                        m.d.sync += [
-                            self.busy.eq(1), index.eq(0), slot.eq(0), acc.eq(0),
-                            fetched.eq(0), row.eq(0),
-                            base.eq(Mux(self.use_projector,
-                                        lowrank_base if rank else basis_base, 0)),
-                            lowrank.eq(self.use_projector if rank else 0),
-                            own.eq(self.own),
-                            own_base.eq(basis_base + table_product(ns, clusters + self.own)),
-                            project.eq(self.use_projector), centroid.eq(self.update_centroid),
-                            step_shift.eq(self.step_shift),
-                        ]
-                        with m.If(self.use_projector):
+            with m.If(d.fetched):
+                m.d.sync += d.acc.eq(d.acc + d.bmem.rdata * d.factor)
+            with m.Elif(d.slot == d.last_slot + 1):
+                correction = fixed.round_shift(d.acc, learn.expand_shift)
+                minuend = Mux(d.lowrank, 0, d.cluster_input) if rank else d.cluster_input
+                m.d.comb += [d.u_wr.addr.eq(d.index), d.u_wr.en.eq(1),
+                             d.u_wr.data.eq(fixed.saturate(minuend - correction, learn.vector))]
+                first_slot_base = Mux(d.lowrank, d.lowrank_base, d.basis_base) if rank \
+                    else d.basis_base
+                m.d.sync += [d.acc.eq(0), d.slot.eq(0), d.base.eq(first_slot_base)]
+                with m.If(d.index == d.n - 1):
+                    m.d.sync += d.index.eq(0)
+                    if rank:
+                        with m.If(d.lowrank):
+                            m.d.sync += [d.lowrank.eq(0), d.base.eq(d.basis_base),
+                                         d.fetched.eq(0)]
                             m.next = "DOT"
                         with m.Else():
+                            m.d.sync += d.base.eq(0)
                             m.next = "ROW"
+                    else:
+                        m.d.sync += d.base.eq(0)
+                        m.next = "ROW"
+                with m.Else():
+                    m.d.sync += d.index.eq(d.index + 1)
 
-            with m.State("DOT"):
-                # a_k = sum_j q_kj v_j: a read of (q_kj, v_j) per cycle, accumulated a cycle later.
-                # Addresses are driven only while in range (the memories have no word n).
-                m.d.sync += fetched.eq(index < n)
-                with m.If(index < n):
-                    m.d.comb += [b_read_addr.eq(base + index), x_rd.addr.eq(index),
-                                 u_rd.addr.eq(index)]
-                    m.d.sync += index.eq(index + 1)
-                with m.If(fetched):
-                    m.d.sync += acc.eq(acc + bmem.rdata * dot_data)
-                with m.Elif(index == n):
-                    m.d.sync += [
-                        coeff[slot].eq(fixed.saturate(fixed.round_shift(acc, learn.dot_shift),
-                                                      learn.coeff)),
-                        acc.eq(0), index.eq(0),
-                    ]
-                    with m.If(slot == last_slot):
-                        m.d.sync += slot.eq(0)
-                        if rank:
-                            with m.If(lowrank):
-                                m.d.sync += [base.eq(tracker_base), fetched.eq(0)]
-                                m.next = "TRACK"
-                            with m.Else():
-                                m.d.sync += base.eq(basis_base)
-                                m.next = "EXPAND"
-                        else:
-                            m.d.sync += base.eq(basis_base)
-                            m.next = "EXPAND"
-                    with m.Else():
-                        m.d.sync += [slot.eq(slot + 1), base.eq(next_slot_base(slot))]
-
-            if rank:
-                with m.State("TRACK"):
-                    # Y_kj += round_shift(saturate(round_shift(b_k v_j)) - Y_kj): row k = slot.
-                    def tracked(v):
-                        return fixed.saturate(
-                            fixed.round_shift(coeff[slot] * v,
-                                              learn.coeff.frac_bits + learn.tracker_shift),
-                            learn.vector)
-                    with m.If(move_row_toward(tracked)):
-                        m.d.sync += index.eq(0)
-                        with m.If(slot == rank - 1):
-                            m.d.sync += [slot.eq(0), base.eq(lowrank_base), acc.eq(0)]
-                            m.next = "EXPAND"
-                        with m.Else():
-                            m.d.sync += [slot.eq(slot + 1), base.eq(base + n)]
-
-            with m.State("EXPAND"):
-                # u_j = w_j - round_shift(sum_k +-a_k q_kj): inner loop over the slots. The
-                # low-rank stage adds every slot back to a zero vector: w_j.
-                m.d.comb += [x_rd.addr.eq(index), u_rd.addr.eq(index)]
-                m.d.sync += fetched.eq(slot <= last_slot)
-                with m.If(slot <= last_slot):
-                    m.d.comb += b_read_addr.eq(base + index)
-                    negate = (slot == clusters) | lowrank
-                    m.d.sync += [
-                        slot.eq(slot + 1), base.eq(next_slot_base(slot)),
-                        factor.eq(Mux(negate, -coeff[slot], coeff[slot])),
-                    ]
-                with m.If(fetched):
-                    m.d.sync += acc.eq(acc + bmem.rdata * factor)
-                with m.Elif(slot == last_slot + 1):
-                    correction = fixed.round_shift(acc, learn.expand_shift)
-                    minuend = Mux(lowrank, 0, cluster_input) if rank else cluster_input
-                    m.d.comb += [u_wr.addr.eq(index), u_wr.en.eq(1),
-                                 u_wr.data.eq(fixed.saturate(minuend - correction,
-                                                             learn.vector))]
-                    m.d.sync += [acc.eq(0), slot.eq(0), base.eq(first_slot_base())]
-                    with m.If(index == n - 1):
-                        m.d.sync += index.eq(0)
-                        if rank:
-                            with m.If(lowrank):
-                                m.d.sync += [lowrank.eq(0), base.eq(basis_base), fetched.eq(0)]
-                                m.next = "DOT"
-                            with m.Else():
-                                m.d.sync += base.eq(0)
-                                m.next = "ROW"
-                        else:
-                            m.d.sync += base.eq(0)
-                            m.next = "ROW"
-                    with m.Else():
-                        m.d.sync += index.eq(index + 1)
-
-            with m.State("ROW"):
-                m.d.comb += e_rd.addr.eq(row)
-                m.next = "ROW_CHECK"
-            with m.State("ROW_CHECK"):
-                m.d.sync += [error.eq(e_rd.data), index.eq(0), fetched.eq(0)]
-                with m.If(e_rd.data != 0):
-                    m.next = "COLUMNS"
-                with m.Elif(row == rows - 1):
+    def _update_states(self, m, d):
+        """ROW / ROW_CHECK (rows with a zero error skipped), COLUMNS (saturating
+        read-modify-write of ``W_i.``, a word a cycle, through :class:`WeightStep`), then the own
+        centroid (CENTROID_START, CENTROID) and DONE."""
+        with m.State("ROW"):
+            m.d.comb += d.e_rd.addr.eq(d.row)
+            m.next = "ROW_CHECK"
+        with m.State("ROW_CHECK"):
+            m.d.sync += [d.error.eq(d.e_rd.data), d.index.eq(0), d.fetched.eq(0)]
+            with m.If(d.e_rd.data != 0):
+                m.next = "COLUMNS"
+            with m.Elif(d.row == d.rows - 1):
+                m.next = "CENTROID_START"
+            with m.Else():
+                m.d.sync += [d.row.eq(d.row + 1), d.base.eq(d.base + d.n)]
+                m.next = "ROW"
+        with m.State("COLUMNS"):
+            m.d.sync += [d.fetched.eq(d.index < d.n), d.waddr.eq(d.base + d.index)]
+            with m.If(d.index < d.n):
+                m.d.comb += [self.weights.raddr.eq(d.base + d.index),
+                             d.x_rd.addr.eq(d.index), d.u_rd.addr.eq(d.index)]
+                m.d.sync += d.index.eq(d.index + 1)
+            with m.If(d.fetched):
+                m.d.comb += [self.weights.waddr.eq(d.waddr), self.weights.we.eq(1),
+                             self.weights.wdata.eq(d.step.wdata)]
+            with m.Elif(d.index == d.n):
+                with m.If(d.row == d.rows - 1):
                     m.next = "CENTROID_START"
                 with m.Else():
-                    m.d.sync += [row.eq(row + 1), base.eq(base + n)]
+                    m.d.sync += [d.row.eq(d.row + 1), d.base.eq(d.base + d.n)]
                     m.next = "ROW"
-            with m.State("COLUMNS"):
-                # Saturating read-modify-write of W_i., one word per cycle.
-                m.d.sync += [fetched.eq(index < n), waddr.eq(base + index)]
-                with m.If(index < n):
-                    m.d.comb += [self.weights.raddr.eq(base + index),
-                                 x_rd.addr.eq(index), u_rd.addr.eq(index)]
-                    m.d.sync += index.eq(index + 1)
-                with m.If(fetched):
-                    product = error * source_data
-
-                    def rounded(extra):
-                        if len(shifts) == 1:
-                            return fixed.round_shift(product, next(iter(shifts)) + extra)
-                        return Mux(readout,
-                                   fixed.round_shift(product, learn.readout_update_shift + extra),
-                                   fixed.round_shift(product, learn.update_shift + extra))
-                    step = Array(rounded(extra) for extra in
-                                 range(1 << learn.step_shift_bits))[step_shift]
-                    m.d.comb += [
-                        self.weights.waddr.eq(waddr), self.weights.we.eq(1),
-                        self.weights.wdata.eq(fixed.saturate(self.weights.rdata - step,
-                                                             learn.master)),
-                    ]
-                with m.Elif(index == n):
-                    with m.If(row == rows - 1):
-                        m.next = "CENTROID_START"
-                    with m.Else():
-                        m.d.sync += [row.eq(row + 1), base.eq(base + n)]
-                        m.next = "ROW"
-
-            with m.State("CENTROID_START"):
-                m.d.sync += [index.eq(0), fetched.eq(0),
-                             base.eq(centroid_base + table_product(ns, own))]
-                with m.If(centroid):
-                    m.next = "CENTROID"
-                with m.Else():
-                    m.next = "DONE"
-            with m.State("CENTROID"):
-                with m.If(move_row_toward(lambda v: v)):
-                    m.next = "DONE"
-            with m.State("DONE"):
-                m.d.comb += self.done.eq(1)
-                m.d.sync += [self.busy.eq(0), index.eq(0)]
-                m.next = "LOAD_X"
-        return m
+        with m.State("CENTROID_START"):
+            m.d.sync += [d.index.eq(0), d.fetched.eq(0),
+                         d.base.eq(d.centroid_base + d.table_product(self._ns, d.own))]
+            with m.If(d.centroid):
+                m.next = "CENTROID"
+            with m.Else():
+                m.next = "DONE"
+        with m.State("CENTROID"):
+            with m.If(self._move_row_toward(m, d, lambda v: v)):
+                m.next = "DONE"
+        with m.State("DONE"):
+            m.d.comb += self.done.eq(1)
+            m.d.sync += [self.busy.eq(0), d.index.eq(0)]
+            m.next = "LOAD_X"

@@ -14,11 +14,12 @@ WAVES_DIR = Path(__file__).resolve().parent.parent / "build" / "waves"
 def run_simulation(dut, *testbenches, processes=(), name, clk_period=1e-6):
     """Run ``testbenches`` against ``dut`` on one ``sync`` clock until all of them return.
 
-    ``processes`` run alongside and are not waited for. ``LOCO_WAVES=1`` records the run into
-    ``build/waves/<name>.vcd``.
+    ``processes`` run alongside and are not waited for; ``clk_period=None``: no clock (a
+    combinational ``dut``). ``LOCO_WAVES=1`` records the run into ``build/waves/<name>.vcd``.
     """
     sim = Simulator(dut)
-    sim.add_clock(clk_period)
+    if clk_period is not None:
+        sim.add_clock(clk_period)
     for testbench in testbenches:
         sim.add_testbench(testbench)
     for process in processes:
