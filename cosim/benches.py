@@ -114,13 +114,14 @@ async def learner_bench(bench, config, vectors, *, infer_every=0):
     bench.set("use_projector", vectors["use_projector"])
     bench.set("update_centroid", 1)
     for layer, words in enumerate(vectors["init"]):
-        bench.set("weight_layer", layer)
-        await bench.write_port("weight_addr", "weight_wdata", "weight_we", words)
+        bench.set("weights.layer", layer)
+        await bench.write_port("weights.addr", "weights.wdata", "weights.we", words)
     for index, sample in enumerate(vectors["samples"]):
         for layer, words in enumerate(sample["bases"] or []):
-            bench.set("store_layer", layer)
-            await bench.write_port("basis_addr", "basis_wdata", "basis_we", words)
-        await bench.write_port("input_addr", "input_data", "input_we", sample["intensity"])
+            bench.set("projector.layer", layer)
+            await bench.write_port("projector.basis_addr", "projector.basis_wdata",
+                                   "projector.basis_we", words)
+        await bench.write_port("inputs.addr", "inputs.data", "inputs.we", sample["intensity"])
         for port in ("label", "encoder_seed", "perturb_seed", "step_shift"):
             bench.set(port, sample[port])
         if infer_every and index % infer_every == 0:
@@ -132,12 +133,12 @@ async def learner_bench(bench, config, vectors, *, infer_every=0):
             f"sample {index}: prediction {got}, want {sample['prediction']}"
         got = bench.get("delta", signed=True)
         assert got == sample["delta"], f"sample {index}: delta {got}, want {sample['delta']}"
-        outputs = await bench.read_port("output_addr", "output_clean", len(sample["outputs"]),
+        outputs = await bench.read_port("outputs.addr", "outputs.data", len(sample["outputs"]),
                                         signed=True)
         assert outputs == sample["outputs"], f"sample {index}: outputs {outputs}"
         for layer, want in enumerate(sample["weights"]):
-            bench.set("weight_layer", layer)
-            got = await bench.read_port("weight_addr", "weight_rdata", len(want), signed=True)
+            bench.set("weights.layer", layer)
+            got = await bench.read_port("weights.addr", "weights.rdata", len(want), signed=True)
             bad = [a for a, (g, w) in enumerate(zip(got, want, strict=True)) if g != w]
             assert not bad, (f"sample {index} layer {layer}: weight word {bad[0]} is "
                              f"{got[bad[0]]}, want {want[bad[0]]}")

@@ -166,7 +166,7 @@ async def learner_matches_golden(dut):
     config, _, seed, samples = _params()
     vectors = learner_vectors(config, samples=samples, seed=seed,
                               refresh=int(os.environ.get("LOCO_REFRESH", "4")))
-    bench = await _started(dut, "start", "input_we", "basis_we", "weight_we")
+    bench = await _started(dut, "start", "inputs.we", "projector.basis_we", "weights.we")
     await benches.learner_bench(bench, config, vectors)
 
 

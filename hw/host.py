@@ -229,12 +229,14 @@ class HostInterface(wiring.Component):
             learner.update_centroid.eq(flags[FLAG_CENTROID]),
             learner.step_shift.eq(flags[FLAG_STEP_SHIFT:FLAG_STEP_SHIFT +
                                         learn.step_shift_bits]),
-            learner.weight_layer.eq(argument(r.arguments, "layer")),
-            learner.store_layer.eq(argument(r.arguments, "layer")),
-            learner.input_data.eq(self.i.payload),
+            learner.weights.layer.eq(argument(r.arguments, "layer")),
+            learner.projector.layer.eq(argument(r.arguments, "layer")),
+            learner.inputs.data.eq(self.i.payload),
         ]
-        for port in ("weight_addr", "basis_addr", "centroid_addr", "output_addr", "input_addr"):
-            m.d.comb += getattr(learner, port).eq(r.address)
+        m.d.comb += [learner.weights.addr.eq(r.address), learner.inputs.addr.eq(r.address),
+                     learner.projector.basis_addr.eq(r.address),
+                     learner.projector.centroid_addr.eq(r.address),
+                     learner.outputs.addr.eq(r.address)]
 
         def reply_with(opcode, *, nak=False, read=False):
             """The status byte (ACK, or NAK: then drop input until idle), then the fixed reply
@@ -348,7 +350,7 @@ class HostInterface(wiring.Component):
         with m.State("RECEIVE_INPUT"):
             m.d.comb += self.i.ready.eq(1)
             with m.If(self.i.valid):
-                m.d.comb += learner.input_we.eq(1)
+                m.d.comb += learner.inputs.we.eq(1)
                 m.d.sync += [r.address.eq(r.address + 1), r.remaining.eq(r.remaining - 1)]
                 with m.If(r.remaining == 1):
                     reply_with(Opcode.WRITE_INPUT)
@@ -375,10 +377,10 @@ class HostInterface(wiring.Component):
                 start = len(r.word) - 8 * word_bytes(fmt)
                 return r.word[start:start + fmt.width].as_signed()
 
-            m.d.comb += [learner.weight_wdata.eq(value(learn.master)),
-                         learner.basis_wdata.eq(value(learn.basis)),
-                         learner.weight_we.eq(r.opcode == Opcode.WRITE_WEIGHTS),
-                         learner.basis_we.eq(r.opcode == Opcode.WRITE_BASIS)]
+            m.d.comb += [learner.weights.wdata.eq(value(learn.master)),
+                         learner.projector.basis_wdata.eq(value(learn.basis)),
+                         learner.weights.we.eq(r.opcode == Opcode.WRITE_WEIGHTS),
+                         learner.projector.basis_we.eq(r.opcode == Opcode.WRITE_BASIS)]
             m.d.sync += [r.address.eq(r.address + 1), r.remaining.eq(r.remaining - 1),
                          r.count.eq(0), r.word.eq(0)]
             m.next = "RECEIVE_ITEM"
@@ -394,10 +396,10 @@ class HostInterface(wiring.Component):
             with m.Else():
                 m.next = "READ_LATCH"
         with m.State("READ_LATCH"):
-            sources = {Opcode.READ_WEIGHTS: (learner.weight_rdata, learn.master),
-                       Opcode.READ_CENTROIDS: (learner.centroid_rdata, learn.vector),
-                       Opcode.READ_BASIS: (learner.basis_rdata, learn.basis),
-                       Opcode.READ_OUTPUTS: (learner.output_clean, learn.output)}
+            sources = {Opcode.READ_WEIGHTS: (learner.weights.rdata, learn.master),
+                       Opcode.READ_CENTROIDS: (learner.projector.centroid_rdata, learn.vector),
+                       Opcode.READ_BASIS: (learner.projector.basis_rdata, learn.basis),
+                       Opcode.READ_OUTPUTS: (learner.outputs.data, learn.output)}
             with m.Switch(r.opcode):
                 for code, (data, fmt) in sources.items():
                     with m.Case(code):

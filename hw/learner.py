@@ -17,7 +17,7 @@ from .noise import NoiseGenerator
 from .projector import ProjectorUpdate
 
 
-__all__ = ["Command", "LearnerCore", "WeightPortArbiter", "ReadoutUnit"]
+__all__ = ["Command", "LearnerCore", "host_ports", "WeightPortArbiter", "ReadoutUnit"]
 
 
 class Command(enum.Enum, shape=2):
@@ -26,6 +26,38 @@ class Command(enum.Enum, shape=2):
     NONE = 0
     TRAIN = 1
     INFER = 2
+
+
+def host_ports(config: NetworkConfig) -> dict:
+    """:class:`LearnerCore`'s memory ports as its host sees them (the learner's members are
+    these, flipped); every read's data comes a cycle after its address, and the ports are
+    honoured only while the learner is idle.
+
+    * ``inputs``: ``addr``, ``data`` (``ENCODER_BITS``), ``we``: the ``n0`` input intensities;
+    * ``weights``: ``layer``, ``addr`` -> ``rdata``; ``wdata``, ``we``: master weight words;
+    * ``projector``: ``layer`` picks the layer of the update unit's memories; ``basis_addr`` ->
+      ``basis_rdata``, ``basis_wdata``, ``basis_we``; ``centroid_addr`` -> ``centroid_rdata``;
+    * ``outputs``: ``addr`` -> ``data``: the first pass's output words.
+    """
+    learn, sizes = config.learning, config.sizes
+    max_words = max(m * (n + 1) for n, m in zip(sizes[:-1], sizes[1:], strict=True))
+    max_basis = max(config.basis_rows * (n + 1) for n in sizes[:-1])
+    max_centroid = max(config.centroid_rows * (n + 1) for n in sizes[:-1])
+    master, basis = fixed.shape(learn.master), fixed.shape(learn.basis)
+    return {
+        "inputs": In(wiring.Signature({"addr": Out(range(sizes[0])), "data": Out(ENCODER_BITS),
+                                       "we": Out(1)})),
+        "weights": In(wiring.Signature({"layer": Out(range(config.layers)),
+                                        "addr": Out(range(max_words)), "rdata": In(master),
+                                        "wdata": Out(master), "we": Out(1)})),
+        "projector": In(wiring.Signature({
+            "layer": Out(range(config.layers)), "basis_addr": Out(range(max_basis)),
+            "basis_rdata": In(basis), "basis_wdata": Out(basis), "basis_we": Out(1),
+            "centroid_addr": Out(range(max_centroid)),
+            "centroid_rdata": In(fixed.shape(learn.vector))})),
+        "outputs": In(wiring.Signature({"addr": Out(range(sizes[-1])),
+                                        "data": In(fixed.shape(learn.output))})),
+    }
 
 
 class WeightPortArbiter(wiring.Component):
@@ -171,13 +203,8 @@ class LearnerCore(wiring.Component):
     argmax of the first pass's outputs (lowest index on ties). ``step_shift`` is added to the
     update shifts (the host's step-size schedule).
 
-    Host-side ports (all honoured only while ``busy`` is low):
-
-    * ``input_addr/input_data/input_we``: the ``n0`` input intensities (``ENCODER_BITS`` each);
-    * ``weight_layer/weight_addr`` -> ``weight_rdata`` (a cycle later), ``weight_wdata/weight_we``;
-    * ``store_layer`` picks the layer of the projector memories: ``basis_addr`` ->
-      ``basis_rdata`` (a cycle later), ``basis_wdata/basis_we``; ``centroid_addr`` ->
-      ``centroid_rdata``; ``output_addr`` -> ``output_clean`` (a cycle later).
+    The host's memory ports, ``inputs``, ``weights``, ``projector`` and ``outputs``, are
+    described by :func:`host_ports` (all honoured only while ``busy`` is low).
 
     Parameters
     ----------
@@ -198,9 +225,6 @@ class LearnerCore(wiring.Component):
         self._init = init
         self._shared = bool(shared_update)
         learn, sizes = config.learning, config.sizes
-        max_words = max(m * (n + 1) for n, m in zip(sizes[:-1], sizes[1:], strict=True))
-        max_basis = max(config.basis_rows * (n + 1) for n in sizes[:-1])
-        max_centroid = max(config.centroid_rows * (n + 1) for n in sizes[:-1])
         super().__init__({
             "command":        In(Command),
             "start":          In(1),
@@ -215,23 +239,7 @@ class LearnerCore(wiring.Component):
             "delta":          Out(fixed.shape(learn.delta)),
             "samples":        Out(COUNTER_BITS),
             "cycles":         Out(COUNTER_BITS),
-            "input_addr":     In(range(sizes[0])),
-            "input_data":     In(ENCODER_BITS),
-            "input_we":       In(1),
-            "weight_layer":   In(range(config.layers)),
-            "weight_addr":    In(range(max_words)),
-            "weight_rdata":   Out(fixed.shape(learn.master)),
-            "weight_wdata":   In(fixed.shape(learn.master)),
-            "weight_we":      In(1),
-            "store_layer":    In(range(config.layers)),
-            "basis_addr":     In(range(max_basis)),
-            "basis_rdata":    Out(fixed.shape(learn.basis)),
-            "basis_wdata":    In(fixed.shape(learn.basis)),
-            "basis_we":       In(1),
-            "centroid_addr":  In(range(max_centroid)),
-            "centroid_rdata": Out(fixed.shape(learn.vector)),
-            "output_addr":    In(range(sizes[-1])),
-            "output_clean":   Out(fixed.shape(learn.output)),
+            **host_ports(config),
         })
 
     @property
@@ -264,14 +272,14 @@ class LearnerCore(wiring.Component):
                                   "count": (cfg.timesteps + 1).bit_length()})
         m.submodules.inputs = input_mem = Memory(shape=word, depth=sizes[0], init=[])
         inputs = input_mem.read_port(), input_mem.write_port()
-        m.d.comb += [inputs[1].addr.eq(self.input_addr),
-                     inputs[1].data.intensity.eq(self.input_data),
-                     inputs[1].en.eq(self.input_we & ~self.busy)]
+        m.d.comb += [inputs[1].addr.eq(self.inputs.addr),
+                     inputs[1].data.intensity.eq(self.inputs.data),
+                     inputs[1].en.eq(self.inputs.we & ~self.busy)]
         # The first pass's outputs, for the loss difference and the host (READ_OUTPUTS): a
         # memory, not registers (on the UP5K a spare SPRAM block saves ~250 logic cells). Idle,
         # it is the host's read port.
         m.submodules.outputs = y_first = SinglePortRAM(fixed.shape(learn.output), sizes[-1])
-        m.d.comb += [y_first.addr.eq(self.output_addr), self.output_clean.eq(y_first.rdata)]
+        m.d.comb += [y_first.addr.eq(self.outputs.addr), self.outputs.data.eq(y_first.rdata)]
 
         # Antithetic: the first pass of a TRAIN is perturbed too, with the signs inverted.
         train_first = ~r.noisy & (r.command == Command.TRAIN)
@@ -285,31 +293,32 @@ class LearnerCore(wiring.Component):
                 core.perturb.eq(r.noisy | train_first if learn.antithetic else r.noisy),
             ]
             wiring.connect(m, getattr(ports, f"core{l}"), core.weights)
+        host = self.projector                 # the host's port to the update units
         for g, (unit, served) in enumerate(zip(units, groups, strict=True)):
             m.d.comb += [
                 unit.own.eq(r.label), unit.use_projector.eq(r.flags[0]),
                 unit.update_centroid.eq(r.flags[1]), unit.step_shift.eq(r.flags[2:]),
-                unit.basis_addr.eq(self.basis_addr), unit.basis_wdata.eq(self.basis_wdata),
-                unit.centroid_raddr.eq(self.centroid_addr),
+                unit.basis_addr.eq(host.basis_addr), unit.basis_wdata.eq(host.basis_wdata),
+                unit.centroid_raddr.eq(host.centroid_addr),
             ]
             if len(served) > 1:
-                m.d.comb += [unit.layer_select.eq(Mux(self.busy, r.feed_layer, self.store_layer)),
-                             unit.basis_we.eq(self.basis_we)]
+                m.d.comb += [unit.layer_select.eq(Mux(self.busy, r.feed_layer, host.layer)),
+                             unit.basis_we.eq(host.basis_we)]
             else:
-                m.d.comb += unit.basis_we.eq(self.basis_we & (self.store_layer == served[0]))
+                m.d.comb += unit.basis_we.eq(host.basis_we & (host.layer == served[0]))
             wiring.connect(m, unit.weights, getattr(ports, f"unit{g}"))
             with m.If(unit.done):
                 m.d.sync += r.done_seen[g].eq(1)
         group_of = {l: g for g, served in enumerate(groups) for l in served}
         m.d.comb += [
             ports.busy.eq(self.busy), ports.feed_layer.eq(r.feed_layer),
-            ports.host_layer.eq(self.weight_layer), ports.host_addr.eq(self.weight_addr),
-            ports.host_wdata.eq(self.weight_wdata), ports.host_we.eq(self.weight_we),
-            self.weight_rdata.eq(ports.host_rdata),
-            self.centroid_rdata.eq(Array(units[group_of[l]].centroid_rdata
-                                         for l in range(layers))[self.store_layer]),
-            self.basis_rdata.eq(Array(units[group_of[l]].basis_rdata
-                                      for l in range(layers))[self.store_layer]),
+            ports.host_layer.eq(self.weights.layer), ports.host_addr.eq(self.weights.addr),
+            ports.host_wdata.eq(self.weights.wdata), ports.host_we.eq(self.weights.we),
+            self.weights.rdata.eq(ports.host_rdata),
+            self.projector.centroid_rdata.eq(Array(units[group_of[l]].centroid_rdata
+                                         for l in range(layers))[self.projector.layer]),
+            self.projector.basis_rdata.eq(Array(units[group_of[l]].basis_rdata
+                                      for l in range(layers))[self.projector.layer]),
             readout.index.eq(r.previous), readout.noisy.eq(r.noisy), readout.label.eq(r.label),
             readout.v.eq(cores[-1].v_data), readout.clean.eq(y_first.rdata),
             self.prediction.eq(readout.prediction), self.delta.eq(readout.delta),

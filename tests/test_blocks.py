@@ -79,10 +79,9 @@ def test_projector_streams_with_idle_cycles(seed, request):
     assert cycles > 0
 
 
-@pytest.mark.parametrize("config", [SMALL, DEFAULT_NETWORK], ids=["small", "default"])
-def test_host_streams_with_idle_cycles_and_back_pressure(config, request):
-    moved = check_host(config, name=request.node.name, seed=2)
-    assert moved > 2 * 3 * (config.sizes[-2] + 1) * config.sizes[-1]
+def test_host_streams_with_idle_cycles_and_back_pressure(request):
+    moved = check_host(SMALL, name=request.node.name, seed=2)
+    assert moved > 2 * 3 * (SMALL.sizes[-2] + 1) * SMALL.sizes[-1]
 
 
 def test_noise_matches_golden(request):
