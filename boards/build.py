@@ -1,7 +1,8 @@
 """Build a board bitstream with the YoWASP toolchain and report utilisation and timing.
 
 ``loco build --board {icebreaker,ulx3s-85f} [--sizes 64,32,10] [--rank R]`` writes
-``build/<board>/loco.{bin,bit}`` (``build/<board>-rank<R>/`` with ``--rank``),
+``build/<board>/loco.{bin,bit}`` (``build/<board>-<sizes>/`` for another network,
+``build/<board>-rank<R>/`` with ``--rank``),
 ``build/<board>/report.json`` (resources used vs available,
 Fmax per clock vs the board clock) and ``build/<board>/report.md``.
 """
@@ -19,7 +20,7 @@ from hw.formats import DEFAULT_NETWORK, NetworkConfig
 
 from .top import BAUD, LearnerBoard
 
-__all__ = ["BOARDS", "board_config", "build_board", "nextpnr_fmax"]
+__all__ = ["BOARDS", "board_config", "build_board", "build_name", "nextpnr_fmax"]
 
 ROOT = Path(__file__).resolve().parent.parent
 # platform, bitstream file, one update unit shared by the layers (the UP5K is small)
@@ -68,14 +69,24 @@ def board_config(board: str, sizes=None, rank=None) -> NetworkConfig:
         config.learning, **_REDUCED.get(board, {})))
 
 
+def build_name(board: str, config: NetworkConfig) -> str:
+    """The build folder of ``board`` with ``config``: the board's name, plus ``-<sizes>`` for a
+    network other than the default one and ``-rank<R>`` with the low-rank part."""
+    name = board
+    if config.sizes != DEFAULT_NETWORK.sizes:
+        name += "-" + "-".join(map(str, config.sizes))
+    if config.learning.rank:
+        name += f"-rank{config.learning.rank}"
+    return name
+
+
 def build_board(board: str, sizes=None, *, rank=None, build_root=ROOT / "build",
                 program=False) -> dict:
     config = board_config(board, sizes, rank)
     _use_yowasp()
     platform_class, bitstream, shared = BOARDS[board]
     platform = platform_class()
-    out = Path(build_root) / (f"{board}-rank{config.learning.rank}" if config.learning.rank
-                              else board)
+    out = Path(build_root) / build_name(board, config)
     # -dsp: the iCE40UP's multipliers (Amaranth's script leaves them out by default)
     synth_opts = "-dsp" if platform.family == "iCE40" else ""
     plan = platform.build(LearnerBoard(config, shared_update=shared), name="loco", do_build=False,

@@ -168,6 +168,7 @@ class LIFCore(LayerComponent):
         else:
             spike, v_next = C(0), v_sum
 
+        lowest = Signal.like(pending)           # the input whose weight is read this cycle
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += w_rd.addr.eq(self.weights.raddr)
@@ -186,7 +187,9 @@ class LIFCore(LayerComponent):
             with m.State("ACCUMULATE"):
                 # One weight read per cycle, for the lowest pending input; the data arrives a
                 # cycle later and is added then, so reads and adds overlap.
-                lowest = fixed.lowest_one(pending)
+                # A signal, not an expression: each use of an expression's bit would copy the
+                # n-bit negation into the netlist (Amaranth's conversion slowed quadratically).
+                m.d.comb += lowest.eq(fixed.lowest_one(pending))
                 m.d.comb += w_rd.addr.eq(base + fixed.one_hot_index(lowest))
                 m.d.sync += fetched.eq(pending.any())
                 m.d.sync += pending.eq(pending & ~lowest)
