@@ -15,12 +15,7 @@ from . import benches
 __all__ = ["AmaranthBench", "check_lif", "check_projector", "check_noise", "check_learner",
            "check_host"]
 
-# A stream word is offered after 0 idle cycles half the time, else after 1-3; a reply byte is
-# refused (ready low) for 0 cycles half the time, else for 1-3.
-_PAUSES = (0, 0, 0, 1, 2, 3)
-
-
-class AmaranthBench:
+class AmaranthBench(benches.BenchVerbs):
     """The bench verbs (:mod:`cosim.benches`) on an Amaranth testbench context. ``memories``:
     the weight ports a background process serves once the bench hands it words
     (``serve_memory``)."""
@@ -47,32 +42,8 @@ class AmaranthBench:
     async def tick(self):
         await self._ctx.tick()
 
-    async def wait_while(self, name) -> int:
-        ticks = 0
-        while self.get(name):
-            await self.tick()
-            ticks += 1
-        return ticks
-
-    async def write_port(self, addr, data, we, words):
-        self.set(we, 1)
-        for address, word in enumerate(words):
-            self.set(addr, address)
-            self.set(data, word)
-            await self.tick()
-        self.set(we, 0)
-
-    async def read_port(self, addr, data, count, signed=False) -> list:
-        words = []
-        for address in range(count):
-            self.set(addr, address)
-            await self.tick()
-            words.append(self.get(data, signed))
-        return words
-
     async def stream_put(self, name, payload):
-        for _ in range(self.rng.choice(_PAUSES)):
-            await self.tick()
+        await self.idle()
         stream = self.port(name)
         self._ctx.set(stream.payload, payload)
         self._ctx.set(stream.valid, 1)
@@ -82,7 +53,7 @@ class AmaranthBench:
     async def stream_get(self, name) -> int:
         stream = self.port(name)
         while True:
-            ready = self.rng.choice(_PAUSES) == 0
+            ready = self.rng.choice(benches.PAUSES) == 0
             self._ctx.set(stream.ready, ready)
             _, _, valid, payload = await self._ctx.tick().sample(stream.valid, stream.payload)
             if ready and valid:

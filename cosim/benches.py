@@ -22,7 +22,44 @@ The idle and stall pattern comes from the adapter's seeded ``random.Random``: a 
 from hw.learner import Command
 from hw.protocol import ACK, NAK, Error, Opcode, encode, identity_bytes, word_bytes
 
-__all__ = ["lif_bench", "projector_bench", "noise_bench", "learner_bench", "host_bench"]
+__all__ = ["BenchVerbs", "lif_bench", "projector_bench", "noise_bench", "learner_bench",
+           "host_bench"]
+
+# A stream word is offered after 0 idle cycles half the time, else after 1-3; a reply byte is
+# refused (ready low) for 0 cycles half the time, else for 1-3.
+PAUSES = (0, 0, 0, 1, 2, 3)
+
+
+class BenchVerbs:
+    """The verbs an adapter builds on its ``set``, ``get`` and ``tick``."""
+
+    async def wait_while(self, name) -> int:
+        ticks = 0
+        while self.get(name):
+            await self.tick()
+            ticks += 1
+        return ticks
+
+    async def write_port(self, addr, data, we, words):
+        self.set(we, 1)
+        for address, word in enumerate(words):
+            self.set(addr, address)
+            self.set(data, word)
+            await self.tick()
+        self.set(we, 0)
+
+    async def read_port(self, addr, data, count, signed=False) -> list:
+        words = []
+        for address in range(count):
+            self.set(addr, address)
+            await self.tick()
+            words.append(self.get(data, signed))
+        return words
+
+    async def idle(self):
+        """A random number of cycles (:data:`PAUSES`) before a stream word is offered."""
+        for _ in range(self.rng.choice(PAUSES)):
+            await self.tick()
 
 
 async def lif_bench(bench, config, layer, vectors):

@@ -22,11 +22,10 @@ from cosim import benches
 from cosim.vectors import learner_vectors, lif_vectors, noise_vectors, projector_vectors
 from hw.formats import NetworkConfig
 
-_PAUSES = (0, 0, 0, 1, 2, 3)        # as cosim.amaranth_benches
 _PERIOD_NS = 10
 
 
-class CocotbBench:
+class CocotbBench(benches.BenchVerbs):
     """The bench verbs (:mod:`cosim.benches`) on a cocotb DUT: ``"weights.waddr"`` is the
     Verilog port ``weights__waddr``."""
 
@@ -56,32 +55,17 @@ class CocotbBench:
         await FallingEdge(self.dut.clk)
 
     async def wait_while(self, name) -> int:
+        """Ticks until ``name`` is 0, on an edge trigger (Icarus runs without Python a
+        cycle)."""
         if not self.get(name):
             return 0
         started = get_sim_time("ns")
-        await FallingEdge(self.port(name))   # an edge trigger: Icarus runs without Python a cycle
+        await FallingEdge(self.port(name))
         await FallingEdge(self.dut.clk)
         return round((get_sim_time("ns") - started) / _PERIOD_NS)
 
-    async def write_port(self, addr, data, we, words):
-        self.set(we, 1)
-        for address, word in enumerate(words):
-            self.set(addr, address)
-            self.set(data, word)
-            await self.tick()
-        self.set(we, 0)
-
-    async def read_port(self, addr, data, count, signed=False) -> list:
-        words = []
-        for address in range(count):
-            self.set(addr, address)
-            await self.tick()
-            words.append(self.get(data, signed))
-        return words
-
     async def stream_put(self, name, payload):
-        for _ in range(self.rng.choice(_PAUSES)):
-            await self.tick()
+        await self.idle()
         self.set(f"{name}.payload", payload)
         self.set(f"{name}.valid", 1)
         await ReadOnly()
@@ -93,7 +77,7 @@ class CocotbBench:
 
     async def stream_get(self, name) -> int:
         while True:
-            ready = self.rng.choice(_PAUSES) == 0
+            ready = self.rng.choice(benches.PAUSES) == 0
             self.set(f"{name}.ready", ready)
             await ReadOnly()
             valid, payload = self.get(f"{name}.valid"), self.get(f"{name}.payload")

@@ -407,15 +407,20 @@ class ProjectorUpdate(LayerComponent):
         with m.State("ROW"):
             m.d.comb += d.e_rd.addr.eq(d.row)
             m.next = "ROW_CHECK"
-        with m.State("ROW_CHECK"):
-            m.d.sync += [d.error.eq(d.e_rd.data), d.index.eq(0), d.fetched.eq(0)]
-            with m.If(d.e_rd.data != 0):
-                m.next = "COLUMNS"
-            with m.Elif(d.row == d.rows - 1):
+        def next_row():
+            """On to the next row, or to the centroid after the last one."""
+            with m.If(d.row == d.rows - 1):
                 m.next = "CENTROID_START"
             with m.Else():
                 m.d.sync += [d.row.eq(d.row + 1), d.base.eq(d.base + d.n)]
                 m.next = "ROW"
+
+        with m.State("ROW_CHECK"):
+            m.d.sync += [d.error.eq(d.e_rd.data), d.index.eq(0), d.fetched.eq(0)]
+            with m.If(d.e_rd.data != 0):
+                m.next = "COLUMNS"
+            with m.Else():
+                next_row()
         with m.State("COLUMNS"):
             m.d.sync += [d.fetched.eq(d.index < d.n), d.waddr.eq(d.base + d.index)]
             with m.If(d.index < d.n):
@@ -426,11 +431,7 @@ class ProjectorUpdate(LayerComponent):
                 m.d.comb += [self.weights.waddr.eq(d.waddr), self.weights.we.eq(1),
                              self.weights.wdata.eq(d.step.wdata)]
             with m.Elif(d.index == d.n):
-                with m.If(d.row == d.rows - 1):
-                    m.next = "CENTROID_START"
-                with m.Else():
-                    m.d.sync += [d.row.eq(d.row + 1), d.base.eq(d.base + d.n)]
-                    m.next = "ROW"
+                next_row()
         with m.State("CENTROID_START"):
             m.d.sync += [d.index.eq(0), d.fetched.eq(0),
                          d.base.eq(d.centroid_base + d.table_product(self._ns, d.own))]
