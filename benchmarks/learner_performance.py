@@ -1,7 +1,8 @@
-"""On-chip learner performance at the default size (64-32-10, T=16, C=10) on digits.
+"""On-chip learner performance: the default size (64-32-10, T=16, C=10) on digits, for both
+boards' organisations, and the MNIST-size build (784-128-10 on the ULX3S) on MNIST.
 
-Trains one whole digits epoch (shuffled, host basis refresh every 64 samples) on the learner
-compiled by Verilator, reading each TRAIN reply's cycle count (the gateware's own counter), then
+Trains one whole digits epoch (shuffled, host basis refresh every 64 samples; ``--mnist-limit``
+MNIST samples for the MNIST-size network) on the learner compiled by Verilator, reading each TRAIN reply's cycle count (the gateware's own counter), then
 INFERs the test set; converts the epoch averages to samples/s at the board clock and at the
 achieved Fmax (read from ``build/<board>/report.json`` when ``make bitstream`` has run).
 
@@ -12,7 +13,8 @@ memory's accesses at one a cycle); ``cycles / bound`` is how close the design is
 own memory organisation allows.
 
 ``python benchmarks/learner_performance.py [--limit N]`` writes
-``build/benchmarks/learner_performance.json``: per board ``cycles_per_training_sample``,
+``build/benchmarks/learner_performance.json``: per board (``icebreaker``, ``ulx3s-85f``,
+``ulx3s-85f-784-128-10``) ``cycles_per_training_sample``,
 ``cycles_per_inference``, ``analytic_cycles_per_training_sample``, ``port_bound_cycles``,
 ``cycles_over_port_bound``, ``clock_mhz``, ``fmax_mhz``, ``samples_per_s`` (at the clock) and
 ``samples_per_s_at_fmax``.
@@ -30,7 +32,8 @@ from cosim.performance import analytic_cycles, port_bound, workload
 from cosim.verilator import VerilatorTransport
 from hw.formats import DEFAULT_NETWORK as NET
 from hw.formats import ENCODER_SEED, TEST_INDEX_BASE
-from loco_sw.data import load_digits_split
+from boards.build import board_config, build_name
+from loco_sw.data import load_digits_split, load_mnist5k
 from loco_sw.golden import init_state, refresh_bases, sample_seed, train_step
 from loco_sw.host import LearnerHost
 from loco_sw.train import to_intensity
@@ -40,25 +43,28 @@ BOARDS = {"icebreaker": ("iCE40UP5K", 12.0, True), "ulx3s-85f": ("ECP5-85F", 25.
 
 
 REFRESH = 64
+# The MNIST-size network on the ECP5-85F (`loco build --board ulx3s-85f --sizes 784,128,10`)
+MNIST_BOARD, MNIST_SIZES = "ulx3s-85f", (784, 128, 10)
+MNIST_NAME = build_name(MNIST_BOARD, board_config(MNIST_BOARD, MNIST_SIZES))
 
 
-def measure(shared: bool, data, limit) -> dict:
+def measure(net, shared: bool, data, limit) -> dict:
     """Cycles of every training sample of one epoch and of every test inference, and each
     training sample's analytic cycles and port bound."""
     x, y, xt, _ = data
-    host = LearnerHost(VerilatorTransport(NET, shared_update=shared), NET)
+    host = LearnerHost(VerilatorTransport(net, shared_update=shared), net)
     host.ping()
-    state = init_state(NET, seed=1)
+    state = init_state(net, seed=1)
     load_weights(host, state)
     train, analytic, bound = [], [], []
     for step, intensity, label in epoch_stream(x, y, torch.Generator().manual_seed(1), 0, limit):
         if step % REFRESH == 0:
             host.refresh_bases()
-            refresh_bases(NET, state)
+            refresh_bases(net, state)
         train.append(host.train_sample(step, intensity.tolist(), label)["cycles"])
-        work = workload(train_step(NET, state, intensity, label, step))
-        analytic.append(analytic_cycles(NET, work, shared))
-        bound.append(port_bound(NET, work))
+        work = workload(train_step(net, state, intensity, label, step))
+        analytic.append(analytic_cycles(net, work, shared))
+        bound.append(port_bound(net, work))
     infer = []
     for k, intensity in enumerate(xt[:limit]):
         host.write_input(intensity.tolist())
@@ -70,22 +76,33 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--limit", type=int, default=None,
                         help="samples per phase (default: the whole epoch and test set)")
+    parser.add_argument("--mnist-limit", type=int, default=100,
+                        help="samples per phase of the MNIST-size build (default 100)")
     args = parser.parse_args()
     x, y, xt, yt = load_digits_split()
     data = (to_intensity(x), y, to_intensity(xt), yt)
-    cycles = {shared: measure(shared, data, args.limit) for shared in (False, True)}
+    runs = {(board, shared): measure(NET, shared, data, args.limit)
+            for board, (_, _, shared) in BOARDS.items()}
+    mnist_net = board_config(MNIST_BOARD, MNIST_SIZES)
+    x, y, xt, yt = load_mnist5k()
+    runs[MNIST_NAME, False] = measure(mnist_net, False,
+                                      (to_intensity(x), y, to_intensity(xt), yt),
+                                      args.mnist_limit)
 
-    infer_cycles = statistics.fmean(cycles[False]["infer"])
     rows, boards = [], {}
-    for board, (device, clock, shared) in BOARDS.items():
-        run = cycles[shared]
+    for (board, shared), run in runs.items():
+        device, clock, _ = BOARDS[board if board in BOARDS else MNIST_BOARD]
+        net = mnist_net if board == MNIST_NAME else NET
         train_cycles, analytic = statistics.fmean(run["train"]), statistics.fmean(run["analytic"])
         bound = statistics.fmean(run["bound"])
+        infer_cycles = statistics.fmean(run["infer"])
         report = ROOT / "build" / board / "report.json"
         fmax = min(json.loads(report.read_text())["fmax_mhz"].values()) \
             if report.exists() else None
         boards[board] = {
-            "device": device, "network": list(NET.sizes), "shared_update": shared,
+            "device": device, "network": list(net.sizes), "shared_update": shared,
+            "dataset": "mnist5k" if board == MNIST_NAME else "digits",
+            "training_samples": len(run["train"]), "inferences": len(run["infer"]),
             "cycles_per_training_sample": train_cycles,
             "training_cycles_min_max": [min(run["train"]), max(run["train"])],
             "cycles_per_inference": infer_cycles,
@@ -101,15 +118,12 @@ def main():
                      f"{clock:g}", f"{fmax:.2f}" if fmax else "not built",
                      f"{clock * 1e6 / train_cycles:.0f}",
                      f"{fmax * 1e6 / train_cycles:.0f}" if fmax else "-"])
-    print(f"cycles per inference {infer_cycles:.0f}")
     print_table(["board", "update units", "cycles/sample", "analytic", "port bound",
                  "cycles / bound", "clock MHz", "Fmax MHz", "samples/s @clock",
                  "samples/s @Fmax"], rows)
     write_json("learner_performance", {
         "network": list(NET.sizes), "timesteps": NET.timesteps, "clusters": NET.clusters,
-        "training_samples": len(cycles[False]["train"]),
-        "inferences": len(cycles[False]["infer"]), "boards": boards,
-        "not_built": {"ulx3s-85f 784-128-10": "the MNIST-size build is not done yet (issue 9)"}})
+        "boards": boards})
 
 
 if __name__ == "__main__":
