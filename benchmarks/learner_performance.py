@@ -2,9 +2,10 @@
 boards' organisations, and the MNIST-size build (784-128-10 on the ULX3S) on MNIST.
 
 Trains one whole digits epoch (shuffled, host basis refresh every 64 samples; ``--mnist-limit``
-MNIST samples for the MNIST-size network) on the learner compiled by Verilator, reading each TRAIN reply's cycle count (the gateware's own counter), then
-INFERs the test set; converts the epoch averages to samples/s at the board clock and at the
-achieved Fmax (read from ``build/<board>/report.json`` when ``make bitstream`` has run).
+MNIST samples for the MNIST-size network) on the learner compiled by Verilator, reading each
+TRAIN reply's cycle count (the gateware's own counter), then INFERs the test set; converts the
+averages to samples/s at the board clock and at the achieved Fmax (read from
+``build/<build>/report.json`` when ``loco build`` has run).
 
 Beside the measured cycles, two models of the same samples (:mod:`cosim.performance`; the
 golden model trained in step gives each sample's spike counts and updated rows): the analytic
