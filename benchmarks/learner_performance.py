@@ -98,8 +98,8 @@ def main():
         bound = statistics.fmean(run["bound"])
         infer_cycles = statistics.fmean(run["infer"])
         report = ROOT / "build" / board / "report.json"
-        fmax = min(json.loads(report.read_text())["fmax_mhz"].values()) \
-            if report.exists() else None
+        built = json.loads(report.read_text()) if report.exists() else {}
+        fmax = min(built["fmax_mhz"].values()) if "fmax_mhz" in built else None
         boards[board] = {
             "device": device, "network": list(net.sizes), "shared_update": shared,
             "dataset": "mnist5k" if board == MNIST_NAME else "digits",

@@ -10,6 +10,7 @@ Fmax per clock vs the board clock) and ``build/<board>/report.md``.
 import dataclasses
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from hw.formats import DEFAULT_NETWORK, NetworkConfig
 
 from .top import BAUD, LearnerBoard
 
-__all__ = ["BOARDS", "board_config", "build_board", "build_name", "nextpnr_fmax"]
+__all__ = ["BOARDS", "BuildError", "board_config", "build_board", "build_name", "nextpnr_fmax"]
 
 ROOT = Path(__file__).resolve().parent.parent
 # platform, bitstream file, one update unit shared by the layers (the UP5K is small)
@@ -33,6 +34,10 @@ BOARDS = {
 _REDUCED = {"icebreaker": {"step_shift_bits": 0}}
 _TOOLS = {"YOSYS": "yosys", "NEXTPNR_ICE40": "nextpnr-ice40", "NEXTPNR_ECP5": "nextpnr-ecp5",
           "ICEPACK": "icepack", "ECPPACK": "ecppack"}
+
+
+class BuildError(Exception):
+    """The toolchain failed, or a bitstream that misses timing was to be programmed."""
 
 
 def _use_yowasp():
@@ -89,10 +94,17 @@ def build_board(board: str, sizes=None, *, rank=None, build_root=ROOT / "build",
     out = Path(build_root) / build_name(board, config)
     # -dsp: the iCE40UP's multipliers (Amaranth's script leaves them out by default)
     synth_opts = "-dsp" if platform.family == "iCE40" else ""
+    # --timing-allow-fail: a build that misses the clock still gets its bitstream and report
+    # (timing_met false, the Fmax it reached); it is never programmed.
     plan = platform.build(LearnerBoard(config, shared_update=shared), name="loco", do_build=False,
-                          synth_opts=synth_opts, nextpnr_opts="--report report.json --seed 1")
+                          synth_opts=synth_opts,
+                          nextpnr_opts="--report report.json --seed 1 --timing-allow-fail")
     # execute_local instead of build(): the ULX3S platform insists on its programmer otherwise.
-    products = plan.execute_local(str(out))
+    try:
+        products = plan.execute_local(str(out))
+    except subprocess.CalledProcessError as error:
+        raise BuildError(f"the yosys/nextpnr flow failed (exit status {error.returncode}) in "
+                         f"{out}: its log is above; `sh build_loco.sh` there reruns it") from None
     for stale in out.glob("seed*"):         # a seed sweep of an earlier netlist (boards.seeds)
         stale.unlink()
     report = json.loads((out / "report.json").read_text())
@@ -119,6 +131,9 @@ def build_board(board: str, sizes=None, *, rank=None, build_root=ROOT / "build",
         f"({'met' if result['timing_met'] else 'NOT met'}); UART {BAUD} baud.\n\n"
         f"| Resource | Used | Available | % |\n|---|---|---|---|\n{rows}\n")
     if program:
+        if not result["timing_met"]:
+            raise BuildError(f"not programming {board}: Fmax {fmax} MHz misses the "
+                             f"{target:g} MHz clock (report in {out})")
         platform.toolchain_program(products, "loco")
     return result
 

@@ -166,12 +166,13 @@ def _seeds(parser, args):
 def _user_errors() -> tuple:
     """The exceptions that describe a problem with the user's input or setup (one line each);
     anything else is a bug and keeps its traceback."""
+    from boards.build import BuildError
     from boards.report import ReportError
     from boards.seeds import SeedSweepError
     from cosim.verilator import VerilatorError
     from loco_sw.data import DataError
     from loco_sw.host import ProtocolError
-    return (CliError, ValueError, OSError, DataError, ProtocolError, ReportError,
+    return (CliError, ValueError, OSError, DataError, ProtocolError, BuildError, ReportError,
             SeedSweepError, VerilatorError)
 
 
