@@ -19,7 +19,7 @@ import enum
 from dataclasses import dataclass
 
 __all__ = ["ACK", "NAK", "MAGIC", "VERSION", "ADDRESS_BYTES", "COUNT_BYTES", "MAX_COUNT",
-           "FRAME_TIMEOUT_BYTE_TIMES", "STREAM_TIMEOUT_CYCLES", "Opcode", "Error",
+           "FRAME_TIMEOUT_BYTE_TIMES", "UART_BYTE_BITS", "STREAM_TIMEOUT_CYCLES", "Opcode", "Error",
            "ERROR_MEANINGS", "Field", "Command", "COMMANDS",
            "FLAG_PROJECTOR", "FLAG_CENTROID", "FLAG_STEP_SHIFT", "MEMORIES", "word_bytes",
            "memory_words", "word_to_bytes", "word_from_bytes", "identity_bytes",
@@ -33,8 +33,9 @@ ADDRESS_BYTES = 3        # word address inside one layer's memory
 COUNT_BYTES = 2          # words per read/write request
 MAX_COUNT = (1 << 8 * COUNT_BYTES) - 1
 # The idle time after which a partial frame is dropped (and, after a NAK, input is taken again),
-# in byte times of the UART (10 bit times); a direct byte-stream interface counts cycles instead.
+# in byte times of the UART; a direct byte-stream interface counts cycles instead.
 FRAME_TIMEOUT_BYTE_TIMES = 64
+UART_BYTE_BITS = 10      # bit times per byte on the line: 8N1 (start, 8 data, stop)
 STREAM_TIMEOUT_CYCLES = 4096
 
 

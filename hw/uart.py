@@ -6,7 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from .formats import NetworkConfig
 from .host import HostInterface
-from .protocol import FRAME_TIMEOUT_BYTE_TIMES
+from .protocol import FRAME_TIMEOUT_BYTE_TIMES, UART_BYTE_BITS
 
 
 __all__ = ["UARTRx", "UARTTx", "UARTLearner"]
@@ -138,7 +138,7 @@ class UARTLearner(wiring.Component):
         m.submodules.tx = tx = UARTTx(self._divisor)
         m.submodules.host = host = HostInterface(
             self._config, init=self._init, shared_update=self._shared,
-            timeout_cycles=FRAME_TIMEOUT_BYTE_TIMES * 10 * self._divisor)
+            timeout_cycles=FRAME_TIMEOUT_BYTE_TIMES * UART_BYTE_BITS * self._divisor)
         m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx)]
         wiring.connect(m, rx.o, host.i)
         wiring.connect(m, host.o, tx.i)

@@ -15,8 +15,8 @@ import torch
 from hw.formats import ENCODER_BITS, ENCODER_SEED, PERTURB_SEED, XORSHIFT_WIDTH, NetworkConfig
 from hw.protocol import (ACK, COMMANDS, ERROR_MEANINGS, FLAG_CENTROID, FLAG_PROJECTOR,
                          FLAG_STEP_SHIFT, FRAME_TIMEOUT_BYTE_TIMES, NAK, STREAM_TIMEOUT_CYCLES,
-                         Error, Opcode, encode, identity_bytes, memory_words, word_bytes,
-                         word_from_bytes, word_to_bytes)
+                         UART_BYTE_BITS, Error, Opcode, encode, identity_bytes, memory_words,
+                         word_bytes, word_from_bytes, word_to_bytes)
 
 __all__ = ["ProtocolError", "CommandRejected", "SerialTransport", "SimulationTransport",
            "LearnerHost"]
@@ -53,7 +53,7 @@ class SerialTransport:
         """Let the written bytes go out, then leave the line idle for twice the gateware's frame
         timeout (it drops a partial frame, and takes input again after a NAK)."""
         self._port.flush()
-        time.sleep(2 * FRAME_TIMEOUT_BYTE_TIMES * 10 / self._baud)
+        time.sleep(2 * FRAME_TIMEOUT_BYTE_TIMES * UART_BYTE_BITS / self._baud)
 
     def write(self, data: bytes):
         self._port.write(data)
@@ -97,7 +97,7 @@ class SimulationTransport:
             sim.add_testbench(self._stream_feeder(dut), background=True)
             sim.add_testbench(self._stream_collector(dut), background=True)
         else:
-            self.timeout_cycles = FRAME_TIMEOUT_BYTE_TIMES * 10 * uart_divisor
+            self.timeout_cycles = FRAME_TIMEOUT_BYTE_TIMES * UART_BYTE_BITS * uart_divisor
             dut = UARTLearner(config, uart_divisor, init=init, shared_update=shared_update)
             sim = Simulator(dut)
             sim.add_testbench(self._uart_feeder(dut, uart_divisor), background=True)
