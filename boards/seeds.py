@@ -33,8 +33,8 @@ def _nextpnr_command(build_dir: Path, seed: int) -> list:
     """The build script's nextpnr line with ``--seed seed`` and seed-named output files."""
     script = build_dir / "build_loco.sh"
     if not script.exists() or not (build_dir / "report.json").exists():
-        raise SeedSweepError(f"{build_dir} has no build: run `make bitstream "
-                             f"BOARD={build_dir.name}` first")
+        raise SeedSweepError(f"{build_dir} has no build: run `loco build "
+                             f"--board {build_dir.name}` first")
     line = next(line for line in script.read_text().splitlines() if "NEXTPNR" in line
                 and not line.startswith(":"))
     words = shlex.split(line)

@@ -30,7 +30,7 @@ def test_board_bitstream_builds_and_meets_timing(board, tmp_path):
     assert summary["cosimulation"]["words_compared"] > 20 * result["sizes"][0]
     assert summary["timing"]["slack_ns"] > 0
     page = (tmp_path / board / "report.md").read_text()
-    assert "**PASS**: 20 training samples" in page and "accuracy | not measured" in page
+    assert "**PASS**: 20 training samples" in page and "(digits) | not measured" in page
     # Placement robustness: the same netlist placed with another nextpnr seed.
     sweep = seed_sweep(board, [2], build_root=tmp_path)
     assert set(sweep["fmax_mhz"]) == {1, 2} and min(sweep["fmax_mhz"].values()) > 0
@@ -40,13 +40,16 @@ def test_board_bitstream_builds_and_meets_timing(board, tmp_path):
 
 
 def test_report_and_seed_sweep_need_a_build_first(tmp_path):
-    with pytest.raises(SeedSweepError, match=r"has no build: run `make bitstream BOARD=ulx3s"):
+    with pytest.raises(SeedSweepError, match=r"has no build: run `loco build --board ulx3s"):
         seed_sweep("ulx3s-85f", [2], build_root=tmp_path)
     with pytest.raises(ValueError, match=r"^Seeds must be positive integers, not \[0\]$"):
         seed_sweep("ulx3s-85f", [0], build_root=tmp_path)
-    with pytest.raises(ReportError, match=r"report\.json is missing: run `make bitstream "
-                                          r"BOARD=icebreaker` first"):
+    with pytest.raises(ReportError, match=r"report\.json is missing: run `loco build "
+                                          r"--board icebreaker` first"):
         board_report("icebreaker", build_root=tmp_path)
+    with pytest.raises(ReportError, match=r"ulx3s-85f-784-128-10/report\.json is missing: run "
+                                          r"`loco build --board ulx3s-85f --sizes 784,128,10`"):
+        board_report("ulx3s-85f", sizes=[784, 128, 10], build_root=tmp_path)
     with pytest.raises(ValueError, match=r"^Samples must be a positive integer, not 0$"):
         board_report("icebreaker", samples=0, build_root=tmp_path)
 
