@@ -106,10 +106,11 @@ def board_report(board: str, *, sizes=None, samples: int = 200,
         raise ValueError(f"Unknown board {board!r}; choose from {', '.join(BOARDS)}")
     if not isinstance(samples, int) or samples < 1:
         raise ValueError(f"Samples must be a positive integer, not {samples!r}")
-    name = build_name(board, board_config(board, sizes))
-    if board_config(board, sizes).sizes[0] not in DATASETS:
-        raise ValueError(f"No dataset has {board_config(board, sizes).sizes[0]} inputs; the "
-                         f"report trains digits (64) or MNIST (784)")
+    requested = board_config(board, sizes)
+    name = build_name(board, requested)
+    if requested.sizes[0] not in DATASETS:
+        raise ValueError(f"No dataset has {requested.sizes[0]} inputs; the report trains "
+                         f"digits (64) or MNIST (784)")
     path = Path(build_root) / name / "report.json"
     if not path.exists():
         options = f" --sizes {','.join(map(str, sizes))}" if sizes else ""

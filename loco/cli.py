@@ -125,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_board(p)
     gateware.add_board_arguments(p)
+    for p in sub.choices.values():           # errors are reported by the subcommand's parser
+        p.set_defaults(subparser=p)
     return parser
 
 
@@ -187,7 +189,7 @@ def run_command(argv=None, *, transport=None):
     simulated board that lives across calls)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    subparser = parser._subparsers._group_actions[0].choices[args.command]
+    subparser = args.subparser
     try:
         if args.command == "board":
             from . import gateware
