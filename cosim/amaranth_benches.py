@@ -3,6 +3,8 @@ block. A mismatch raises ``AssertionError`` naming the step and the word."""
 
 import random
 
+from amaranth.lib import data
+
 from hw.host import HostInterface
 from hw.learner import LearnerCore
 from hw.neuron import LIFCore
@@ -28,7 +30,8 @@ class AmaranthBench(benches.BenchVerbs):
         value = self.dut
         for part in name.split("."):
             value = getattr(value, part)
-        return value
+        # Struct and array ports are driven and read as their raw bits.
+        return value.as_value() if isinstance(value, data.View) else value
 
     def set(self, name, value):
         self._ctx.set(self.port(name), value)
@@ -89,10 +92,10 @@ class AmaranthBench(benches.BenchVerbs):
         return result[0]
 
 
-def check_lif(config, layer, vectors, *, name):
+def check_lif(config, layer, vectors, *, name, same_inputs=False):
     """Returns the cycles the steps took."""
-    return AmaranthBench(LIFCore(config, layer)).run(benches.lif_bench, config, layer, vectors,
-                                                     name=name)
+    return AmaranthBench(LIFCore(config, layer, same_inputs=same_inputs)).run(
+        benches.lif_bench, config, layer, vectors, name=name)
 
 
 def check_projector(config, layer, vectors, *, name, seed=0):

@@ -1,12 +1,14 @@
 """Cycle models of the learner, beside what its cycle counter measures.
 
-* :func:`analytic_cycles`: the cycle formulas the blocks document (``LIFCore``: ``m (active +
-  4) + 1`` a step; the encoder ``n0 + 2`` a step; ``ProjectorUpdate``: dots, expansion,
-  update, centroid), summed as ``LearnerCore`` sequences them (per-layer units update at the
-  same time, a shared unit one layer after another);
-* :func:`port_bound`: the accesses of the busiest layer weight memory in one TRAIN (both passes
-  read ``active + 1`` words per neuron and step, the update one access per word of each changed
-  row), i.e. the cycles the present memory organisation needs at one access a cycle.
+* :func:`analytic_cycles`: the cycle formulas the blocks document (``LIFCore``, both passes in
+  one step: ``1 + m (a0 + 3)`` plus ``m`` for layer 0's second pass, which shares the first
+  pass's input sums, or ``m (a1 + 3)`` for a later layer's; the encoder ``n0 + 2`` a step;
+  ``ProjectorUpdate``: dots, expansion, update, centroid), summed as ``LearnerCore`` sequences
+  them (per-layer units update at the same time, a shared unit one layer after another);
+* :func:`port_bound`: the accesses of the busiest layer weight memory in one TRAIN (``active +
+  1`` words per neuron, step and pass, once for both passes in layer 0; the update one access
+  per word of each changed row), i.e. the cycles the present memory organisation needs at one
+  access a cycle.
 
 Both take a sample's :func:`workload`, read off the golden model's result of that TRAIN
 (bit-exact with the gateware).
@@ -30,11 +32,11 @@ def analytic_cycles(config, work, shared: bool) -> float:
         raise ValueError("The cycle model covers rank 0 only (no low-rank stage)")
     sizes, steps, clusters = config.sizes, config.timesteps, config.clusters
     layers = list(zip(sizes[:-1], sizes[1:], strict=True))
-    passes = 0
-    for p in range(2):
-        passes += steps * (sizes[0] + 2)                               # encoder
-        passes += sum(m * (work["spikes"][layer][p] + 4 * steps) + steps
-                      for layer, (_, m) in enumerate(layers))
+    passes = steps * (sizes[0] + 2)                                    # encoder
+    for layer, (_, m) in enumerate(layers):
+        first, second = work["spikes"][layer]
+        passes += m * (first + 3 * steps) + steps
+        passes += m * steps if layer == 0 else m * (second + 3 * steps)
     feed = sum(2 * (n + 1 + m) for n, m in layers)                     # counts + errors
     units = [(clusters + 1) * (n + 1) + 2 + n * (clusters + 3)        # dots + expansion
              + 2 * m + work["rows"][layer] * (n + 2)                   # update
@@ -46,6 +48,7 @@ def analytic_cycles(config, work, shared: bool) -> float:
 def port_bound(config, work) -> int:
     """Accesses of the busiest layer weight memory in one TRAIN (one access a cycle)."""
     sizes, steps = config.sizes, config.timesteps
-    return max(m * sum(s + steps for s in work["spikes"][layer])
-               + work["rows"][layer] * (n + 1)
-               for layer, (n, m) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)))
+    reads = [m * sum(s + steps for s in work["spikes"][layer][:1 if layer == 0 else 2])
+             for layer, m in enumerate(sizes[1:])]
+    return max(read + work["rows"][layer] * (n + 1)
+               for layer, (read, n) in enumerate(zip(reads, sizes[:-1], strict=True)))

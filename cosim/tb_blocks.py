@@ -120,10 +120,11 @@ async def _started(dut, *inputs, seed=0):
 
 @cocotb.test()
 async def lif_core_matches_golden(dut):
-    config, layer, seed, passes = _params()
+    config, layer, seed, runs = _params()
     bench = await _started(dut, "start", "weights.we")
-    await benches.lif_bench(bench, config, layer,
-                            lif_vectors(config, layer, passes=passes, seed=seed))
+    same_inputs = os.environ.get("LOCO_SAME_INPUTS") == "1"
+    await benches.lif_bench(bench, config, layer, lif_vectors(config, layer, runs=runs, seed=seed,
+                                                              same_inputs=same_inputs))
 
 
 @cocotb.test()

@@ -23,18 +23,21 @@ def bits(flags) -> int:
     return sum(1 << index for index, flag in enumerate(flags) if flag)
 
 
-def lif_vectors(config: NetworkConfig, layer: int, *, passes: int, seed: int,
+def lif_vectors(config: NetworkConfig, layer: int, *, runs: int, seed: int,
                 density: float | None = None, weight_range: float = 1.0, init=None,
-                perturb: bool | None = None) -> dict:
-    """Random passes of ``config.timesteps`` steps through one LIF core.
+                perturb: bool | None = None, same_inputs: bool = False) -> dict:
+    """Random runs of ``config.timesteps`` steps through one two-pass LIF core
+    (:class:`hw.neuron.LIFCore`).
 
-    Each pass draws its own spike density (unless given), perturbation on/off, signs and whether
-    they are inverted (the antithetic pass). Weights
-    are uniform over ``weight_range`` times the master range, so saturation is exercised, unless
+    Each run draws whether pass 1 runs beside pass 0 (``both``), one set of signs and, per
+    pass, its spike density (unless given; pass 1 takes pass 0's spikes with ``same_inputs``),
+    perturbation on/off and whether the signs are inverted (the antithetic pass). Weights are
+    uniform over ``weight_range`` times the master range, so saturation is exercised, unless
     ``init`` gives them; ``perturb`` forces the perturbation on or off.
-    Returns ``init`` (master words) and per step ``spikes_in``, ``negative``, ``invert``,
-    ``first``, ``perturb`` (ints), ``spikes_out`` (int) and per pass the final membranes ``v``
-    and spike counts ``counts``.
+    Returns ``init`` (master words) and per step ``spikes_in`` (an int per pass), ``negative``,
+    ``invert``, ``perturb`` (bit ``p``: pass ``p``), ``first``, ``both`` and ``spikes_out`` (an
+    int per pass; pass 1's ``None`` when it does not run); per run, per pass, the final
+    membranes ``v`` and spike counts ``counts`` (``None`` for a pass that did not run).
     """
     rng = random.Random(seed)
     n, m = config.sizes[layer], config.sizes[layer + 1]
@@ -45,22 +48,36 @@ def lif_vectors(config: NetworkConfig, layer: int, *, passes: int, seed: int,
     weights = torch.tensor(init).view(m, n + 1) >> config.weight_shift
     sigma = config.noise_amplitude_raw
     steps, finals, counts = [], [], []
-    for _ in range(passes):
-        p = density if density is not None else rng.choice([0.0, 0.05, 0.3, 0.7, 1.0])
-        spikes = torch.tensor([[[rng.random() < p for _ in range(n)]
-                                for _ in range(config.timesteps)]])
-        perturbed = rng.random() < 0.5 if perturb is None else perturb
+    for _ in range(runs):
+        both = rng.random() < 0.75
         negative = torch.tensor([[rng.random() < 0.5 for _ in range(m)]])
-        invert = rng.random() < 0.5
-        noise = torch.where(negative ^ invert, -sigma, sigma) if perturbed else None
-        out, v = layer_run(spikes, weights, config.lif(layer), noise)
+        passes = []
+        for p in range(2):
+            if p == 1 and same_inputs:
+                spikes = passes[0]["spikes"]
+            else:
+                d = density if density is not None else rng.choice([0.0, 0.05, 0.3, 0.7, 1.0])
+                spikes = torch.tensor([[[rng.random() < d for _ in range(n)]
+                                        for _ in range(config.timesteps)]])
+            perturbed = rng.random() < 0.5 if perturb is None else perturb
+            invert = rng.random() < 0.5
+            noise = torch.where(negative ^ invert, -sigma, sigma) if perturbed else None
+            out, v = layer_run(spikes, weights, config.lif(layer), noise)
+            ran = p == 0 or both
+            passes.append({"spikes": spikes, "perturb": perturbed, "invert": invert,
+                           "out": out if ran else None, "v": v[0].tolist() if ran else None,
+                           "counts": out[0].sum(dim=0).tolist() if ran else None})
         for t in range(config.timesteps):
-            steps.append({"spikes_in": bits(spikes[0, t].tolist()),
-                          "negative": bits(negative[0].tolist()), "invert": int(invert),
-                          "first": int(t == 0),
-                          "perturb": int(perturbed), "spikes_out": bits(out[0, t].tolist())})
-        finals.append(v[0].tolist())
-        counts.append(out[0].sum(dim=0).tolist())
+            steps.append({
+                "spikes_in": [bits(pa["spikes"][0, t].tolist()) for pa in passes],
+                "negative": bits(negative[0].tolist()),
+                "invert": bits(pa["invert"] for pa in passes),
+                "perturb": bits(pa["perturb"] for pa in passes),
+                "first": int(t == 0), "both": int(both),
+                "spikes_out": [None if pa["out"] is None else bits(pa["out"][0, t].tolist())
+                               for pa in passes]})
+        finals.append([pa["v"] for pa in passes])
+        counts.append([pa["counts"] for pa in passes])
     return {"init": init, "steps": steps, "v": finals, "counts": counts}
 
 

@@ -193,9 +193,10 @@ class LearnerCore(wiring.Component):
 
     Per ``TRAIN`` command: the perturbation lane is reseeded with ``perturb_seed`` and one sign
     per neuron is drawn (layer by layer); the encoder lane is reseeded with ``encoder_seed`` and
-    a first pass of ``T`` steps runs through every layer, perturbed by ``-xi`` (antithetic, the
-    default; with ``antithetic=False`` the signs are drawn after a clean first pass); a second
-    pass replays the same input spikes with ``+xi`` currents; the readout gives ``delta``; each
+    ``T`` steps run through every layer, each step computing both passes on the same encoded
+    input spikes: a first pass perturbed by ``-xi`` (antithetic, the default; clean with
+    ``antithetic=False``) and a second with ``+xi`` currents, each neuron's layer-0 input sum
+    read once for both; the readout gives ``delta``; each
     layer's :class:`ProjectorUpdate` is fed its presynaptic counts and errors, one layer after
     another (a few cycles per word), and the units then update their layers *at the same time*
     (the O(1)-in-depth update; with ``shared_update`` one unit takes the layers in turn);
@@ -254,7 +255,8 @@ class LearnerCore(wiring.Component):
         cores = []
         for l in range(layers):
             init = self._init[l] if self._init is not None else None
-            m.submodules[f"core{l}"] = core = LIFCore(cfg, l, init=init)
+            # Layer 0's input is the same in both passes: one weight read serves both.
+            m.submodules[f"core{l}"] = core = LIFCore(cfg, l, init=init, same_inputs=l == 0)
             cores.append(core)
         # Update units and the layers each serves, in order.
         groups = [tuple(range(layers))] if self._shared else [(l,) for l in range(layers)]
@@ -281,16 +283,22 @@ class LearnerCore(wiring.Component):
         m.submodules.outputs = y_first = SinglePortRAM(fixed.shape(learn.output), sizes[-1])
         m.d.comb += [y_first.addr.eq(self.outputs.addr), self.outputs.data.eq(y_first.rdata)]
 
-        # Antithetic: the first pass of a TRAIN is perturbed too, with the signs inverted.
-        train_first = ~r.noisy & (r.command == Command.TRAIN)
+        # A TRAIN runs both passes in the same steps; antithetic, its first pass is perturbed
+        # too, with the signs inverted. Memory reads (readout, update feed) see pass r.noisy.
+        train = r.command == Command.TRAIN
+        first_perturbed = train if learn.antithetic else C(0)
         offsets = [sum(sizes[1:1 + l]) for l in range(layers)]
         for l, core in enumerate(cores):
+            for p in range(1 if core.same_inputs else 2):
+                m.d.comb += core.spikes_in[p].eq(r.in_spikes if l == 0
+                                                 else cores[l - 1].spikes_out[p])
             m.d.comb += [
-                core.spikes_in.eq(r.in_spikes if l == 0 else cores[l - 1].spikes_out),
                 core.negative.eq(r.signs[offsets[l]:offsets[l] + sizes[l + 1]]),
-                core.invert.eq(train_first if learn.antithetic else 0),
+                core.invert.eq(Cat(first_perturbed, 0)),
+                core.perturb.eq(Cat(first_perturbed, 1)),
                 core.first.eq(r.step == 0),
-                core.perturb.eq(r.noisy | train_first if learn.antithetic else r.noisy),
+                core.both.eq(train),
+                core.v_pass.eq(r.noisy),
             ]
             wiring.connect(m, getattr(ports, f"core{l}"), core.weights)
         host = self.projector                 # the host's port to the update units
@@ -334,8 +342,8 @@ class LearnerCore(wiring.Component):
         return m
 
     def _pass_states(self, m, r, noise, inputs, cores, readout):
-        """IDLE -> PASS (reseed) -> SIGNS (drawn before the pass that first uses them) ->
-        per step ENCODE (the inputs' spikes) and each layer in turn -> READOUT."""
+        """IDLE -> PASS (reseed) -> SIGNS (a TRAIN's) -> per step ENCODE (the inputs'
+        spikes) and each layer in turn (both passes of a TRAIN) -> READOUT."""
         cfg = self._config
         n0, enc, pert = cfg.sizes[0], noise.encoder, noise.perturb
         in_rd, in_wr = inputs
@@ -348,11 +356,10 @@ class LearnerCore(wiring.Component):
                                             self.step_shift))]
                 m.next = "PASS"
         with m.State("PASS"):
-            # Start a pass: replay the encoder stream (counts restart at step 0).
+            # Start the passes: seed the encoder stream (counts restart at step 0).
             m.d.comb += [enc.seed.eq(self.encoder_seed), enc.reseed.eq(1), readout.clear.eq(1)]
             m.d.sync += [r.step.eq(0), r.index.eq(0), r.fetched.eq(0)]
-            train_first = ~r.noisy & (r.command == Command.TRAIN)
-            with m.If(train_first if cfg.learning.antithetic else r.noisy):
+            with m.If(r.command == Command.TRAIN):
                 m.d.comb += [pert.seed.eq(self.perturb_seed), pert.reseed.eq(1)]
                 m.next = "SIGNS"
             with m.Else():
@@ -402,9 +409,10 @@ class LearnerCore(wiring.Component):
                 m.next = "ENCODE"
 
     def _readout_states(self, m, r, readout_core, y_first, readout):
-        """READOUT: each class's membrane through the :class:`ReadoutUnit` (the noisy pass
-        reads the first pass's output beside it, both a cycle later); the first pass stores
-        its outputs. Then the second pass, or ``delta`` (DELTA_ROUND), or the end of INFER."""
+        """READOUT: each class's membrane of the first pass through the :class:`ReadoutUnit`,
+        which stores its outputs; a TRAIN then reads the second pass's (``r.noisy``) with the
+        first pass's output beside it (both a cycle later), and ``delta`` follows (DELTA_ROUND);
+        an INFER ends."""
         classes = self._config.sizes[-1]
         with m.State("READOUT"):
             m.d.sync += r.fetched.eq(r.index < classes)
@@ -422,7 +430,6 @@ class LearnerCore(wiring.Component):
                     m.next = "DELTA_ROUND"
                 with m.Elif(r.command == Command.TRAIN):
                     m.d.sync += r.noisy.eq(1)
-                    m.next = "PASS"
                 with m.Else():
                     m.d.sync += self.busy.eq(0)
                     m.next = "IDLE"

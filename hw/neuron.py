@@ -58,19 +58,25 @@ class LayerComponent(wiring.Component):
 
 
 class LIFCore(LayerComponent):
-    """One layer of ``m`` neurons with ``n`` inputs, one neuron at a time.
+    """One layer of ``m`` neurons with ``n`` inputs, one neuron at a time, for the two passes
+    of a training sample in the same steps.
 
     Bit-exact with :func:`loco_sw.golden.lif_step` over
-    :func:`loco_sw.golden.layer_currents`: per time step every neuron adds the forward weights
-    (``master >> weight_shift``) of the inputs that spiked, its bias and, in a perturbed pass,
-    ``+-sigma``, then leaks, saturates, fires and soft-resets (or only integrates, for the
-    readout layer).
+    :func:`loco_sw.golden.layer_currents`, per pass: every step each neuron adds the forward
+    weights (``master >> weight_shift``) of the inputs that spiked, its bias and, in a perturbed
+    pass, ``+-sigma``, then leaks, saturates, fires and soft-resets (or only integrates, for the
+    readout layer). Pass 0 is a sample's first pass; with ``both`` set, pass 1 (the second)
+    runs in the same step, neuron by neuron, on its own membranes and spikes. With
+    ``same_inputs`` (layer 0: both passes see the same encoded input) a neuron's input sum is
+    accumulated once and serves both passes: one weight read per spiking input, not two.
 
-    Protocol: hold ``spikes_in``, ``negative``, ``invert``, ``first`` and ``perturb``; pulse
-    ``start`` while ``busy`` is low. ``busy`` rises on the next cycle and falls when
-    ``spikes_out`` holds the step's spikes. ``first`` treats every membrane as zero (the first
-    step of a pass).
-    Latency: ``m * (active inputs + 4) + 1`` cycles; inputs that did not spike cost nothing.
+    Protocol: hold ``spikes_in``, ``negative``, ``invert``, ``perturb``, ``first`` and
+    ``both``; pulse ``start`` while ``busy`` is low. ``busy`` rises on the next cycle and falls
+    when ``spikes_out`` holds the step's spikes. ``first`` treats every membrane as zero (the
+    first step of a pass).
+    Latency: ``1 + m (a0 + 3)`` cycles, where ``a_p`` is the number of inputs that spiked in
+    pass ``p``; with ``both``, ``+ m`` (``same_inputs``) or ``+ m (a1 + 3)``. Inputs that did
+    not spike cost nothing.
 
     Parameters
     ----------
@@ -79,46 +85,57 @@ class LIFCore(LayerComponent):
         Which layer (0-based) of ``config`` this core computes.
     init : list of int, optional
         Initial master weight words, row-major ``(m, n + 1)``, bias last in each row.
+    same_inputs : bool
+        ``spikes_in[1]`` is ignored: pass 1 takes pass 0's input sums.
 
     Members
     -------
-    spikes_in : ``In(n)``
+    spikes_in : ``In(ArrayLayout(n, 2))``        per pass
     negative : ``In(m)``
-        Per neuron, perturbation sign (1: ``-sigma``); used when ``perturb`` is set.
-    invert : ``In(1)``
-        Flips every sign (the antithetic pass, perturbed by ``-xi``).
-    first, perturb, start : ``In(1)``
+        Per neuron, perturbation sign (1: ``-sigma``); used in a pass whose ``perturb`` is set.
+    invert, perturb : ``In(2)``
+        Per pass (bit ``p``): flip every sign (the antithetic first pass, perturbed by
+        ``-xi``); add the perturbation.
+    first, both, start : ``In(1)``
     busy : ``Out(1)``
-    spikes_out : ``Out(m)``
-    v_addr : ``In(range(m))``; v_data : ``Out(membrane)``; count_data : ``Out(range(T + 1))``
-        Membrane and spike count (since the last ``first`` step) read port, data one cycle
-        after the address, valid while idle.
+    spikes_out : ``Out(ArrayLayout(m, 2))``      per pass
+    v_pass : ``In(1)``; v_addr : ``In(range(m))``; v_data : ``Out(membrane)``;
+    count_data : ``Out(range(T + 1))``
+        Membrane and spike count (since the last ``first`` step) read port of pass ``v_pass``,
+        data one cycle after the address, valid while idle.
     weights : ``In(weight_port_signature(m * (n + 1), master))``
         Master weight port for the learning unit; honoured only while idle.
     """
 
-    def __init__(self, config: NetworkConfig, layer: int, *, init=None):
+    def __init__(self, config: NetworkConfig, layer: int, *, init=None, same_inputs=False):
         self.check_layer(config, layer)
         self._n, self._m = config.sizes[layer], config.sizes[layer + 1]
+        self._same_inputs = bool(same_inputs)
         depth = self._m * (self._n + 1)
         if init is not None and len(init) != depth:
             raise ValueError(f"Initial weights must have {depth} words, not {len(init)}")
         self._init = list(init) if init is not None else [0] * depth
         lif = config.lif(layer)
         super().__init__(config, layer, {
-            "spikes_in":  In(self._n),
+            "spikes_in":  In(data.ArrayLayout(self._n, 2)),
             "negative":   In(self._m),
-            "invert":     In(1),
+            "invert":     In(2),
+            "perturb":    In(2),
             "first":      In(1),
-            "perturb":    In(1),
+            "both":       In(1),
             "start":      In(1),
             "busy":       Out(1),
-            "spikes_out": Out(self._m),
+            "spikes_out": Out(data.ArrayLayout(self._m, 2)),
+            "v_pass":     In(1),
             "v_addr":     In(range(self._m)),
             "v_data":     Out(fixed.shape(lif.membrane)),
             "count_data": Out(range(config.timesteps + 1)),
             "weights":    In(weight_port_signature(depth, fixed.shape(config.learning.master))),
         })
+
+    @property
+    def same_inputs(self):
+        return self._same_inputs
 
     def elaborate(self, platform):
         m = Module()
@@ -127,10 +144,11 @@ class LIFCore(LayerComponent):
 
         m.submodules.wmem = wmem = Memory(shape=fixed.shape(cfg.learning.master),
                                           depth=count * (n + 1), init=self._init)
-        # Each membrane word carries the neuron's spike count of the pass beside it.
+        # Each membrane word carries the neuron's spike count of the pass beside it; the word of
+        # neuron i in pass p is at 2 i + p.
         count_bits = (cfg.timesteps + 1).bit_length()
         state = data.StructLayout({"v": fixed.shape(lif.membrane), "count": count_bits})
-        m.submodules.vmem = vmem = Memory(shape=state, depth=count, init=[])
+        m.submodules.vmem = vmem = Memory(shape=state, depth=2 * count, init=[])
         w_rd, w_wr = wmem.read_port(), wmem.write_port()
         v_rd, v_wr = vmem.read_port(), vmem.write_port()
 
@@ -141,14 +159,16 @@ class LIFCore(LayerComponent):
         acc_bits = lif.weight.width + (n + 1).bit_length() + 2   # sums of forward weights
         acc     = Signal(signed(acc_bits))
         first   = Signal()
-        perturb = Signal()
+        both    = Signal()
+        lane    = Signal()               # the pass being accumulated or fired
+        read_lane = Signal()             # whose membrane word is read for the next FIRE
 
         m.d.comb += [
             w_wr.addr.eq(self.weights.waddr),
             w_wr.data.eq(self.weights.wdata),
             w_wr.en.eq(self.weights.we & ~self.busy),
             self.weights.rdata.eq(w_rd.data),
-            v_rd.addr.eq(Mux(self.busy, neuron, self.v_addr)),
+            v_rd.addr.eq(Mux(self.busy, Cat(read_lane, neuron), Cat(self.v_pass, self.v_addr))),
             self.v_data.eq(v_rd.data.v),
             self.count_data.eq(v_rd.data.count),
         ]
@@ -156,8 +176,8 @@ class LIFCore(LayerComponent):
         sigma = cfg.noise_amplitude_raw
         v_old  = Mux(first, 0, v_rd.data.v)
         count_old = Mux(first, 0, v_rd.data.count)
-        negative = self.negative.bit_select(neuron, 1) ^ self.invert
-        noise  = Mux(perturb, Mux(negative, -sigma, sigma), 0)
+        negative = self.negative.bit_select(neuron, 1) ^ self.invert.bit_select(lane, 1)
+        noise  = Mux(self.perturb.bit_select(lane, 1), Mux(negative, -sigma, sigma), 0)
         current = acc + noise
         v_leak = v_old - (v_old >> lif.leak_shift) if lif.leak_shift else v_old
         v_sum  = Signal(fixed.shape(lif.membrane))
@@ -168,21 +188,18 @@ class LIFCore(LayerComponent):
         else:
             spike, v_next = C(0), v_sum
 
+        def load(pass_):
+            """Start accumulating pass ``pass_`` of the current neuron (the bias always)."""
+            return [pending.eq(Cat(self.spikes_in[pass_], 1)), fetched.eq(0), acc.eq(0)]
+
         lowest = Signal.like(pending)           # the input whose weight is read this cycle
+        m.d.comb += read_lane.eq(lane)
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += w_rd.addr.eq(self.weights.raddr)
                 with m.If(self.start):
-                    m.d.sync += [
-                        self.busy.eq(1),
-                        first.eq(self.first),
-                        perturb.eq(self.perturb),
-                        neuron.eq(0),
-                        base.eq(0),
-                        pending.eq(Cat(self.spikes_in, 1)),
-                        fetched.eq(0),
-                        acc.eq(0),
-                    ]
+                    m.d.sync += [self.busy.eq(1), first.eq(self.first), both.eq(self.both),
+                                 neuron.eq(0), base.eq(0), lane.eq(0), *load(0)]
                     m.next = "ACCUMULATE"
             with m.State("ACCUMULATE"):
                 # One weight read per cycle, for the lowest pending input; the data arrives a
@@ -195,21 +212,28 @@ class LIFCore(LayerComponent):
                 m.d.sync += pending.eq(pending & ~lowest)
                 with m.If(fetched):
                     m.d.sync += acc.eq(acc + (w_rd.data >> cfg.weight_shift))
-                with m.If(~pending.any() & ~fetched):
+                with m.If(fetched & ~pending.any()):   # the last word is being added
                     m.next = "FIRE"
             with m.State("FIRE"):
-                m.d.comb += [v_wr.addr.eq(neuron), v_wr.data.v.eq(v_next),
+                m.d.comb += [v_wr.addr.eq(Cat(lane, neuron)), v_wr.data.v.eq(v_next),
                              v_wr.data.count.eq(count_old + spike), v_wr.en.eq(1)]
-                m.d.sync += self.spikes_out.bit_select(neuron, 1).eq(spike)
-                with m.If(neuron == count - 1):
+                with m.If(lane):
+                    m.d.sync += self.spikes_out[1].bit_select(neuron, 1).eq(spike)
+                with m.Else():
+                    m.d.sync += self.spikes_out[0].bit_select(neuron, 1).eq(spike)
+                with m.If(~lane & both):
+                    m.d.sync += lane.eq(1)
+                    if self._same_inputs:
+                        # Pass 1 fires next cycle on the same sum: read its membrane now.
+                        m.d.comb += read_lane.eq(1)
+                    else:
+                        m.d.sync += load(1)
+                        m.next = "ACCUMULATE"
+                with m.Elif(neuron == count - 1):
                     m.d.sync += self.busy.eq(0)
                     m.next = "IDLE"
                 with m.Else():
-                    m.d.sync += [
-                        neuron.eq(neuron + 1),
-                        base.eq(base + n + 1),
-                        pending.eq(Cat(self.spikes_in, 1)),
-                        acc.eq(0),
-                    ]
+                    m.d.sync += [neuron.eq(neuron + 1), base.eq(base + n + 1), lane.eq(0),
+                                 *load(0)]
                     m.next = "ACCUMULATE"
         return m

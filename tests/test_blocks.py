@@ -27,22 +27,26 @@ LOWRANK = dataclasses.replace(SMALL, learning=dataclasses.replace(SMALL.learning
 LANES = {"encoder": ENCODER_SEED, "perturb": PERTURB_SEED}
 
 
-@pytest.mark.parametrize("config, layer", [(SMALL, 0), (SMALL, 1), (NARROW, 0), (NARROW, 1)],
-                         ids=["small-lif", "small-readout", "narrow-lif", "narrow-readout"])
-def test_lif_core_matches_golden(config, layer, request):
-    vectors = lif_vectors(config, layer, passes=150, seed=0x10C0)
+@pytest.mark.parametrize("config, layer, same_inputs",
+                         [(SMALL, 0, True), (SMALL, 0, False), (SMALL, 1, False),
+                          (NARROW, 0, True), (NARROW, 1, False)],
+                         ids=["small-lif-same-inputs", "small-lif", "small-readout",
+                              "narrow-lif-same-inputs", "narrow-readout"])
+def test_lif_core_matches_golden(config, layer, same_inputs, request):
+    vectors = lif_vectors(config, layer, runs=100, seed=0x10C0, same_inputs=same_inputs)
     assert len(vectors["steps"]) * config.sizes[layer + 1] >= 1000   # thousands of words
-    check_lif(config, layer, vectors, name=request.node.name)
+    check_lif(config, layer, vectors, name=request.node.name, same_inputs=same_inputs)
 
 
 def test_lif_core_default_size(request):
-    check_lif(DEFAULT_NETWORK, 0, lif_vectors(DEFAULT_NETWORK, 0, passes=2, seed=3),
-              name=request.node.name)
+    check_lif(DEFAULT_NETWORK, 0, lif_vectors(DEFAULT_NETWORK, 0, runs=2, seed=3,
+                                              same_inputs=True),
+              name=request.node.name, same_inputs=True)
 
 
 @pytest.mark.parametrize("density", [0.0, 1.0], ids=["zero-input", "all-spike"])
 def test_lif_core_corner_inputs(density, request):
-    vectors = lif_vectors(SMALL, 0, passes=4, seed=5, density=density, weight_range=1.0)
+    vectors = lif_vectors(SMALL, 0, runs=4, seed=5, density=density, weight_range=1.0)
     check_lif(SMALL, 0, vectors, name=request.node.name)
 
 
@@ -52,9 +56,25 @@ def test_lif_core_reaches_threshold_exactly(request):
     config = dataclasses.replace(SMALL, sizes=(2, 2, 2))
     half = (config.hidden.threshold_raw // 2) << config.weight_shift
     init = [half, half, 0] * 2
-    vectors = lif_vectors(config, 0, passes=2, seed=1, density=1.0, init=init, perturb=False)
-    assert vectors["steps"][0]["spikes_out"] == 0 and vectors["steps"][1]["spikes_out"] == 0b11
+    vectors = lif_vectors(config, 0, runs=2, seed=1, density=1.0, init=init, perturb=False)
+    assert vectors["steps"][0]["spikes_out"][0] == 0
+    assert vectors["steps"][1]["spikes_out"][0] == 0b11
     check_lif(config, 0, vectors, name=request.node.name)
+
+
+def test_lif_core_latency():
+    """The documented latency: ``1 + m (a0 + 3)`` a step, plus ``m`` for a shared second pass
+    or ``m (a1 + 3)`` for a second pass of its own."""
+    m = SMALL.sizes[1]
+    for same_inputs in (False, True):
+        vectors = lif_vectors(SMALL, 0, runs=6, seed=7, same_inputs=same_inputs)
+        want = 0
+        for vec in vectors["steps"]:
+            active = [bin(s).count("1") for s in vec["spikes_in"]]
+            second = (1 if same_inputs else active[1] + 3) if vec["both"] else 0
+            want += 1 + m * (active[0] + 3 + second)
+        assert check_lif(SMALL, 0, vectors, name=f"latency-{same_inputs}",
+                         same_inputs=same_inputs) == want
 
 
 @pytest.mark.parametrize("config, layer",
@@ -92,7 +112,7 @@ def test_noise_matches_golden(request):
 # constant of the model only (the gateware keeps the right one).
 def test_wrong_leak_is_caught(request):
     wrong = dataclasses.replace(SMALL, hidden=dataclasses.replace(SMALL.hidden, leak_shift=3))
-    vectors = lif_vectors(wrong, 0, passes=6, seed=0x10C0)
+    vectors = lif_vectors(wrong, 0, runs=6, seed=0x10C0)
     with pytest.raises(AssertionError, match=r"^step \d+: "):
         check_lif(SMALL, 0, vectors, name=request.node.name)
 

