@@ -33,7 +33,7 @@ __all__ = ["IOHarness", "BLOCKS", "DEVICES", "synthesise", "main"]
 BUILD_ROOT = Path(__file__).resolve().parent.parent / "build" / "synth"
 
 BLOCKS = {
-    "lif":       lambda: LIFCore(DEFAULT_NETWORK, 0, same_inputs=True),
+    "lif":       lambda: LIFCore(DEFAULT_NETWORK, 0, listed_inputs=True),
     "readout":   lambda: LIFCore(DEFAULT_NETWORK, 1),
     "projector": lambda: ProjectorUpdate(DEFAULT_NETWORK, 0),
     "noise":     lambda: NoiseGenerator(),

@@ -92,10 +92,10 @@ class AmaranthBench(benches.BenchVerbs):
         return result[0]
 
 
-def check_lif(config, layer, vectors, *, name, same_inputs=False):
+def check_lif(config, layer, vectors, *, name, listed_inputs=False):
     """Returns the cycles the steps took."""
-    return AmaranthBench(LIFCore(config, layer, same_inputs=same_inputs)).run(
-        benches.lif_bench, config, layer, vectors, name=name)
+    return AmaranthBench(LIFCore(config, layer, listed_inputs=listed_inputs)).run(
+        benches.lif_bench, config, layer, vectors, listed=listed_inputs, name=name)
 
 
 def check_projector(config, layer, vectors, *, name, seed=0):

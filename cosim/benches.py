@@ -62,15 +62,21 @@ class BenchVerbs:
             await self.tick()
 
 
-async def lif_bench(bench, config, layer, vectors):
+async def lif_bench(bench, config, layer, vectors, *, listed=False):
     """A two-pass :class:`hw.neuron.LIFCore` (built with zero weights): load
     ``vectors["init"]`` through the update port, run every step; every pass's spikes every step,
-    its membranes and spike counts at the end of every run. Returns the cycles the steps took."""
+    its membranes and spike counts at the end of every run. ``listed``: the core takes its
+    inputs as a list (``listed_inputs``; the vectors' passes must share their spikes), appended
+    in a random order. Returns the cycles the steps took (appends not counted)."""
     n, m = config.sizes[layer], config.sizes[layer + 1]
     await bench.write_port("weights.waddr", "weights.wdata", "weights.we", vectors["init"])
     cycles = 0
     for step, vec in enumerate(vectors["steps"]):
-        bench.set("spikes_in", vec["spikes_in"][0] | vec["spikes_in"][1] << n)
+        if listed:
+            assert vec["spikes_in"][0] == vec["spikes_in"][1], "a listed core's passes share"
+            await _append_spikes(bench, vec["spikes_in"][0], n)
+        else:
+            bench.set("spikes_in", vec["spikes_in"][0] | vec["spikes_in"][1] << n)
         for port in ("negative", "invert", "perturb", "first", "both"):
             bench.set(port, vec[port])
         bench.set("start", 1)
@@ -95,6 +101,19 @@ async def lif_bench(bench, config, layer, vectors):
                 got = await bench.read_port("v_addr", "count_data", m)
                 assert got == want, f"step {step}: pass {p} spike counts {got}, want {want}"
     return cycles
+
+
+async def _append_spikes(bench, spikes, n):
+    """Empty a listed core's input list, then append the inputs set in ``spikes``, shuffled."""
+    bench.set("clear", 1)
+    await bench.tick()
+    bench.set("clear", 0)
+    indices = [i for i in range(n) if spikes >> i & 1]
+    bench.set("append", 1)
+    for index in bench.rng.sample(indices, len(indices)):
+        bench.set("append_index", index)
+        await bench.tick()
+    bench.set("append", 0)
 
 
 async def projector_bench(bench, config, layer, vectors):

@@ -38,16 +38,15 @@ def _run(dut, toplevel, test, tag, env):
     assert results is not None
 
 
-@pytest.mark.parametrize("layer, same_inputs", [(0, True), (1, False)], ids=["lif", "readout"])
-def test_lif_core(layer, same_inputs):
-    _run(LIFCore(SMALL, layer, same_inputs=same_inputs), "lif_core", "lif_core_matches_golden",
-         f"small{layer}", {**_env(SMALL, layer, 0x10C0, 60),
-                           "LOCO_SAME_INPUTS": str(int(same_inputs))})
+@pytest.mark.parametrize("layer, listed", [(0, True), (1, False)], ids=["lif", "readout"])
+def test_lif_core(layer, listed):
+    _run(LIFCore(SMALL, layer, listed_inputs=listed), "lif_core", "lif_core_matches_golden",
+         f"small{layer}", {**_env(SMALL, layer, 0x10C0, 60), "LOCO_LISTED": str(int(listed))})
 
 
 def test_lif_core_default_size():
-    _run(LIFCore(DEFAULT_NETWORK, 0, same_inputs=True), "lif_core", "lif_core_matches_golden",
-         "default", {**_env(DEFAULT_NETWORK, 0, 3, 1), "LOCO_SAME_INPUTS": "1"})
+    _run(LIFCore(DEFAULT_NETWORK, 0, listed_inputs=True), "lif_core", "lif_core_matches_golden",
+         "default", {**_env(DEFAULT_NETWORK, 0, 3, 1), "LOCO_LISTED": "1"})
 
 
 def test_projector():

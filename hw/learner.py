@@ -126,6 +126,11 @@ class ReadoutUnit(wiring.Component):
     ``clear`` zeroes ``acc``; ``finish`` sets ``delta = saturate_symmetric(round_shift(acc,
     delta_shift))``.
 
+    Latency: ``y`` is combinational; ``acc`` and ``prediction`` take a word one cycle after its
+    ``valid`` cycle (its factors are registered before the multiply: the membrane read, the
+    rounding and the products were the UP5K build's critical path), so ``finish`` comes a cycle
+    or more after the last word.
+
     Members
     -------
     valid, index, v, clean, noisy, label, clear, finish : ``In``
@@ -153,13 +158,21 @@ class ReadoutUnit(wiring.Component):
         best = Signal(fixed.shape(learn.output))
         m.d.comb += self.y.eq(fixed.saturate(fixed.round_shift(self.v, cfg.log2_timesteps),
                                              learn.output))
+        # The word's factors and argmax candidate, registered (stage 1); then used (stage 2).
+        valid, noisy, index = Signal(), Signal(), Signal.like(self.index)
+        y = Signal.like(self.y)
+        difference = Signal(signed(learn.output.width + 1))
+        total = Signal(signed(learn.output.width + 2))
+        target = Mux(self.index == self.label, learn.output.one, 0)
+        m.d.sync += [valid.eq(self.valid), noisy.eq(self.noisy), index.eq(self.index),
+                     y.eq(self.y), difference.eq(self.y - self.clean),
+                     total.eq(self.y + self.clean - 2 * target)]
         with m.If(self.clear):
             m.d.sync += acc.eq(0)
-        with m.If(self.valid & self.noisy):
-            target = Mux(self.index == self.label, learn.output.one, 0)
-            m.d.sync += acc.eq(acc + (self.y - self.clean) * (self.y + self.clean - 2 * target))
-        with m.If(self.valid & ~self.noisy & ((self.index == 0) | (self.y > best))):
-            m.d.sync += [best.eq(self.y), self.prediction.eq(self.index)]
+        with m.If(valid & noisy):
+            m.d.sync += acc.eq(acc + difference * total)
+        with m.If(valid & ~noisy & ((index == 0) | (y > best))):
+            m.d.sync += [best.eq(y), self.prediction.eq(index)]
         with m.If(self.finish):
             m.d.sync += self.delta.eq(fixed.saturate_symmetric(
                 fixed.round_shift(acc, learn.delta_shift), learn.delta))
@@ -173,7 +186,6 @@ class _Registers:
         sizes, learn = cfg.sizes, cfg.learning
         n0, classes = sizes[0], sizes[-1]
         self.signs     = Signal(sum(sizes[1:]))      # perturbation signs, layer 0 first
-        self.in_spikes = Signal(n0)
         self.command   = Signal(Command)
         self.noisy     = Signal()
         self.step      = Signal(range(cfg.timesteps + 1))
@@ -255,8 +267,9 @@ class LearnerCore(wiring.Component):
         cores = []
         for l in range(layers):
             init = self._init[l] if self._init is not None else None
-            # Layer 0's input is the same in both passes: one weight read serves both.
-            m.submodules[f"core{l}"] = core = LIFCore(cfg, l, init=init, same_inputs=l == 0)
+            # Layer 0's input, the same in both passes, comes as a list of the inputs that
+            # spiked (written while encoding); one weight read serves both passes.
+            m.submodules[f"core{l}"] = core = LIFCore(cfg, l, init=init, listed_inputs=l == 0)
             cores.append(core)
         # Update units and the layers each serves, in order.
         groups = [tuple(range(layers))] if self._shared else [(l,) for l in range(layers)]
@@ -289,9 +302,8 @@ class LearnerCore(wiring.Component):
         first_perturbed = train if learn.antithetic else C(0)
         offsets = [sum(sizes[1:1 + l]) for l in range(layers)]
         for l, core in enumerate(cores):
-            for p in range(1 if core.same_inputs else 2):
-                m.d.comb += core.spikes_in[p].eq(r.in_spikes if l == 0
-                                                 else cores[l - 1].spikes_out[p])
+            if l > 0:
+                m.d.comb += core.spikes_in.eq(cores[l - 1].spikes_out)
             m.d.comb += [
                 core.negative.eq(r.signs[offsets[l]:offsets[l] + sizes[l + 1]]),
                 core.invert.eq(Cat(first_perturbed, 0)),
@@ -373,7 +385,9 @@ class LearnerCore(wiring.Component):
                 m.next = "ENCODE"
         with m.State("ENCODE"):
             # Input j spikes when the low bits of its encoder word are below its intensity;
-            # its count is updated in the same memory word.
+            # its count is updated in the same memory word, and a spike is appended to layer
+            # 0's input list (emptied in the first cycle, before any read data arrives).
+            m.d.comb += cores[0].clear.eq((r.index == 0) & ~r.fetched)
             m.d.sync += r.fetched.eq(r.index < n0)
             with m.If(r.index < n0):       # no address n0 while the last read drains
                 m.d.comb += in_rd.addr.eq(r.index)
@@ -386,7 +400,7 @@ class LearnerCore(wiring.Component):
                     in_wr.data.intensity.eq(in_rd.data.intensity),
                     in_wr.data.count.eq(Mux(r.step == 0, 0, in_rd.data.count) + spike),
                 ]
-                m.d.sync += r.in_spikes.eq(Cat(r.in_spikes[1:], spike))  # input 0 in bit 0
+                m.d.comb += [cores[0].append.eq(spike), cores[0].append_index.eq(r.previous)]
             with m.Elif(r.index == n0):
                 m.d.sync += [r.layer.eq(0), r.index.eq(0)]
                 m.next = "LAYER_START"

@@ -66,17 +66,24 @@ class LIFCore(LayerComponent):
     weights (``master >> weight_shift``) of the inputs that spiked, its bias and, in a perturbed
     pass, ``+-sigma``, then leaks, saturates, fires and soft-resets (or only integrates, for the
     readout layer). Pass 0 is a sample's first pass; with ``both`` set, pass 1 (the second)
-    runs in the same step, neuron by neuron, on its own membranes and spikes. With
-    ``same_inputs`` (layer 0: both passes see the same encoded input) a neuron's input sum is
-    accumulated once and serves both passes: one weight read per spiking input, not two.
+    runs in the same step, neuron by neuron, on its own membranes and spikes.
 
-    Protocol: hold ``spikes_in``, ``negative``, ``invert``, ``perturb``, ``first`` and
-    ``both``; pulse ``start`` while ``busy`` is low. ``busy`` rises on the next cycle and falls
+    The inputs come in one of two ways. By default as spike vectors, one per pass
+    (``spikes_in``), whose weights are read lowest input first. With ``listed_inputs`` (layer 0:
+    both passes see the same encoded input) as a *list* of the inputs that spiked, appended
+    while idle: the weight address is the list word plus the row base (no ``n``-bit priority
+    encoder on the path: at ``n = 784`` that encoder limited the clock), and a neuron's input
+    sum is read once and serves both passes.
+
+    Protocol: hold ``negative``, ``invert``, ``perturb``, ``first``, ``both`` and (vector inputs)
+    ``spikes_in``, or (listed inputs) pulse ``clear`` and then ``append`` with
+    ``append_index`` once per input that spiked, in any order; pulse ``start`` while ``busy`` is
+    low (a cycle or more after the last append). ``busy`` rises on the next cycle and falls
     when ``spikes_out`` holds the step's spikes. ``first`` treats every membrane as zero (the
     first step of a pass).
     Latency: ``1 + m (a0 + 3)`` cycles, where ``a_p`` is the number of inputs that spiked in
-    pass ``p``; with ``both``, ``+ m`` (``same_inputs``) or ``+ m (a1 + 3)``. Inputs that did
-    not spike cost nothing.
+    pass ``p``; with ``both``, ``+ m`` (listed inputs) or ``+ m (a1 + 3)``. Inputs that did not
+    spike cost nothing.
 
     Parameters
     ----------
@@ -85,12 +92,13 @@ class LIFCore(LayerComponent):
         Which layer (0-based) of ``config`` this core computes.
     init : list of int, optional
         Initial master weight words, row-major ``(m, n + 1)``, bias last in each row.
-    same_inputs : bool
-        ``spikes_in[1]`` is ignored: pass 1 takes pass 0's input sums.
+    listed_inputs : bool
+        The inputs come as a list of spiking inputs, the same for both passes.
 
     Members
     -------
-    spikes_in : ``In(ArrayLayout(n, 2))``        per pass
+    spikes_in : ``In(ArrayLayout(n, 2))``        per pass (vector inputs)
+    clear, append : ``In(1)``; append_index : ``In(range(n))``   (listed inputs)
     negative : ``In(m)``
         Per neuron, perturbation sign (1: ``-sigma``); used in a pass whose ``perturb`` is set.
     invert, perturb : ``In(2)``
@@ -107,17 +115,21 @@ class LIFCore(LayerComponent):
         Master weight port for the learning unit; honoured only while idle.
     """
 
-    def __init__(self, config: NetworkConfig, layer: int, *, init=None, same_inputs=False):
+    def __init__(self, config: NetworkConfig, layer: int, *, init=None, listed_inputs=False):
         self.check_layer(config, layer)
         self._n, self._m = config.sizes[layer], config.sizes[layer + 1]
-        self._same_inputs = bool(same_inputs)
+        self._listed = bool(listed_inputs)
         depth = self._m * (self._n + 1)
         if init is not None and len(init) != depth:
             raise ValueError(f"Initial weights must have {depth} words, not {len(init)}")
         self._init = list(init) if init is not None else [0] * depth
         lif = config.lif(layer)
+        if self._listed:
+            inputs = {"clear": In(1), "append": In(1), "append_index": In(range(self._n))}
+        else:
+            inputs = {"spikes_in": In(data.ArrayLayout(self._n, 2))}
         super().__init__(config, layer, {
-            "spikes_in":  In(data.ArrayLayout(self._n, 2)),
+            **inputs,
             "negative":   In(self._m),
             "invert":     In(2),
             "perturb":    In(2),
@@ -134,8 +146,8 @@ class LIFCore(LayerComponent):
         })
 
     @property
-    def same_inputs(self):
-        return self._same_inputs
+    def listed_inputs(self):
+        return self._listed
 
     def elaborate(self, platform):
         m = Module()
@@ -154,7 +166,6 @@ class LIFCore(LayerComponent):
 
         neuron  = Signal(range(count))
         base    = Signal(range(count * (n + 1)))
-        pending = Signal(n + 1)          # inputs still to add for this neuron, bias on top
         fetched = Signal()               # a weight read was issued last cycle
         acc_bits = lif.weight.width + (n + 1).bit_length() + 2   # sums of forward weights
         acc     = Signal(signed(acc_bits))
@@ -188,31 +199,27 @@ class LIFCore(LayerComponent):
         else:
             spike, v_next = C(0), v_sum
 
-        def load(pass_):
-            """Start accumulating pass ``pass_`` of the current neuron (the bias always)."""
-            return [pending.eq(Cat(self.spikes_in[pass_], 1)), fetched.eq(0), acc.eq(0)]
-
-        lowest = Signal.like(pending)           # the input whose weight is read this cycle
+        if self._listed:
+            load, issue = self._listed_reader(m, w_rd, base)
+        else:
+            load, issue = self._vector_reader(m, w_rd, base)
         m.d.comb += read_lane.eq(lane)
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += w_rd.addr.eq(self.weights.raddr)
                 with m.If(self.start):
                     m.d.sync += [self.busy.eq(1), first.eq(self.first), both.eq(self.both),
-                                 neuron.eq(0), base.eq(0), lane.eq(0), *load(0)]
+                                 neuron.eq(0), base.eq(0), lane.eq(0), fetched.eq(0),
+                                 acc.eq(0), *load(0)]
                     m.next = "ACCUMULATE"
             with m.State("ACCUMULATE"):
-                # One weight read per cycle, for the lowest pending input; the data arrives a
-                # cycle later and is added then, so reads and adds overlap.
-                # A signal, not an expression: each use of an expression's bit would copy the
-                # n-bit negation into the netlist (Amaranth's conversion slowed quadratically).
-                m.d.comb += lowest.eq(fixed.lowest_one(pending))
-                m.d.comb += w_rd.addr.eq(base + fixed.one_hot_index(lowest))
-                m.d.sync += fetched.eq(pending.any())
-                m.d.sync += pending.eq(pending & ~lowest)
+                # One weight read per cycle (``issue``); the data arrives a cycle later and is
+                # added then, so reads and adds overlap.
+                more = issue()
+                m.d.sync += fetched.eq(more)
                 with m.If(fetched):
                     m.d.sync += acc.eq(acc + (w_rd.data >> cfg.weight_shift))
-                with m.If(fetched & ~pending.any()):   # the last word is being added
+                with m.If(fetched & ~more):         # the last word is being added
                     m.next = "FIRE"
             with m.State("FIRE"):
                 m.d.comb += [v_wr.addr.eq(Cat(lane, neuron)), v_wr.data.v.eq(v_next),
@@ -223,17 +230,63 @@ class LIFCore(LayerComponent):
                     m.d.sync += self.spikes_out[0].bit_select(neuron, 1).eq(spike)
                 with m.If(~lane & both):
                     m.d.sync += lane.eq(1)
-                    if self._same_inputs:
+                    if self._listed:
                         # Pass 1 fires next cycle on the same sum: read its membrane now.
                         m.d.comb += read_lane.eq(1)
                     else:
-                        m.d.sync += load(1)
+                        m.d.sync += [fetched.eq(0), acc.eq(0), *load(1)]
                         m.next = "ACCUMULATE"
                 with m.Elif(neuron == count - 1):
                     m.d.sync += self.busy.eq(0)
                     m.next = "IDLE"
                 with m.Else():
                     m.d.sync += [neuron.eq(neuron + 1), base.eq(base + n + 1), lane.eq(0),
-                                 *load(0)]
+                                 fetched.eq(0), acc.eq(0), *load(0)]
                     m.next = "ACCUMULATE"
         return m
+
+    def _vector_reader(self, m, w_rd, base):
+        """Vector inputs: the pending spikes of the pass, bias on top, lowest first. Returns
+        ``load(pass)`` (statements restarting the reads) and ``issue()`` (addresses this cycle's
+        read; returns whether there is one)."""
+        pending = Signal(self._n + 1)     # inputs still to add for this neuron, bias on top
+        # A signal, not an expression: each use of an expression's bit would copy the n-bit
+        # negation into the netlist (Amaranth's conversion slowed quadratically).
+        lowest = Signal.like(pending)     # the input whose weight is read this cycle
+
+        def load(pass_):
+            return [pending.eq(Cat(self.spikes_in[pass_], 1))]
+
+        def issue():
+            m.d.comb += [lowest.eq(fixed.lowest_one(pending)),
+                         w_rd.addr.eq(base + fixed.one_hot_index(lowest))]
+            m.d.sync += pending.eq(pending & ~lowest)
+            return pending.any()
+        return load, issue
+
+    def _listed_reader(self, m, w_rd, base):
+        """Listed inputs: the list's entries, then the bias. The list memory's read port holds
+        entry 0 outside ACCUMULATE, so the first weight read starts at once."""
+        n = self._n
+        m.submodules.spike_list = spike_list = Memory(shape=range(n), depth=n, init=[])
+        list_rd, list_wr = spike_list.read_port(), spike_list.write_port()
+        length = Signal(range(n + 1))     # entries in the list
+        position = Signal(range(n + 2))   # entry on the read port; ``length``: the bias
+        m.d.comb += [list_wr.addr.eq(length), list_wr.data.eq(self.append_index),
+                     list_wr.en.eq(self.append & ~self.busy)]
+        with m.If(~self.busy & self.clear):
+            m.d.sync += length.eq(0)
+        with m.Elif(~self.busy & self.append):
+            m.d.sync += length.eq(length + 1)
+
+        def load(pass_):
+            return [position.eq(0)]
+
+        def issue():
+            reading = position <= length
+            m.d.comb += [list_rd.addr.eq(position + 1),
+                         w_rd.addr.eq(base + Mux(position == length, n, list_rd.data))]
+            with m.If(reading):
+                m.d.sync += position.eq(position + 1)
+            return reading
+        return load, issue

@@ -27,21 +27,21 @@ LOWRANK = dataclasses.replace(SMALL, learning=dataclasses.replace(SMALL.learning
 LANES = {"encoder": ENCODER_SEED, "perturb": PERTURB_SEED}
 
 
-@pytest.mark.parametrize("config, layer, same_inputs",
+@pytest.mark.parametrize("config, layer, listed",
                          [(SMALL, 0, True), (SMALL, 0, False), (SMALL, 1, False),
                           (NARROW, 0, True), (NARROW, 1, False)],
-                         ids=["small-lif-same-inputs", "small-lif", "small-readout",
-                              "narrow-lif-same-inputs", "narrow-readout"])
-def test_lif_core_matches_golden(config, layer, same_inputs, request):
-    vectors = lif_vectors(config, layer, runs=100, seed=0x10C0, same_inputs=same_inputs)
+                         ids=["small-lif-listed", "small-lif", "small-readout",
+                              "narrow-lif-listed", "narrow-readout"])
+def test_lif_core_matches_golden(config, layer, listed, request):
+    vectors = lif_vectors(config, layer, runs=100, seed=0x10C0, same_inputs=listed)
     assert len(vectors["steps"]) * config.sizes[layer + 1] >= 1000   # thousands of words
-    check_lif(config, layer, vectors, name=request.node.name, same_inputs=same_inputs)
+    check_lif(config, layer, vectors, name=request.node.name, listed_inputs=listed)
 
 
 def test_lif_core_default_size(request):
     check_lif(DEFAULT_NETWORK, 0, lif_vectors(DEFAULT_NETWORK, 0, runs=2, seed=3,
                                               same_inputs=True),
-              name=request.node.name, same_inputs=True)
+              name=request.node.name, listed_inputs=True)
 
 
 @pytest.mark.parametrize("density", [0.0, 1.0], ids=["zero-input", "all-spike"])
@@ -63,18 +63,18 @@ def test_lif_core_reaches_threshold_exactly(request):
 
 
 def test_lif_core_latency():
-    """The documented latency: ``1 + m (a0 + 3)`` a step, plus ``m`` for a shared second pass
-    or ``m (a1 + 3)`` for a second pass of its own."""
+    """The documented latency: ``1 + m (a0 + 3)`` a step, plus ``m`` for the second pass of
+    listed inputs or ``m (a1 + 3)`` for a second pass of its own."""
     m = SMALL.sizes[1]
-    for same_inputs in (False, True):
-        vectors = lif_vectors(SMALL, 0, runs=6, seed=7, same_inputs=same_inputs)
+    for listed in (False, True):
+        vectors = lif_vectors(SMALL, 0, runs=6, seed=7, same_inputs=listed)
         want = 0
         for vec in vectors["steps"]:
             active = [bin(s).count("1") for s in vec["spikes_in"]]
-            second = (1 if same_inputs else active[1] + 3) if vec["both"] else 0
+            second = (1 if listed else active[1] + 3) if vec["both"] else 0
             want += 1 + m * (active[0] + 3 + second)
-        assert check_lif(SMALL, 0, vectors, name=f"latency-{same_inputs}",
-                         same_inputs=same_inputs) == want
+        assert check_lif(SMALL, 0, vectors, name=f"latency-{listed}",
+                         listed_inputs=listed) == want
 
 
 @pytest.mark.parametrize("config, layer",

@@ -48,6 +48,7 @@ def test_readout_unit_matches_the_golden_readout_and_loss_difference(config):
                     assert ctx.get(dut.y) == want, f"sample {index} class {k}: y"
                     await ctx.tick()
                 ctx.set(dut.valid, 0)
+                await ctx.tick()                  # the last word reaches acc / prediction
                 if not noisy_pass:
                     assert ctx.get(dut.prediction) == int(clean.argmax()), f"sample {index}"
             ctx.set(dut.finish, 1)
