@@ -142,9 +142,9 @@ def board_report(board: str, *, sizes=None, samples: int = 200,
     return summary
 
 
-def _seeds_line(timing: dict, board: str) -> str:
+def _seeds_line(timing: dict, options: str) -> str:
     if "seeds" not in timing:
-        return f"not swept: run `loco seeds --board {board}`"
+        return f"not swept: run `loco seeds {options}`"
     sweep = timing["seeds"]
     low, mean, high = sweep["fmax_min_mean_max"]
     return (f"{len(sweep['fmax_mhz'])} seeds: min {low:.2f} / mean {mean:.2f} / max {high:.2f} "
@@ -153,9 +153,10 @@ def _seeds_line(timing: dict, board: str) -> str:
 
 def _markdown(board: str, built: dict) -> str:
     s, cosim = built["summary"], built["summary"]["cosimulation"]
-    made = f"loco report --board {built['board']}"
+    options = f"--board {built['board']}"
     if board != built["board"]:
-        made += f" --sizes {','.join(map(str, built['sizes']))}"
+        options += f" --sizes {','.join(map(str, built['sizes']))}"
+    made = f"loco report {options}"
     timing, rate, accuracy = s["timing"], s["throughput"], s["accuracy"]
     rows = "\n".join(f"| {kind} | {v['used']} | {v['available']} | "
                      f"{100 * v['used'] / v['available']:.1f} % |"
@@ -188,7 +189,7 @@ port bound {cosim['port_bound_cycles']:.0f} ({rate['cycles_over_port_bound']:.2f
 | Cycles per inference | {cosim['cycles_per_inference']:.0f} |
 | Timing | Fmax {timing['fmax_mhz']} MHz vs clock {timing['clock_mhz']:g} MHz: \
 {'met' if timing['met'] else 'NOT met'}, slack {timing['slack_ns']:.1f} ns |
-| Fmax over nextpnr seeds | {_seeds_line(timing, built['board'])} |
+| Fmax over nextpnr seeds | {_seeds_line(timing, options)} |
 | Training samples/s | {rate['samples_per_s']:.0f} at the clock, \
 {rate['samples_per_s_at_fmax']:.0f} at Fmax |
 | Inferences/s at the clock | {rate['inferences_per_s']:.0f} |

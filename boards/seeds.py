@@ -1,11 +1,11 @@
 """Placement robustness: place and route a board's synthesised netlist again with other nextpnr
 seeds and report the Fmax of each.
 
-``loco seeds --board {icebreaker,ulx3s-85f} [--seeds 2,3,4,5]`` (after ``make bitstream``)
-reruns the build's own nextpnr command (``build/<board>/build_loco.sh``) on its ``loco.json``
-with each seed, writing only a seed-named report and log (the bitstream is not touched), and writes
-``build/<board>/seeds.json``: per seed the Fmax and whether timing is met at the board clock,
-with the build's seed 1 included.
+``loco seeds --board {icebreaker,ulx3s-85f} [--sizes N0,N1,...] [--seeds 2,3,4,5]`` (after
+``loco build`` with the same options) reruns the build's own nextpnr command
+(``build/<build>/build_loco.sh``) on its ``loco.json`` with each seed, writing only a seed-named
+report and log (the bitstream is not touched), and writes ``build/<build>/seeds.json``: per seed
+the Fmax and whether timing is met at the board clock, with the build's seed 1 included.
 """
 
 import json
@@ -15,7 +15,7 @@ import statistics
 import subprocess
 from pathlib import Path
 
-from .build import BOARDS, ROOT, _use_yowasp, nextpnr_fmax
+from .build import BOARDS, ROOT, _use_yowasp, board_config, build_name, nextpnr_fmax
 
 __all__ = ["seed_sweep"]
 
@@ -32,9 +32,6 @@ class SeedSweepError(Exception):
 def _nextpnr_command(build_dir: Path, seed: int) -> list:
     """The build script's nextpnr line with ``--seed seed`` and seed-named output files."""
     script = build_dir / "build_loco.sh"
-    if not script.exists() or not (build_dir / "report.json").exists():
-        raise SeedSweepError(f"{build_dir} has no build: run `loco build "
-                             f"--board {build_dir.name}` first")
     line = next(line for line in script.read_text().splitlines() if "NEXTPNR" in line
                 and not line.startswith(":"))
     words = shlex.split(line)
@@ -54,14 +51,19 @@ def _nextpnr_command(build_dir: Path, seed: int) -> list:
     return command
 
 
-def seed_sweep(board: str, seeds, *, build_root: Path = ROOT / "build") -> dict:
-    """Place and route ``build/<board>``'s netlist with each of ``seeds``; returns (and writes
-    to ``seeds.json``) the Fmax per seed, the build's own seed 1 included."""
+def seed_sweep(board: str, seeds, *, sizes=None, build_root: Path = ROOT / "build") -> dict:
+    """Place and route the netlist of ``board``'s build with the network ``sizes`` (default the
+    board's) with each of ``seeds``; returns (and writes to ``seeds.json``) the Fmax per seed,
+    the build's own seed 1 included."""
     if board not in BOARDS:
         raise ValueError(f"Unknown board {board!r}; choose from {', '.join(BOARDS)}")
     if not seeds or any(not isinstance(s, int) or s < 1 for s in seeds):
         raise ValueError(f"Seeds must be positive integers, not {seeds!r}")
-    build_dir = Path(build_root) / board
+    build_dir = Path(build_root) / build_name(board, board_config(board, sizes))
+    if not (build_dir / "build_loco.sh").exists() or not (build_dir / "report.json").exists():
+        options = f" --sizes {','.join(map(str, sizes))}" if sizes else ""
+        raise SeedSweepError(f"{build_dir} has no build: run `loco build --board {board}"
+                             f"{options}` first")
     _use_yowasp()
     commands = {seed: _nextpnr_command(build_dir, seed) for seed in seeds}
     built = json.loads((build_dir / "report.json").read_text())

@@ -187,7 +187,7 @@ class _Registers:
         n0, classes = sizes[0], sizes[-1]
         self.signs     = Signal(sum(sizes[1:]))      # perturbation signs, layer 0 first
         self.command   = Signal(Command)
-        self.noisy     = Signal()
+        self.noisy     = Signal()                    # reading the second pass's words
         self.step      = Signal(range(cfg.timesteps + 1))
         self.layer     = Signal(range(cfg.layers + 1))
         self.index     = Signal(range(max(n0, classes, len(self.signs)) + 1))

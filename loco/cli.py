@@ -115,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Rerun the build's nextpnr on its netlist with other seeds "
                                    "(the bitstream untouched) -> build/<board>/seeds.json")
     _add_board(p)
+    p.add_argument("--sizes", type=int_list,
+                   help="the network of the build (as given to `loco build`; default the "
+                        "board's)")
     p.add_argument("--seeds", type=int_list, default=[2, 3, 4, 5],
                    help="nextpnr seeds besides the build's 1 (default 2,3,4,5)")
     p.set_defaults(run=_seeds)
@@ -156,7 +159,7 @@ def _seeds(parser, args):
     from boards.seeds import seed_sweep
     if min(args.seeds) < 1:
         parser.error(f"--seeds must be positive, not {args.seeds}")
-    result = seed_sweep(args.board, args.seeds)
+    result = seed_sweep(args.board, args.seeds, sizes=args.sizes)
     for seed, fmax in result["fmax_mhz"].items():
         print(f"seed {seed}: {fmax:6.2f} MHz ({'met' if result['met'][seed] else 'NOT met'} "
               f"at {result['clock_mhz']:g} MHz)")

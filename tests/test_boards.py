@@ -42,6 +42,9 @@ def test_board_bitstream_builds_and_meets_timing(board, tmp_path):
 def test_report_and_seed_sweep_need_a_build_first(tmp_path):
     with pytest.raises(SeedSweepError, match=r"has no build: run `loco build --board ulx3s"):
         seed_sweep("ulx3s-85f", [2], build_root=tmp_path)
+    with pytest.raises(SeedSweepError, match=r"ulx3s-85f-784-128-10 has no build: run `loco "
+                                             r"build --board ulx3s-85f --sizes 784,128,10`"):
+        seed_sweep("ulx3s-85f", [2], sizes=[784, 128, 10], build_root=tmp_path)
     with pytest.raises(ValueError, match=r"^Seeds must be positive integers, not \[0\]$"):
         seed_sweep("ulx3s-85f", [0], build_root=tmp_path)
     with pytest.raises(ReportError, match=r"report\.json is missing: run `loco build "
