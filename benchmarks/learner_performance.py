@@ -46,7 +46,15 @@ BOARDS = {"icebreaker": ("iCE40UP5K", 12.0, True), "ulx3s-85f": ("ECP5-85F", 25.
 REFRESH = 64
 # The MNIST-size network on the ECP5-85F (`loco build --board ulx3s-85f --sizes 784,128,10`)
 MNIST_BOARD, MNIST_SIZES = "ulx3s-85f", (784, 128, 10)
-MNIST_NAME = build_name(MNIST_BOARD, board_config(MNIST_BOARD, MNIST_SIZES))
+
+
+def builds(limit, mnist_limit) -> list:
+    """Every build measured: (build name, board, network, dataset, its loader, samples per
+    phase)."""
+    mnist = board_config(MNIST_BOARD, MNIST_SIZES)
+    return [(board, board, NET, "digits", load_digits_split, limit) for board in BOARDS] + \
+        [(build_name(MNIST_BOARD, mnist), MNIST_BOARD, mnist, "mnist5k", load_mnist5k,
+          mnist_limit)]
 
 
 def measure(net, shared: bool, data, limit) -> dict:
@@ -80,29 +88,21 @@ def main():
     parser.add_argument("--mnist-limit", type=int, default=100,
                         help="samples per phase of the MNIST-size build (default 100)")
     args = parser.parse_args()
-    x, y, xt, yt = load_digits_split()
-    data = (to_intensity(x), y, to_intensity(xt), yt)
-    runs = {(board, shared): measure(NET, shared, data, args.limit)
-            for board, (_, _, shared) in BOARDS.items()}
-    mnist_net = board_config(MNIST_BOARD, MNIST_SIZES)
-    x, y, xt, yt = load_mnist5k()
-    runs[MNIST_NAME, False] = measure(mnist_net, False,
-                                      (to_intensity(x), y, to_intensity(xt), yt),
-                                      args.mnist_limit)
 
     rows, boards = [], {}
-    for (board, shared), run in runs.items():
-        device, clock, _ = BOARDS[board if board in BOARDS else MNIST_BOARD]
-        net = mnist_net if board == MNIST_NAME else NET
+    for name, board, net, dataset, loader, limit in builds(args.limit, args.mnist_limit):
+        device, clock, shared = BOARDS[board]
+        x, y, xt, yt = loader()
+        run = measure(net, shared, (to_intensity(x), y, to_intensity(xt), yt), limit)
         train_cycles, analytic = statistics.fmean(run["train"]), statistics.fmean(run["analytic"])
         bound = statistics.fmean(run["bound"])
         infer_cycles = statistics.fmean(run["infer"])
-        report = ROOT / "build" / board / "report.json"
+        report = ROOT / "build" / name / "report.json"
         built = json.loads(report.read_text()) if report.exists() else {}
         fmax = min(built["fmax_mhz"].values()) if "fmax_mhz" in built else None
-        boards[board] = {
+        boards[name] = {
             "device": device, "network": list(net.sizes), "shared_update": shared,
-            "dataset": "mnist5k" if board == MNIST_NAME else "digits",
+            "dataset": dataset,
             "training_samples": len(run["train"]), "inferences": len(run["infer"]),
             "cycles_per_training_sample": train_cycles,
             "training_cycles_min_max": [min(run["train"]), max(run["train"])],
@@ -114,7 +114,7 @@ def main():
             "samples_per_s": clock * 1e6 / train_cycles,
             "samples_per_s_at_fmax": fmax * 1e6 / train_cycles if fmax else None,
             "inferences_per_s": clock * 1e6 / infer_cycles}
-        rows.append([board, "shared" if shared else "per layer", f"{train_cycles:.0f}",
+        rows.append([name, "shared" if shared else "per layer", f"{train_cycles:.0f}",
                      f"{analytic:.0f}", f"{bound:.0f}", f"{train_cycles / bound:.2f}",
                      f"{clock:g}", f"{fmax:.2f}" if fmax else "not built",
                      f"{clock * 1e6 / train_cycles:.0f}",
