@@ -21,7 +21,8 @@ from hw.formats import DEFAULT_NETWORK, NetworkConfig
 
 from .top import BAUD, LearnerBoard
 
-__all__ = ["BOARDS", "BuildError", "board_config", "build_board", "build_name", "nextpnr_fmax"]
+__all__ = ["BOARDS", "BuildError", "board_config", "build_board", "build_name", "build_options",
+           "nextpnr_fmax"]
 
 ROOT = Path(__file__).resolve().parent.parent
 # platform, bitstream file, one update unit shared by the layers (the UP5K is small)
@@ -83,6 +84,12 @@ def build_name(board: str, config: NetworkConfig) -> str:
     if config.learning.rank:
         name += f"-rank{config.learning.rank}"
     return name
+
+
+def build_options(board: str, sizes=None) -> str:
+    """The ``loco build`` options of ``board``'s build of the network ``sizes`` (default the
+    board's), for the hints that say what to run."""
+    return f"--board {board}" + (f" --sizes {','.join(map(str, sizes))}" if sizes else "")
 
 
 def build_board(board: str, sizes=None, *, rank=None, build_root=ROOT / "build",

@@ -27,7 +27,7 @@ from loco_sw.golden import init_state
 from loco_sw.host import LearnerHost
 from loco_sw.train import to_intensity
 
-from .build import BOARDS, ROOT, board_config, build_name
+from .build import BOARDS, ROOT, board_config, build_name, build_options
 
 __all__ = ["board_report"]
 
@@ -113,8 +113,7 @@ def board_report(board: str, *, sizes=None, samples: int = 200,
                          f"digits (64) or MNIST (784)")
     path = Path(build_root) / name / "report.json"
     if not path.exists():
-        options = f" --sizes {','.join(map(str, sizes))}" if sizes else ""
-        raise ReportError(f"{path} is missing: run `loco build --board {board}{options}` "
+        raise ReportError(f"{path} is missing: run `loco build {build_options(board, sizes)}` "
                           f"first")
     built = json.loads(path.read_text())
     config = board_config(board, built["sizes"], built["rank"] or None)
@@ -153,9 +152,7 @@ def _seeds_line(timing: dict, options: str) -> str:
 
 def _markdown(board: str, built: dict) -> str:
     s, cosim = built["summary"], built["summary"]["cosimulation"]
-    options = f"--board {built['board']}"
-    if board != built["board"]:
-        options += f" --sizes {','.join(map(str, built['sizes']))}"
+    options = build_options(built["board"], built["sizes"] if board != built["board"] else None)
     made = f"loco report {options}"
     timing, rate, accuracy = s["timing"], s["throughput"], s["accuracy"]
     rows = "\n".join(f"| {kind} | {v['used']} | {v['available']} | "

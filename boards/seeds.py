@@ -15,7 +15,7 @@ import statistics
 import subprocess
 from pathlib import Path
 
-from .build import BOARDS, ROOT, _use_yowasp, board_config, build_name, nextpnr_fmax
+from .build import BOARDS, ROOT, _use_yowasp, board_config, build_name, build_options, nextpnr_fmax
 
 __all__ = ["seed_sweep"]
 
@@ -61,9 +61,8 @@ def seed_sweep(board: str, seeds, *, sizes=None, build_root: Path = ROOT / "buil
         raise ValueError(f"Seeds must be positive integers, not {seeds!r}")
     build_dir = Path(build_root) / build_name(board, board_config(board, sizes))
     if not (build_dir / "build_loco.sh").exists() or not (build_dir / "report.json").exists():
-        options = f" --sizes {','.join(map(str, sizes))}" if sizes else ""
-        raise SeedSweepError(f"{build_dir} has no build: run `loco build --board {board}"
-                             f"{options}` first")
+        raise SeedSweepError(f"{build_dir} has no build: run `loco build "
+                             f"{build_options(board, sizes)}` first")
     _use_yowasp()
     commands = {seed: _nextpnr_command(build_dir, seed) for seed in seeds}
     built = json.loads((build_dir / "report.json").read_text())

@@ -121,9 +121,8 @@ async def _started(dut, *inputs, seed=0):
 @cocotb.test()
 async def lif_core_matches_golden(dut):
     config, layer, seed, runs = _params()
-    bench = await _started(dut, "start", "weights.we",
-                           *(["clear", "append"] if os.environ.get("LOCO_LISTED") == "1" else []))
     listed = os.environ.get("LOCO_LISTED") == "1"
+    bench = await _started(dut, "start", "weights.we", *(["clear", "append"] if listed else []))
     vectors = lif_vectors(config, layer, runs=runs, seed=seed, same_inputs=listed)
     await benches.lif_bench(bench, config, layer, vectors, listed=listed)
 

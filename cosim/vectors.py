@@ -62,11 +62,11 @@ def lif_vectors(config: NetworkConfig, layer: int, *, runs: int, seed: int,
             perturbed = rng.random() < 0.5 if perturb is None else perturb
             invert = rng.random() < 0.5
             noise = torch.where(negative ^ invert, -sigma, sigma) if perturbed else None
-            out, v = layer_run(spikes, weights, config.lif(layer), noise)
-            ran = p == 0 or both
-            passes.append({"spikes": spikes, "perturb": perturbed, "invert": invert,
-                           "out": out if ran else None, "v": v[0].tolist() if ran else None,
-                           "counts": out[0].sum(dim=0).tolist() if ran else None})
+            ran = {"out": None, "v": None, "counts": None}
+            if p == 0 or both:
+                out, v = layer_run(spikes, weights, config.lif(layer), noise)
+                ran = {"out": out, "v": v[0].tolist(), "counts": out[0].sum(dim=0).tolist()}
+            passes.append({"spikes": spikes, "perturb": perturbed, "invert": invert, **ran})
         for t in range(config.timesteps):
             steps.append({
                 "spikes_in": [bits(pa["spikes"][0, t].tolist()) for pa in passes],

@@ -203,14 +203,18 @@ class LIFCore(LayerComponent):
             load, issue = self._listed_reader(m, w_rd, base)
         else:
             load, issue = self._vector_reader(m, w_rd, base)
+
+        def restart(pass_):
+            """Accumulate pass ``pass_`` of the current neuron from zero."""
+            return [fetched.eq(0), acc.eq(0), *load(pass_)]
+
         m.d.comb += read_lane.eq(lane)
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += w_rd.addr.eq(self.weights.raddr)
                 with m.If(self.start):
                     m.d.sync += [self.busy.eq(1), first.eq(self.first), both.eq(self.both),
-                                 neuron.eq(0), base.eq(0), lane.eq(0), fetched.eq(0),
-                                 acc.eq(0), *load(0)]
+                                 neuron.eq(0), base.eq(0), lane.eq(0), *restart(0)]
                     m.next = "ACCUMULATE"
             with m.State("ACCUMULATE"):
                 # One weight read per cycle (``issue``); the data arrives a cycle later and is
@@ -234,14 +238,14 @@ class LIFCore(LayerComponent):
                         # Pass 1 fires next cycle on the same sum: read its membrane now.
                         m.d.comb += read_lane.eq(1)
                     else:
-                        m.d.sync += [fetched.eq(0), acc.eq(0), *load(1)]
+                        m.d.sync += restart(1)
                         m.next = "ACCUMULATE"
                 with m.Elif(neuron == count - 1):
                     m.d.sync += self.busy.eq(0)
                     m.next = "IDLE"
                 with m.Else():
                     m.d.sync += [neuron.eq(neuron + 1), base.eq(base + n + 1), lane.eq(0),
-                                 fetched.eq(0), acc.eq(0), *load(0)]
+                                 *restart(0)]
                     m.next = "ACCUMULATE"
         return m
 

@@ -66,6 +66,13 @@ def _add_board(parser, *, required=True):
                              + ("" if required else "; default ulx3s-85f"))
 
 
+def _add_build_sizes(parser):
+    """``--sizes`` of a subcommand that works on an existing build."""
+    parser.add_argument("--sizes", type=int_list,
+                        help="the network of the build (as given to `loco build`; default the "
+                             "board's)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from loco_sw import cli as train_cli
 
@@ -103,9 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "cycles, timing, utilisation, accuracy -> "
                                    "build/<board>/report.{md,json}")
     _add_board(p)
-    p.add_argument("--sizes", type=int_list,
-                   help="the network of the build (as given to `loco build`; default the "
-                        "board's)")
+    _add_build_sizes(p)
     p.add_argument("--samples", type=positive_int, default=200,
                    help="samples trained in lockstep (default 200; digits for 64 inputs, "
                         "MNIST for 784)")
@@ -115,9 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Rerun the build's nextpnr on its netlist with other seeds "
                                    "(the bitstream untouched) -> build/<board>/seeds.json")
     _add_board(p)
-    p.add_argument("--sizes", type=int_list,
-                   help="the network of the build (as given to `loco build`; default the "
-                        "board's)")
+    _add_build_sizes(p)
     p.add_argument("--seeds", type=int_list, default=[2, 3, 4, 5],
                    help="nextpnr seeds besides the build's 1 (default 2,3,4,5)")
     p.set_defaults(run=_seeds)
