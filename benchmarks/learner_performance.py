@@ -33,14 +33,14 @@ from cosim.performance import analytic_cycles, port_bound, workload
 from cosim.verilator import VerilatorTransport
 from hw.formats import DEFAULT_NETWORK as NET
 from hw.formats import ENCODER_SEED, TEST_INDEX_BASE
-from boards.build import board_config, build_name
+from boards.build import board_config, board_gateware, build_name
 from loco_sw.data import load_digits_split, load_mnist5k
 from loco_sw.golden import init_state, refresh_bases, sample_seed, train_step
 from loco_sw.host import LearnerHost
 from loco_sw.train import to_intensity
 
-# device, board clock, one update unit shared by the layers (as boards/build.py builds it)
-BOARDS = {"icebreaker": ("iCE40UP5K", 12.0, True), "ulx3s-85f": ("ECP5-85F", 25.0, False)}
+# device, board clock (the organisation is boards.build's: board_gateware)
+BOARDS = {"icebreaker": ("iCE40UP5K", 12.0), "ulx3s-85f": ("ECP5-85F", 25.0)}
 
 
 REFRESH = 64
@@ -57,11 +57,11 @@ def builds(limit, mnist_limit) -> list:
           mnist_limit)]
 
 
-def measure(net, shared: bool, data, limit) -> dict:
+def measure(net, gateware: dict, data, limit) -> dict:
     """Cycles of every training sample of one epoch and of every test inference, and each
     training sample's analytic cycles and port bound."""
     x, y, xt, _ = data
-    host = LearnerHost(VerilatorTransport(net, shared_update=shared), net)
+    host = LearnerHost(VerilatorTransport(net, **gateware), net)
     host.ping()
     state = init_state(net, seed=1)
     load_weights(host, state)
@@ -72,8 +72,8 @@ def measure(net, shared: bool, data, limit) -> dict:
             refresh_bases(net, state)
         train.append(host.train_sample(step, intensity.tolist(), label)["cycles"])
         work = workload(train_step(net, state, intensity, label, step))
-        analytic.append(analytic_cycles(net, work, shared))
-        bound.append(port_bound(net, work))
+        analytic.append(analytic_cycles(net, work, gateware["shared_update"], gateware["lanes"]))
+        bound.append(port_bound(net, work, gateware["lanes"]))
     infer = []
     for k, intensity in enumerate(xt[:limit]):
         host.write_input(intensity.tolist())
@@ -91,9 +91,11 @@ def main():
 
     rows, boards = [], {}
     for name, board, net, dataset, loader, limit in builds(args.limit, args.mnist_limit):
-        device, clock, shared = BOARDS[board]
+        device, clock = BOARDS[board]
+        gateware = board_gateware(board, net)
+        shared = gateware["shared_update"]
         x, y, xt, yt = loader()
-        run = measure(net, shared, (to_intensity(x), y, to_intensity(xt), yt), limit)
+        run = measure(net, gateware, (to_intensity(x), y, to_intensity(xt), yt), limit)
         train_cycles, analytic = statistics.fmean(run["train"]), statistics.fmean(run["analytic"])
         bound = statistics.fmean(run["bound"])
         infer_cycles = statistics.fmean(run["infer"])
@@ -102,6 +104,7 @@ def main():
         fmax = min(built["fmax_mhz"].values()) if "fmax_mhz" in built else None
         boards[name] = {
             "device": device, "network": list(net.sizes), "shared_update": shared,
+            "lanes": list(gateware["lanes"]),
             "dataset": dataset,
             "training_samples": len(run["train"]), "inferences": len(run["infer"]),
             "cycles_per_training_sample": train_cycles,
@@ -114,12 +117,13 @@ def main():
             "samples_per_s": clock * 1e6 / train_cycles,
             "samples_per_s_at_fmax": fmax * 1e6 / train_cycles if fmax else None,
             "inferences_per_s": clock * 1e6 / infer_cycles}
-        rows.append([name, "shared" if shared else "per layer", f"{train_cycles:.0f}",
+        rows.append([name, "shared" if shared else "per layer",
+                     ",".join(map(str, gateware["lanes"])), f"{train_cycles:.0f}",
                      f"{analytic:.0f}", f"{bound:.0f}", f"{train_cycles / bound:.2f}",
                      f"{clock:g}", f"{fmax:.2f}" if fmax else "not built",
                      f"{clock * 1e6 / train_cycles:.0f}",
                      f"{fmax * 1e6 / train_cycles:.0f}" if fmax else "-"])
-    print_table(["board", "update units", "cycles/sample", "analytic", "port bound",
+    print_table(["board", "update units", "lanes", "cycles/sample", "analytic", "port bound",
                  "cycles / bound", "clock MHz", "Fmax MHz", "samples/s @clock",
                  "samples/s @Fmax"], rows)
     write_json("learner_performance", {

@@ -25,15 +25,15 @@ from _common import OUT, comma_list, positive_int, print_table, write_json
 
 from cosim.lockstep import train_gateware
 from cosim.verilator import VerilatorTransport, verilator_version
-from boards.build import board_config
+from boards.build import board_config, board_gateware
 from loco_sw.data import load_digits_split
 from loco_sw.host import LearnerHost
 from loco_sw.plots import learning_curves
 from loco_sw.train import to_intensity
 
-# name -> (board whose network it is, shared_update): the ULX3S's per-layer units, the UP5K's
-# shared unit (its reduced variant: no step-size schedule)
-VARIANTS = {"per-layer": ("ulx3s-85f", False), "shared": ("icebreaker", True)}
+# name -> the board whose network and organisation it is: the ULX3S's per-layer units and
+# neuron lanes, the UP5K's shared unit (its reduced variant: no step-size schedule)
+VARIANTS = {"per-layer": "ulx3s-85f", "shared": "icebreaker"}
 
 
 class _Timed:
@@ -60,9 +60,10 @@ class _Timed:
 
 def run_variant(name, args, data):
     x, y, xt, yt = data
-    board, shared = VARIANTS[name]
+    board = VARIANTS[name]
     net = board_config(board)
-    transport = _Timed(VerilatorTransport(net, shared_update=shared))
+    gateware = board_gateware(board, net)
+    transport = _Timed(VerilatorTransport(net, **gateware))
     host = LearnerHost(transport, net)
     host.ping()
     started = time.perf_counter()
@@ -73,7 +74,8 @@ def run_variant(name, args, data):
     elapsed = time.perf_counter() - started
     model_seconds = sum(transport.seconds.values())
     return {
-        "board": board, "shared_update": shared, "samples": tally.samples,
+        "board": board, "shared_update": gateware["shared_update"],
+        "lanes": list(gateware["lanes"]), "samples": tally.samples,
         "final_weight_words": sum(w.numel() for w in state.master),
         "test_inferences": len(tally.infer_cycles),
         "words_compared": tally.words_compared, "mismatched_words": tally.mismatched_words,

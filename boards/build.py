@@ -18,17 +18,19 @@ from amaranth_boards.icebreaker import ICEBreakerPlatform
 from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
 from hw.formats import DEFAULT_NETWORK, NetworkConfig
+from hw.neuron import LIFCore
 
 from .top import BAUD, LearnerBoard
 
-__all__ = ["BOARDS", "BuildError", "board_config", "build_board", "build_name", "build_options",
-           "nextpnr_fmax"]
+__all__ = ["BOARDS", "BuildError", "board_config", "board_gateware", "build_board", "build_name",
+           "build_options", "nextpnr_fmax"]
 
 ROOT = Path(__file__).resolve().parent.parent
-# platform, bitstream file, one update unit shared by the layers (the UP5K is small)
+# platform, bitstream file, one update unit shared by the layers (the UP5K is small), neuron
+# lanes per layer at most (the UP5K has no memory block left for a second lane)
 BOARDS = {
-    "icebreaker": (ICEBreakerPlatform, "loco.bin", True),    # iCE40UP5K, 12 MHz
-    "ulx3s-85f":  (ULX3S_85F_Platform, "loco.bit", False),   # ECP5 LFE5U-85F, 25 MHz
+    "icebreaker": (ICEBreakerPlatform, "loco.bin", True, 1),    # iCE40UP5K, 12 MHz
+    "ulx3s-85f":  (ULX3S_85F_Platform, "loco.bit", False, 8),   # ECP5 LFE5U-85F, 25 MHz
 }
 # What a board's network leaves out of DEFAULT_NETWORK to fit (docs/design.md): the UP5K has no
 # room for the step-size schedule's shifter (5 472 of 5 280 logic cells with it).
@@ -75,6 +77,25 @@ def board_config(board: str, sizes=None, rank=None) -> NetworkConfig:
         config.learning, **_REDUCED.get(board, {})))
 
 
+def _lanes_up_to(config: NetworkConfig, layer: int, most: int) -> int:
+    """The most lanes, up to ``most``, that leave no lane of ``layer`` without neurons."""
+    for lanes in range(most, 0, -1):
+        try:
+            LIFCore.lane_rows(config, layer, lanes)
+        except ValueError:
+            continue
+        return lanes
+    raise AssertionError("one lane always fits")
+
+
+def board_gateware(board: str, config: NetworkConfig) -> dict:
+    """The learner's organisation on ``board`` (:class:`hw.learner.LearnerCore`'s
+    ``shared_update`` and ``lanes``) for the network ``config``."""
+    _, _, shared, most = BOARDS[board]
+    return {"shared_update": shared,
+            "lanes": tuple(_lanes_up_to(config, layer, most) for layer in range(config.layers))}
+
+
 def build_name(board: str, config: NetworkConfig) -> str:
     """The build folder of ``board`` with ``config``: the board's name, plus ``-<sizes>`` for a
     network other than the default one and ``-rank<R>`` with the low-rank part."""
@@ -96,14 +117,15 @@ def build_board(board: str, sizes=None, *, rank=None, build_root=ROOT / "build",
                 program=False) -> dict:
     config = board_config(board, sizes, rank)
     _use_yowasp()
-    platform_class, bitstream, shared = BOARDS[board]
+    platform_class, bitstream, _, _ = BOARDS[board]
+    gateware = board_gateware(board, config)
     platform = platform_class()
     out = Path(build_root) / build_name(board, config)
     # -dsp: the iCE40UP's multipliers (Amaranth's script leaves them out by default)
     synth_opts = "-dsp" if platform.family == "iCE40" else ""
     # --timing-allow-fail: a build that misses the clock still gets its bitstream and report
     # (timing_met false, the Fmax it reached); it is never programmed.
-    plan = platform.build(LearnerBoard(config, shared_update=shared), name="loco", do_build=False,
+    plan = platform.build(LearnerBoard(config, **gateware), name="loco", do_build=False,
                           synth_opts=synth_opts,
                           nextpnr_opts="--report report.json --seed 1 --timing-allow-fail")
     # execute_local instead of build(): the ULX3S platform insists on its programmer otherwise.
@@ -121,7 +143,8 @@ def build_board(board: str, sizes=None, *, rank=None, build_root=ROOT / "build",
                    for kind, v in report["utilization"].items() if v["used"]}
     result = {"board": board, "device": platform.device, "sizes": list(config.sizes),
               "rank": config.learning.rank,
-              "shared_update": shared, "reduced": _REDUCED.get(board, {}),
+              "shared_update": gateware["shared_update"], "lanes": list(gateware["lanes"]),
+              "reduced": _REDUCED.get(board, {}),
               "clock_mhz": target, "fmax_mhz": fmax,
               "timing_met": all(v >= target for v in fmax.values()),
               "utilisation": utilisation, "baud": BAUD,

@@ -27,7 +27,7 @@ from loco_sw.golden import init_state
 from loco_sw.host import LearnerHost
 from loco_sw.train import to_intensity
 
-from .build import BOARDS, ROOT, board_config, build_name, build_options
+from .build import BOARDS, ROOT, board_config, board_gateware, build_name, build_options
 
 __all__ = ["board_report"]
 
@@ -42,13 +42,13 @@ class ReportError(Exception):
 DATASETS = {64: ("digits", load_digits_split), 784: ("mnist5k", load_mnist5k)}   # by inputs
 
 
-def _cosimulate(config, shared: bool, samples: int) -> dict:
+def _cosimulate(config, gateware: dict, samples: int) -> dict:
     """Lockstep training of ``samples`` samples (:data:`DATASETS`), then ``INFERENCES`` test
     inferences: PASS/FAIL with the words compared, and the cycles measured, estimated and
     bounded."""
     x, y, xt, _ = DATASETS[config.sizes[0]][1]()
     x, xt = to_intensity(x), to_intensity(xt)
-    host = LearnerHost(VerilatorTransport(config, shared_update=shared), config)
+    host = LearnerHost(VerilatorTransport(config, **gateware), config)
     host.ping()
     state, tally = init_state(config, seed=1), Tally()
     load_weights(host, state)
@@ -65,8 +65,10 @@ def _cosimulate(config, shared: bool, samples: int) -> dict:
             "cycles_per_training_sample": statistics.fmean(tally.train_cycles),
             "cycles_per_inference": statistics.fmean(tally.infer_cycles),
             "analytic_cycles_per_training_sample":
-                statistics.fmean(analytic_cycles(config, w, shared) for w in works),
-            "port_bound_cycles": statistics.fmean(port_bound(config, w) for w in works)}
+                statistics.fmean(analytic_cycles(config, w, gateware["shared_update"],
+                                                 gateware["lanes"]) for w in works),
+            "port_bound_cycles": statistics.fmean(port_bound(config, w, gateware["lanes"])
+                                                  for w in works)}
 
 
 def _final_mean(curves) -> float:
@@ -117,7 +119,13 @@ def board_report(board: str, *, sizes=None, samples: int = 200,
                           f"first")
     built = json.loads(path.read_text())
     config = board_config(board, built["sizes"], built["rank"] or None)
-    cosim = _cosimulate(config, built["shared_update"], samples)
+    gateware = board_gateware(board, config)
+    if built.get("lanes") != list(gateware["lanes"]) or \
+            built["shared_update"] != gateware["shared_update"]:
+        raise ReportError(f"{path} is of an older organisation of the learner than this "
+                          f"checkout's ({gateware}): run `loco build "
+                          f"{build_options(board, sizes)}` again")
+    cosim = _cosimulate(config, gateware, samples)
     clock, fmax = built["clock_mhz"], min(built["fmax_mhz"].values())
     cycles = cosim["cycles_per_training_sample"]
     summary = {
@@ -196,7 +204,8 @@ port bound {cosim['port_bound_cycles']:.0f} ({rate['cycles_over_port_bound']:.2f
 |---|---|---|---|
 {rows}
 
-Shared update unit: {'yes' if built['shared_update'] else 'no'}; reduced variant: \
+Shared update unit: {'yes' if built['shared_update'] else 'no'}; neuron lanes per layer: \
+{', '.join(map(str, built['lanes']))}; reduced variant: \
 {built['reduced'] or 'none'}; UART {built['baud']} baud. Made by `{made}`.
 """
 

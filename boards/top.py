@@ -20,22 +20,23 @@ class LearnerBoard(Elaboratable):
     config : NetworkConfig
     init : list of lists of int, optional
         Initial master weights per layer (otherwise zeros; the host loads weights).
-    shared_update : bool
-        One update unit for all layers (see :class:`hw.learner.LearnerCore`), for small parts.
+    shared_update, lanes :
+        The learner's organisation (see :class:`hw.learner.LearnerCore`).
     """
 
     def __init__(self, config: NetworkConfig, *, init=None, baud: int = BAUD,
-                 shared_update=False):
+                 shared_update=False, lanes=None):
         if not isinstance(config, NetworkConfig):
             raise TypeError(f"Config must be a NetworkConfig, not {config!r}")
         self._config, self._init, self._baud = config, init, baud
-        self._shared = shared_update
+        self._shared, self._lanes = shared_update, lanes
 
     def elaborate(self, platform):
         m = Module()
         divisor = round(platform.default_clk_frequency / self._baud)
         m.submodules.learner = learner = UARTLearner(self._config, divisor, init=self._init,
-                                                     shared_update=self._shared)
+                                                     shared_update=self._shared,
+                                                     lanes=self._lanes)
         uart = platform.request("uart", 0, dir="-")     # raw pins; some boards add dtr/rts
         m.submodules.rx = rx = io.Buffer("i", uart.rx)
         m.submodules.tx = tx = io.Buffer("o", uart.tx)

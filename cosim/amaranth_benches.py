@@ -92,9 +92,9 @@ class AmaranthBench(benches.BenchVerbs):
         return result[0]
 
 
-def check_lif(config, layer, vectors, *, name, listed_inputs=False):
+def check_lif(config, layer, vectors, *, name, listed_inputs=False, lanes=1):
     """Returns the cycles the steps took."""
-    return AmaranthBench(LIFCore(config, layer, listed_inputs=listed_inputs)).run(
+    return AmaranthBench(LIFCore(config, layer, listed_inputs=listed_inputs, lanes=lanes)).run(
         benches.lif_bench, config, layer, vectors, listed=listed_inputs, name=name)
 
 
@@ -108,9 +108,9 @@ def check_noise(lanes, vectors, *, name):
     AmaranthBench(NoiseGenerator(lanes)).run(benches.noise_bench, lanes, vectors, name=name)
 
 
-def check_learner(config, vectors, *, name, infer_every=0, shared_update=False):
+def check_learner(config, vectors, *, name, infer_every=0, shared_update=False, lanes=None):
     """Returns the RTL cycle counter per command: ``{"train": [...], "infer": [...]}``."""
-    bench = AmaranthBench(LearnerCore(config, shared_update=shared_update))
+    bench = AmaranthBench(LearnerCore(config, shared_update=shared_update, lanes=lanes))
     return bench.run(benches.learner_bench, config, vectors, infer_every=infer_every, name=name)
 
 

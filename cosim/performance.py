@@ -1,18 +1,21 @@
 """Cycle models of the learner, beside what its cycle counter measures.
 
 * :func:`analytic_cycles`: the cycle formulas the blocks document (``LIFCore``, both passes in
-  one step: ``1 + m (a0 + 3)`` plus ``m`` for layer 0's second pass, which shares the first
-  pass's input sums, or ``m (a1 + 3)`` for a later layer's; the encoder ``n0 + 2`` a step;
-  ``ProjectorUpdate``: dots, expansion, update, centroid), summed as ``LearnerCore`` sequences
-  them (per-layer units update at the same time, a shared unit one layer after another);
+  one step: ``1 + g (a0 + 3)`` plus ``g`` for layer 0's second pass, which shares the first
+  pass's input sums, or ``g (a1 + 3)`` for a later layer's, ``g`` the neurons per lane; the
+  encoder ``n0 + 2`` a step; ``ProjectorUpdate``: dots, expansion, update, centroid), summed as
+  ``LearnerCore`` sequences them (per-layer units update at the same time, a shared unit one
+  layer after another);
 * :func:`port_bound`: the accesses of the busiest layer weight memory in one TRAIN (``active +
-  1`` words per neuron, step and pass, once for both passes in layer 0; the update one access
-  per word of each changed row), i.e. the cycles the present memory organisation needs at one
-  access a cycle.
+  1`` words per neuron of a lane, step and pass, once for both passes in layer 0; the update
+  one access per word of each changed row, through the one port the update unit has), i.e. the
+  cycles the present memory organisation needs at one access a cycle.
 
 Both take a sample's :func:`workload`, read off the golden model's result of that TRAIN
-(bit-exact with the gateware).
+(bit-exact with the gateware), and the learner's ``lanes`` per layer (default one each).
 """
+
+from hw.neuron import LIFCore
 
 __all__ = ["workload", "analytic_cycles", "port_bound"]
 
@@ -25,7 +28,12 @@ def workload(golden: dict) -> dict:
             "rows": [int((e != 0).sum()) for e in golden["errors"]]}
 
 
-def analytic_cycles(config, work, shared: bool) -> float:
+def _lane_rows(config, lanes):
+    lanes = (1,) * config.layers if lanes is None else lanes
+    return [LIFCore.lane_rows(config, layer, count) for layer, count in enumerate(lanes)]
+
+
+def analytic_cycles(config, work, shared: bool, lanes=None) -> float:
     """The learner's cycles for one TRAIN from the blocks' documented formulas (rank 0: the
     low-rank stage's cycles are not modelled)."""
     if config.learning.rank:
@@ -33,10 +41,10 @@ def analytic_cycles(config, work, shared: bool) -> float:
     sizes, steps, clusters = config.sizes, config.timesteps, config.clusters
     layers = list(zip(sizes[:-1], sizes[1:], strict=True))
     passes = steps * (sizes[0] + 2)                                    # encoder
-    for layer, (_, m) in enumerate(layers):
+    for layer, rows in enumerate(_lane_rows(config, lanes)):
         first, second = work["spikes"][layer]
-        passes += m * (first + 3 * steps) + steps
-        passes += m * steps if layer == 0 else m * (second + 3 * steps)
+        passes += rows * (first + 3 * steps) + steps
+        passes += rows * steps if layer == 0 else rows * (second + 3 * steps)
     feed = sum(2 * (n + 1 + m) for n, m in layers)                     # counts + errors
     units = [(clusters + 1) * (n + 1) + 2 + n * (clusters + 3)        # dots + expansion
              + 2 * m + work["rows"][layer] * (n + 2)                   # update
@@ -45,10 +53,10 @@ def analytic_cycles(config, work, shared: bool) -> float:
     return passes + feed + (sum(units) if shared else max(units))
 
 
-def port_bound(config, work) -> int:
+def port_bound(config, work, lanes=None) -> int:
     """Accesses of the busiest layer weight memory in one TRAIN (one access a cycle)."""
     sizes, steps = config.sizes, config.timesteps
-    reads = [m * sum(s + steps for s in work["spikes"][layer][:1 if layer == 0 else 2])
-             for layer, m in enumerate(sizes[1:])]
+    reads = [rows * sum(s + steps for s in work["spikes"][layer][:1 if layer == 0 else 2])
+             for layer, rows in enumerate(_lane_rows(config, lanes))]
     return max(read + work["rows"][layer] * (n + 1)
                for layer, (read, n) in enumerate(zip(reads, sizes[:-1], strict=True)))

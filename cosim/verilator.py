@@ -115,9 +115,9 @@ def gateware_digest() -> str:
     return digest(*(p.read_bytes() for p in sorted(_GATEWARE.glob("*.py"))))
 
 
-def compile_learner(config: NetworkConfig, *, shared_update: bool = False,
+def compile_learner(config: NetworkConfig, *, shared_update: bool = False, lanes=None,
                     timeout_cycles: int = STREAM_TIMEOUT_CYCLES) -> Path:
-    """The cached Verilator build of ``HostInterface(config, shared_update=...,
+    """The cached Verilator build of ``HostInterface(config, shared_update=..., lanes=...,
     timeout_cycles=...)`` (no initial weights: the host loads them, as on a board)."""
     if not isinstance(config, NetworkConfig):
         raise TypeError(f"Config must be a NetworkConfig, not {config!r}")
@@ -127,11 +127,12 @@ def compile_learner(config: NetworkConfig, *, shared_update: bool = False,
         from amaranth.back import verilog
 
         from hw.host import HostInterface
-        dut = HostInterface(config, shared_update=shared_update, timeout_cycles=timeout_cycles)
+        dut = HostInterface(config, shared_update=shared_update, lanes=lanes,
+                            timeout_cycles=timeout_cycles)
         return {"loco_host.v": verilog.convert(dut, name="loco_host", emit_src=False)}
 
-    key = digest(config.to_json(), bool(shared_update), timeout_cycles, gateware_digest(),
-                 amaranth_version)
+    key = digest(config.to_json(), bool(shared_update), repr(lanes), timeout_cycles,
+                 gateware_digest(), amaranth_version)
     return compile_verilog(sources, "loco_host", key=key)
 
 
@@ -143,8 +144,9 @@ class VerilatorTransport:
     ----------
     config : NetworkConfig, optional
         Build (or reuse) the RTL of this configuration; or give ``library``.
-    shared_update : bool
-        One update unit for all layers (the iCE40UP5K variant).
+    shared_update, lanes :
+        The learner's organisation (:class:`hw.learner.LearnerCore`): one update unit for all
+        layers (the iCE40UP5K's), neuron lanes per layer.
     library : path, optional
         A shared library made by :func:`compile_verilog` (e.g. a netlist).
     timeout_cycles : int
@@ -159,7 +161,7 @@ class VerilatorTransport:
     """
 
     def __init__(self, config: NetworkConfig | None = None, *, shared_update: bool = False,
-                 library=None, timeout_cycles: int = STREAM_TIMEOUT_CYCLES,
+                 lanes=None, library=None, timeout_cycles: int = STREAM_TIMEOUT_CYCLES,
                  max_cycles_per_read: int = _DEFAULT_MAX_CYCLES_PER_READ, x_seed: int = 0):
         self._handle = None
         if (config is None) == (library is None):
@@ -170,7 +172,7 @@ class VerilatorTransport:
         if not isinstance(x_seed, int) or not 0 <= x_seed < 2 ** 31:
             raise ValueError(f"x_seed must be an int in [0, 2**31), not {x_seed!r}")
         if library is None:
-            library = compile_learner(config, shared_update=shared_update,
+            library = compile_learner(config, shared_update=shared_update, lanes=lanes,
                                       timeout_cycles=timeout_cycles)
         self.timeout_cycles = timeout_cycles
         lib = ctypes.CDLL(str(library))

@@ -174,7 +174,7 @@ class HostInterface(wiring.Component):
     Parameters
     ----------
     config : NetworkConfig
-    init, shared_update :
+    init, shared_update, lanes :
         As :class:`LearnerCore`.
     timeout_cycles : int
         Cycles without an input byte after which a partial frame is dropped (``NAK TIMEOUT``)
@@ -193,7 +193,7 @@ class HostInterface(wiring.Component):
     i: In(stream.Signature(8))
     o: Out(stream.Signature(8))
 
-    def __init__(self, config: NetworkConfig, *, init=None, shared_update=False,
+    def __init__(self, config: NetworkConfig, *, init=None, shared_update=False, lanes=None,
                  timeout_cycles: int = STREAM_TIMEOUT_CYCLES):
         if not isinstance(config, NetworkConfig):
             raise TypeError(f"Config must be a NetworkConfig, not {config!r}")
@@ -203,7 +203,7 @@ class HostInterface(wiring.Component):
                              f"not {timeout_cycles!r}")
         self._config = config
         self._init = init
-        self._shared = shared_update
+        self._shared, self._lanes = shared_update, lanes
         self._timeout = timeout_cycles
         super().__init__()
 
@@ -215,7 +215,8 @@ class HostInterface(wiring.Component):
         m = Module()
         cfg, learn = self._config, self._config.learning
         m.submodules.learner = learner = LearnerCore(cfg, init=self._init,
-                                                     shared_update=self._shared)
+                                                     shared_update=self._shared,
+                                                     lanes=self._lanes)
         m.submodules.checker = checker = RequestChecker(cfg)
         m.submodules.timer = timer = FrameTimer(self._timeout)
         r = _Registers(cfg)

@@ -227,16 +227,26 @@ class LearnerCore(wiring.Component):
     shared_update : bool
         One update unit for all layers, which it updates one after another (less logic, for
         small parts such as the iCE40UP5K), instead of one unit per layer working at once.
+    lanes : tuple of int, optional
+        Neuron lanes per layer (:class:`hw.neuron.LIFCore`; default one each): more lanes,
+        fewer cycles a step and more memories and logic. The arithmetic does not change.
     """
 
-    def __init__(self, config: NetworkConfig, *, init=None, shared_update=False):
+    def __init__(self, config: NetworkConfig, *, init=None, shared_update=False, lanes=None):
         if not isinstance(config, NetworkConfig):
             raise TypeError(f"Config must be a NetworkConfig, not {config!r}")
         if init is not None and len(init) != config.layers:
             raise ValueError(f"Initial weights must list {config.layers} layers, not {len(init)}")
+        lanes = (1,) * config.layers if lanes is None else lanes
+        if not isinstance(lanes, tuple) or len(lanes) != config.layers:
+            raise ValueError(f"Lanes must be a tuple of {config.layers} lane counts (one per "
+                             f"layer), not {lanes!r}")
+        for layer, count in enumerate(lanes):     # LIFCore's check, raised here and now
+            LIFCore.lane_rows(config, layer, count)
         self._config = config
         self._init = init
         self._shared = bool(shared_update)
+        self._lanes = lanes
         learn, sizes = config.learning, config.sizes
         super().__init__({
             "command":        In(Command),
@@ -269,7 +279,8 @@ class LearnerCore(wiring.Component):
             init = self._init[l] if self._init is not None else None
             # Layer 0's input, the same in both passes, comes as a list of the inputs that
             # spiked (written while encoding); one weight read serves both passes.
-            m.submodules[f"core{l}"] = core = LIFCore(cfg, l, init=init, listed_inputs=l == 0)
+            m.submodules[f"core{l}"] = core = LIFCore(cfg, l, init=init, listed_inputs=l == 0,
+                                                      lanes=self._lanes[l])
             cores.append(core)
         # Update units and the layers each serves, in order.
         groups = [tuple(range(layers))] if self._shared else [(l,) for l in range(layers)]

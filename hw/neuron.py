@@ -58,8 +58,8 @@ class LayerComponent(wiring.Component):
 
 
 class LIFCore(LayerComponent):
-    """One layer of ``m`` neurons with ``n`` inputs, one neuron at a time, for the two passes
-    of a training sample in the same steps.
+    """One layer of ``m`` neurons with ``n`` inputs, one neuron per lane at a time, for the
+    two passes of a training sample in the same steps.
 
     Bit-exact with :func:`loco_sw.golden.lif_step` over
     :func:`loco_sw.golden.layer_currents`, per pass: every step each neuron adds the forward
@@ -75,14 +75,21 @@ class LIFCore(LayerComponent):
     encoder on the path: at ``n = 784`` that encoder limited the clock), and a neuron's input
     sum is read once and serves both passes.
 
+    With ``lanes`` > 1 the neurons are split into lanes of ``g = ceil(m / lanes)``: lane ``b``
+    holds neurons ``b g ... b g + g - 1``, their weight rows in a memory of its own and their
+    membranes in another. Every lane reads the same word (its neuron's weight of the same input)
+    each cycle and fires its neuron in the same cycle, so a step takes ``g`` neuron times
+    instead of ``m``. The weight port keeps the flat row-major addresses (lane and word found
+    by comparing the address with constants), so the update unit and the host do not change.
+
     Protocol: hold ``negative``, ``invert``, ``perturb``, ``first``, ``both`` and (vector inputs)
     ``spikes_in``, or (listed inputs) pulse ``clear`` and then ``append`` with
     ``append_index`` once per input that spiked, in any order; pulse ``start`` while ``busy`` is
     low (a cycle or more after the last append). ``busy`` rises on the next cycle and falls
     when ``spikes_out`` holds the step's spikes. ``first`` treats every membrane as zero (the
     first step of a pass).
-    Latency: ``1 + m (a0 + 3)`` cycles, where ``a_p`` is the number of inputs that spiked in
-    pass ``p``; with ``both``, ``+ m`` (listed inputs) or ``+ m (a1 + 3)``. Inputs that did not
+    Latency: ``1 + g (a0 + 3)`` cycles, where ``a_p`` is the number of inputs that spiked in
+    pass ``p``; with ``both``, ``+ g`` (listed inputs) or ``+ g (a1 + 3)``. Inputs that did not
     spike cost nothing.
 
     Parameters
@@ -94,6 +101,8 @@ class LIFCore(LayerComponent):
         Initial master weight words, row-major ``(m, n + 1)``, bias last in each row.
     listed_inputs : bool
         The inputs come as a list of spiking inputs, the same for both passes.
+    lanes : int
+        Neuron lanes (see above); no lane may be left without neurons.
 
     Members
     -------
@@ -115,10 +124,12 @@ class LIFCore(LayerComponent):
         Master weight port for the learning unit; honoured only while idle.
     """
 
-    def __init__(self, config: NetworkConfig, layer: int, *, init=None, listed_inputs=False):
+    def __init__(self, config: NetworkConfig, layer: int, *, init=None, listed_inputs=False,
+                 lanes=1):
         self.check_layer(config, layer)
         self._n, self._m = config.sizes[layer], config.sizes[layer + 1]
         self._listed = bool(listed_inputs)
+        self._lanes, self._rows = lanes, self.lane_rows(config, layer, lanes)
         depth = self._m * (self._n + 1)
         if init is not None and len(init) != depth:
             raise ValueError(f"Initial weights must have {depth} words, not {len(init)}")
@@ -145,111 +156,184 @@ class LIFCore(LayerComponent):
             "weights":    In(weight_port_signature(depth, fixed.shape(config.learning.master))),
         })
 
+    @staticmethod
+    def lane_rows(config, layer, lanes) -> int:
+        """Neurons per lane, ``ceil(m / lanes)``, of layer ``layer`` in ``lanes`` lanes.
+
+        Raises
+        ------
+        ValueError
+            Unless ``lanes`` is a positive integer that leaves no lane without neurons.
+        """
+        count = config.sizes[layer + 1]
+        rows = -(-count // lanes) if isinstance(lanes, int) and lanes > 0 else 0
+        if not isinstance(lanes, int) or isinstance(lanes, bool) or lanes < 1 or \
+                (lanes - 1) * rows >= count:
+            raise ValueError(f"Lanes must be a positive integer that leaves no lane without "
+                             f"neurons (layer {layer} has {count}), not {lanes!r}")
+        return rows
+
     @property
     def listed_inputs(self):
         return self._listed
 
+    @property
+    def lanes(self):
+        return self._lanes
+
+    def _split(self, m, address, unit):
+        """``(lane, local)`` of a flat ``address`` into memories of ``unit`` words per lane
+        (lane ``b`` holds flat words ``b unit`` up to ``(b + 1) unit``): comparisons with
+        constants, no divider."""
+        if self._lanes == 1:
+            return C(0, 1), address
+        lane = Signal(range(self._lanes))
+        local = Signal(range(unit))
+        m.d.comb += [lane.eq(0), local.eq(address)]
+        for b in range(1, self._lanes):
+            with m.If(address >= b * unit):
+                m.d.comb += [lane.eq(b), local.eq(address - b * unit)]
+        return lane, local
+
     def elaborate(self, platform):
         m = Module()
         cfg, n, count = self._config, self._n, self._m
+        lanes, rows = self._lanes, self._rows
         lif = cfg.lif(self._layer)
+        lane_words = rows * (n + 1)
 
-        m.submodules.wmem = wmem = Memory(shape=fixed.shape(cfg.learning.master),
-                                          depth=count * (n + 1), init=self._init)
-        # Each membrane word carries the neuron's spike count of the pass beside it; the word of
-        # neuron i in pass p is at 2 i + p.
+        # Lane b holds neurons b rows ... (b + 1) rows - 1: its weight rows in a memory of its
+        # own and its membrane words (neuron b rows + k of pass p at 2 k + p, beside the
+        # spike count of that pass) in another. All lanes read the same address.
         count_bits = (cfg.timesteps + 1).bit_length()
         state = data.StructLayout({"v": fixed.shape(lif.membrane), "count": count_bits})
-        m.submodules.vmem = vmem = Memory(shape=state, depth=2 * count, init=[])
-        w_rd, w_wr = wmem.read_port(), wmem.write_port()
-        v_rd, v_wr = vmem.read_port(), vmem.write_port()
+        padded = self._init + [0] * (lanes * lane_words - len(self._init))
+        w_rds, w_wrs, v_rds, v_wrs = [], [], [], []
+        for b in range(lanes):
+            suffix = "" if lanes == 1 else str(b)
+            wmem = Memory(shape=fixed.shape(cfg.learning.master), depth=lane_words,
+                          init=padded[b * lane_words:(b + 1) * lane_words])
+            vmem = Memory(shape=state, depth=2 * rows, init=[])
+            m.submodules[f"wmem{suffix}"], m.submodules[f"vmem{suffix}"] = wmem, vmem
+            w_rds.append(wmem.read_port())
+            w_wrs.append(wmem.write_port())
+            v_rds.append(vmem.read_port())
+            v_wrs.append(vmem.write_port())
 
-        neuron  = Signal(range(count))
-        base    = Signal(range(count * (n + 1)))
+        group   = Signal(range(rows))    # neuron k of every lane
+        base    = Signal(range(lane_words))
         fetched = Signal()               # a weight read was issued last cycle
         acc_bits = lif.weight.width + (n + 1).bit_length() + 2   # sums of forward weights
-        acc     = Signal(signed(acc_bits))
+        def named(name, b):
+            return name if lanes == 1 else f"{name}{b}"
+        accs    = [Signal(signed(acc_bits), name=named("acc", b)) for b in range(lanes)]
         first   = Signal()
         both    = Signal()
         lane    = Signal()               # the pass being accumulated or fired
         read_lane = Signal()             # whose membrane word is read for the next FIRE
+        weight_addr = Signal(range(lane_words))     # every lane's weight read address
 
+        # The update unit's and the host's flat addresses, and the membrane reads when idle.
+        raddr_lane, raddr_local = self._split(m, self.weights.raddr, lane_words)
+        waddr_lane, waddr_local = self._split(m, self.weights.waddr, lane_words)
+        v_lane, v_local = self._split(m, self.v_addr, rows)
+        rdata_lane, v_data_lane = Signal.like(raddr_lane), Signal.like(v_lane)
+        m.d.sync += [rdata_lane.eq(raddr_lane), v_data_lane.eq(v_lane)]
+        for b in range(lanes):
+            m.d.comb += [
+                w_rds[b].addr.eq(weight_addr),
+                w_wrs[b].addr.eq(waddr_local),
+                w_wrs[b].data.eq(self.weights.wdata),
+                w_wrs[b].en.eq(self.weights.we & ~self.busy & (waddr_lane == b)),
+                v_rds[b].addr.eq(Mux(self.busy, Cat(read_lane, group),
+                                     Cat(self.v_pass, v_local))),
+            ]
+        v_word = Array(v_rd.data for v_rd in v_rds)[v_data_lane] if lanes > 1 else v_rds[0].data
         m.d.comb += [
-            w_wr.addr.eq(self.weights.waddr),
-            w_wr.data.eq(self.weights.wdata),
-            w_wr.en.eq(self.weights.we & ~self.busy),
-            self.weights.rdata.eq(w_rd.data),
-            v_rd.addr.eq(Mux(self.busy, Cat(read_lane, neuron), Cat(self.v_pass, self.v_addr))),
-            self.v_data.eq(v_rd.data.v),
-            self.count_data.eq(v_rd.data.count),
+            self.weights.rdata.eq(Array(w_rd.data for w_rd in w_rds)[rdata_lane]
+                                  if lanes > 1 else w_rds[0].data),
+            self.v_data.eq(v_word.v),
+            self.count_data.eq(v_word.count),
         ]
 
-        sigma = cfg.noise_amplitude_raw
-        v_old  = Mux(first, 0, v_rd.data.v)
-        count_old = Mux(first, 0, v_rd.data.count)
-        negative = self.negative.bit_select(neuron, 1) ^ self.invert.bit_select(lane, 1)
-        noise  = Mux(self.perturb.bit_select(lane, 1), Mux(negative, -sigma, sigma), 0)
-        current = acc + noise
-        v_leak = v_old - (v_old >> lif.leak_shift) if lif.leak_shift else v_old
-        v_sum  = Signal(fixed.shape(lif.membrane))
-        m.d.comb += v_sum.eq(fixed.saturate(v_leak + current, lif.membrane))
-        if lif.spiking:
-            spike  = v_sum > lif.threshold_raw  # strictly above
-            v_next = Mux(spike, v_sum - lif.threshold_raw, v_sum)
-        else:
-            spike, v_next = C(0), v_sum
+        def fire(b):
+            """Lane ``b``'s neuron of this group: (membrane and count to write, spike)."""
+            sigma = cfg.noise_amplitude_raw
+            v_rd = v_rds[b]
+            v_old  = Mux(first, 0, v_rd.data.v)
+            count_old = Mux(first, 0, v_rd.data.count)
+            negative = (self.negative[b * rows:(b + 1) * rows].bit_select(group, 1)
+                        ^ self.invert.bit_select(lane, 1))
+            noise  = Mux(self.perturb.bit_select(lane, 1), Mux(negative, -sigma, sigma), 0)
+            current = accs[b] + noise
+            v_leak = v_old - (v_old >> lif.leak_shift) if lif.leak_shift else v_old
+            v_sum  = Signal(fixed.shape(lif.membrane), name=named("v_sum", b))
+            m.d.comb += v_sum.eq(fixed.saturate(v_leak + current, lif.membrane))
+            if lif.spiking:
+                spike  = v_sum > lif.threshold_raw  # strictly above
+                v_next = Mux(spike, v_sum - lif.threshold_raw, v_sum)
+            else:
+                spike, v_next = C(0), v_sum
+            return v_next, count_old + spike, spike
 
         if self._listed:
-            load, issue = self._listed_reader(m, w_rd, base)
+            load, issue = self._listed_reader(m, weight_addr, base)
         else:
-            load, issue = self._vector_reader(m, w_rd, base)
+            load, issue = self._vector_reader(m, weight_addr, base)
 
         def restart(pass_):
-            """Accumulate pass ``pass_`` of the current neuron from zero."""
-            return [fetched.eq(0), acc.eq(0), *load(pass_)]
+            """Accumulate pass ``pass_`` of the current group from zero."""
+            return [fetched.eq(0), *(acc.eq(0) for acc in accs), *load(pass_)]
 
         m.d.comb += read_lane.eq(lane)
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += w_rd.addr.eq(self.weights.raddr)
+                m.d.comb += weight_addr.eq(raddr_local)
                 with m.If(self.start):
                     m.d.sync += [self.busy.eq(1), first.eq(self.first), both.eq(self.both),
-                                 neuron.eq(0), base.eq(0), lane.eq(0), *restart(0)]
+                                 group.eq(0), base.eq(0), lane.eq(0), *restart(0)]
                     m.next = "ACCUMULATE"
             with m.State("ACCUMULATE"):
-                # One weight read per cycle (``issue``); the data arrives a cycle later and is
-                # added then, so reads and adds overlap.
+                # One weight read per cycle (``issue``), the same word of every lane; the data
+                # arrives a cycle later and is added then, so reads and adds overlap.
                 more = issue()
                 m.d.sync += fetched.eq(more)
                 with m.If(fetched):
-                    m.d.sync += acc.eq(acc + (w_rd.data >> cfg.weight_shift))
+                    m.d.sync += [acc.eq(acc + (w_rd.data >> cfg.weight_shift))
+                                 for acc, w_rd in zip(accs, w_rds, strict=True)]
                 with m.If(fetched & ~more):         # the last word is being added
                     m.next = "FIRE"
             with m.State("FIRE"):
-                m.d.comb += [v_wr.addr.eq(Cat(lane, neuron)), v_wr.data.v.eq(v_next),
-                             v_wr.data.count.eq(count_old + spike), v_wr.en.eq(1)]
-                with m.If(lane):
-                    m.d.sync += self.spikes_out[1].bit_select(neuron, 1).eq(spike)
-                with m.Else():
-                    m.d.sync += self.spikes_out[0].bit_select(neuron, 1).eq(spike)
+                for b in range(lanes):
+                    v_next, count_next, spike = fire(b)
+                    m.d.comb += [v_wrs[b].addr.eq(Cat(lane, group)), v_wrs[b].data.v.eq(v_next),
+                                 v_wrs[b].data.count.eq(count_next), v_wrs[b].en.eq(1)]
+                    spikes = [self.spikes_out[p][b * rows:(b + 1) * rows].bit_select(group, 1)
+                              for p in range(2)]
+                    # The last lanes' groups past the layer's neurons compute nothing kept.
+                    with m.If(C(1) if (b + 1) * rows <= count else b * rows + group < count):
+                        with m.If(lane):
+                            m.d.sync += spikes[1].eq(spike)
+                        with m.Else():
+                            m.d.sync += spikes[0].eq(spike)
                 with m.If(~lane & both):
                     m.d.sync += lane.eq(1)
                     if self._listed:
-                        # Pass 1 fires next cycle on the same sum: read its membrane now.
+                        # Pass 1 fires next cycle on the same sums: read its membranes now.
                         m.d.comb += read_lane.eq(1)
                     else:
                         m.d.sync += restart(1)
                         m.next = "ACCUMULATE"
-                with m.Elif(neuron == count - 1):
+                with m.Elif(group == rows - 1):
                     m.d.sync += self.busy.eq(0)
                     m.next = "IDLE"
                 with m.Else():
-                    m.d.sync += [neuron.eq(neuron + 1), base.eq(base + n + 1), lane.eq(0),
+                    m.d.sync += [group.eq(group + 1), base.eq(base + n + 1), lane.eq(0),
                                  *restart(0)]
                     m.next = "ACCUMULATE"
         return m
 
-    def _vector_reader(self, m, w_rd, base):
+    def _vector_reader(self, m, address, base):
         """Vector inputs: the pending spikes of the pass, bias on top, lowest first. Returns
         ``load(pass)`` (statements restarting the reads) and ``issue()`` (addresses this cycle's
         read; returns whether there is one)."""
@@ -263,12 +347,12 @@ class LIFCore(LayerComponent):
 
         def issue():
             m.d.comb += [lowest.eq(fixed.lowest_one(pending)),
-                         w_rd.addr.eq(base + fixed.one_hot_index(lowest))]
+                         address.eq(base + fixed.one_hot_index(lowest))]
             m.d.sync += pending.eq(pending & ~lowest)
             return pending.any()
         return load, issue
 
-    def _listed_reader(self, m, w_rd, base):
+    def _listed_reader(self, m, address, base):
         """Listed inputs: the list's entries, then the bias. The list memory's read port holds
         entry 0 outside ACCUMULATE, so the first weight read starts at once."""
         n = self._n
@@ -289,7 +373,7 @@ class LIFCore(LayerComponent):
         def issue():
             reading = position <= length
             m.d.comb += [list_rd.addr.eq(position + 1),
-                         w_rd.addr.eq(base + Mux(position == length, n, list_rd.data))]
+                         address.eq(base + Mux(position == length, n, list_rd.data))]
             with m.If(reading):
                 m.d.sync += position.eq(position + 1)
             return reading

@@ -126,10 +126,11 @@ class UARTLearner(wiring.Component):
     rx: In(1, init=1)
     tx: Out(1, init=1)
 
-    def __init__(self, config: NetworkConfig, divisor: int, *, init=None, shared_update=False):
+    def __init__(self, config: NetworkConfig, divisor: int, *, init=None, shared_update=False,
+                 lanes=None):
         _check_divisor(divisor)
         self._config, self._divisor, self._init = config, divisor, init
-        self._shared = shared_update
+        self._shared, self._lanes = shared_update, lanes
         super().__init__()
 
     def elaborate(self, platform):
@@ -137,7 +138,7 @@ class UARTLearner(wiring.Component):
         m.submodules.rx = rx = UARTRx(self._divisor)
         m.submodules.tx = tx = UARTTx(self._divisor)
         m.submodules.host = host = HostInterface(
-            self._config, init=self._init, shared_update=self._shared,
+            self._config, init=self._init, shared_update=self._shared, lanes=self._lanes,
             timeout_cycles=FRAME_TIMEOUT_BYTE_TIMES * UART_BYTE_BITS * self._divisor)
         m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx)]
         wiring.connect(m, rx.o, host.i)

@@ -55,18 +55,25 @@ def add_sim_arguments(p):
 
 
 def _network(board: str):
-    from boards.build import BOARDS, board_config
-    return board_config(board), BOARDS[board][2]
+    """The board's network and its learner's organisation (``shared_update``, ``lanes``)."""
+    from boards.build import board_config, board_gateware
+    config = board_config(board)
+    return config, board_gateware(board, config)
 
 
-def _simulated_transport(simulator: str, config, shared: bool):
+def _described(gateware: dict) -> dict:
+    """The organisation as the run's metrics record it (JSON: lanes as a list)."""
+    return {"shared_update": gateware["shared_update"], "lanes": list(gateware["lanes"])}
+
+
+def _simulated_transport(simulator: str, config, gateware: dict):
     if simulator == "verilator":
         from cosim.verilator import VerilatorTransport
         print("compiling the gateware with Verilator (cached under build/verilator/)",
               file=sys.stderr)
-        return VerilatorTransport(config, shared_update=shared)
+        return VerilatorTransport(config, **gateware)
     from loco_sw.host import SimulationTransport
-    return SimulationTransport(config, shared_update=shared)
+    return SimulationTransport(config, **gateware)
 
 
 def _digits():
@@ -128,10 +135,10 @@ def sim(parser, args) -> dict:
     from loco_sw.cli import check_run_name
     from loco_sw.host import LearnerHost
     check_run_name(parser, args)
-    config, shared = _network(args.board)
-    transport = _simulated_transport(args.simulator, config, shared)
+    config, gateware = _network(args.board)
+    transport = _simulated_transport(args.simulator, config, gateware)
     return _train(parser, args, LearnerHost(transport, config), config,
-                  {"board": args.board, "simulator": args.simulator, "shared_update": shared})
+                  {"board": args.board, "simulator": args.simulator, **_described(gateware)})
 
 
 def add_board_arguments(p):
@@ -181,7 +188,7 @@ def board(parser, args, *, transport=None):
     from loco_sw.cli import check_run_name
     from loco_sw.host import LearnerHost, SerialTransport
 
-    config, shared = _network(args.board)
+    config, gateware = _network(args.board)
     action_parser = args.action_parsers[args.action]
     if transport is None and args.port is None and args.simulate is None:
         parser.error("give --port (a board) or --simulate (a simulated one)")
@@ -196,10 +203,10 @@ def board(parser, args, *, transport=None):
         check_run_name(action_parser, args)
     if transport is None:
         transport = SerialTransport(args.port, args.baud) if args.port else \
-            _simulated_transport(args.simulate, config, shared)
+            _simulated_transport(args.simulate, config, gateware)
     host = LearnerHost(transport, config)
     return _ACTIONS[args.action](action_parser, args, host, config, weights=weights,
-                                 shared=shared)
+                                 gateware=gateware)
 
 
 def _ping(parser, args, host, config, **_):
@@ -240,10 +247,10 @@ def _read(parser, args, host, config, **_):
     return state
 
 
-def _board_train(parser, args, host, config, *, shared, **_):
+def _board_train(parser, args, host, config, *, gateware, **_):
     where = {"port": args.port} if args.port else {"simulator": args.simulate or "given"}
     return _train(parser, args, host, config, {"board": args.board, **where,
-                                               "shared_update": shared})
+                                               **_described(gateware)})
 
 
 def _infer(parser, args, host, config, **_):

@@ -27,15 +27,18 @@ LOWRANK = dataclasses.replace(SMALL, learning=dataclasses.replace(SMALL.learning
 LANES = {"encoder": ENCODER_SEED, "perturb": PERTURB_SEED}
 
 
-@pytest.mark.parametrize("config, layer, listed",
-                         [(SMALL, 0, True), (SMALL, 0, False), (SMALL, 1, False),
-                          (NARROW, 0, True), (NARROW, 1, False)],
+@pytest.mark.parametrize("config, layer, listed, lanes",
+                         [(SMALL, 0, True, 1), (SMALL, 0, False, 1), (SMALL, 1, False, 1),
+                          (NARROW, 0, True, 1), (NARROW, 1, False, 1),
+                          (SMALL, 0, True, 2), (SMALL, 0, False, 3), (SMALL, 1, False, 2)],
                          ids=["small-lif-listed", "small-lif", "small-readout",
-                              "narrow-lif-listed", "narrow-readout"])
-def test_lif_core_matches_golden(config, layer, listed, request):
+                              "narrow-lif-listed", "narrow-readout", "small-lif-listed-2-lanes",
+                              "small-lif-3-lanes", "small-readout-2-lanes-one-partial"])
+def test_lif_core_matches_golden(config, layer, listed, lanes, request):
     vectors = lif_vectors(config, layer, runs=100, seed=0x10C0, same_inputs=listed)
     assert len(vectors["steps"]) * config.sizes[layer + 1] >= 1000   # thousands of words
-    check_lif(config, layer, vectors, name=request.node.name, listed_inputs=listed)
+    check_lif(config, layer, vectors, name=request.node.name, listed_inputs=listed,
+              lanes=lanes)
 
 
 def test_lif_core_default_size(request):
@@ -62,19 +65,22 @@ def test_lif_core_reaches_threshold_exactly(request):
     check_lif(config, 0, vectors, name=request.node.name)
 
 
-def test_lif_core_latency():
-    """The documented latency: ``1 + m (a0 + 3)`` a step, plus ``m`` for the second pass of
-    listed inputs or ``m (a1 + 3)`` for a second pass of its own."""
-    m = SMALL.sizes[1]
+@pytest.mark.parametrize("lanes", [1, 2, 4], ids=["one-lane", "2-lanes", "4-lanes-one-partial"])
+def test_lif_core_latency(lanes):
+    """The documented latency: ``1 + g (a0 + 3)`` a step, ``g = ceil(m / lanes)`` neurons per
+    lane, plus ``g`` for the second pass of listed inputs or ``g (a1 + 3)`` for a second pass
+    of its own."""
+    config = dataclasses.replace(SMALL, sizes=(12, 7, 3))
+    rows = -(-config.sizes[1] // lanes)
     for listed in (False, True):
-        vectors = lif_vectors(SMALL, 0, runs=6, seed=7, same_inputs=listed)
+        vectors = lif_vectors(config, 0, runs=6, seed=7, same_inputs=listed)
         want = 0
         for vec in vectors["steps"]:
             active = [bin(s).count("1") for s in vec["spikes_in"]]
             second = (1 if listed else active[1] + 3) if vec["both"] else 0
-            want += 1 + m * (active[0] + 3 + second)
-        assert check_lif(SMALL, 0, vectors, name=f"latency-{listed}",
-                         listed_inputs=listed) == want
+            want += 1 + rows * (active[0] + 3 + second)
+        assert check_lif(config, 0, vectors, name=f"latency-{listed}-{lanes}",
+                         listed_inputs=listed, lanes=lanes) == want
 
 
 @pytest.mark.parametrize("config, layer",
@@ -139,6 +145,10 @@ def test_components_reject_bad_parameters():
         ProjectorUpdate(DEFAULT_NETWORK, 2)
     with pytest.raises(ValueError, match=r"^Initial weights must have 2080 words, not 3$"):
         LIFCore(DEFAULT_NETWORK, 0, init=[1, 2, 3])
+    for lanes in (0, 1.0, True, 12):    # 12 lanes of 3 neurons leave the last one none
+        with pytest.raises(ValueError, match=r"^Lanes must be a positive integer that leaves "
+                                             r"no lane without neurons \(layer 0 has 32\), "):
+            LIFCore(DEFAULT_NETWORK, 0, lanes=lanes)
     with pytest.raises(ValueError, match=r"^Seed of lane 'a' must be a nonzero unsigned 32-bit "
                                          r"integer, not 0$"):
         NoiseGenerator({"a": 0})

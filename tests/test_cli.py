@@ -10,7 +10,7 @@ import sys
 import pytest
 import torch
 
-from boards.build import BOARDS, board_config
+from boards.build import board_config, board_gateware
 from cosim.lockstep import epoch_stream
 from cosim.verilator import VerilatorTransport
 from hw.formats import TEST_INDEX_BASE
@@ -105,14 +105,15 @@ def test_sim_trains_the_compiled_gateware_bit_exact(tmp_path):
                                                                      state.centroids,
                                                                      strict=True))
     assert metrics["words_compared"] == 40 * per_sample + 2 * 30
-    assert set(metrics) >= {"limit", "test_limit", "verify", "simulator", "shared_update"}
+    assert set(metrics) >= {"limit", "test_limit", "verify", "simulator", "shared_update",
+                            "lanes"}
     assert [p.name for p in tmp_path.iterdir()] == ["s"]          # no half-written leftovers
 
 
 def test_board_actions_against_a_simulated_board(tmp_path):
     """ping, train, read, load and infer through one simulated board, as on a serial port."""
     config = board_config("ulx3s-85f")
-    board = VerilatorTransport(config, shared_update=BOARDS["ulx3s-85f"][2])
+    board = VerilatorTransport(config, **board_gateware("ulx3s-85f", config))
     base = ["board", "--board", "ulx3s-85f", "--simulate", "verilator"]
     assert loco([*base, "ping"], transport=board)["sizes"] == [64, 32, 10]
     trained = loco([*base, "train", "--limit", "50", "--test-limit", "20", "--runs",

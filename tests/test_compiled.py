@@ -16,6 +16,7 @@ import torch
 from cosim.lockstep import Tally, epoch_stream, infer_lockstep, load_weights, train_lockstep
 from cosim.performance import analytic_cycles, port_bound, workload
 from cosim.verilator import VerilatorError, VerilatorTransport, compile_learner, compile_verilog
+from boards.build import board_gateware
 from hw.formats import DEFAULT_NETWORK, TEST_INDEX_BASE
 from loco_sw.data import load_digits_split
 from loco_sw.golden import init_state, refresh_bases, train_step
@@ -47,12 +48,18 @@ def _host(config, **options):
     return host
 
 
-@pytest.mark.parametrize("shared_update, samples", [(False, 300), (True, 100)],
-                         ids=["per-layer-units-300", "shared-unit-100"])
-def test_compiled_learner_trains_digits_bit_exactly(shared_update, samples):
+# The ULX3S's organisation (an update unit per layer, neuron lanes) and the UP5K's (one shared
+# unit, one lane) on the default network.
+ULX3S = board_gateware("ulx3s-85f", DEFAULT_NETWORK)
+UP5K = board_gateware("icebreaker", DEFAULT_NETWORK)
+
+
+@pytest.mark.parametrize("gateware, samples", [(ULX3S, 300), (UP5K, 100)],
+                         ids=["ulx3s-units-and-lanes-300", "shared-unit-100"])
+def test_compiled_learner_trains_digits_bit_exactly(gateware, samples):
     config = DEFAULT_NETWORK
     stream, xt, _ = _digits_stream(samples)
-    host, state, tally = _host(config, shared_update=shared_update), init_state(config, 1), Tally()
+    host, state, tally = _host(config, **gateware), init_state(config, 1), Tally()
     load_weights(host, state)
     train_lockstep(host, config, state, stream, tally)
     assert tally.first_mismatch is None and tally.mismatched_words == 0
@@ -66,14 +73,14 @@ def test_compiled_learner_trains_digits_bit_exactly(shared_update, samples):
     assert mean(tally.infer_cycles) < mean(tally.train_cycles)
 
 
-@pytest.mark.parametrize("shared_update", [False, True], ids=["per-layer-units", "shared-unit"])
-def test_analytic_cycle_model_tracks_the_rtl_counter(shared_update):
+@pytest.mark.parametrize("gateware", [ULX3S, UP5K], ids=["ulx3s", "up5k"])
+def test_analytic_cycle_model_tracks_the_rtl_counter(gateware):
     # Per sample, the documented cycle formulas must stay within 3 % of the gateware's own
     # counter (the benchmark's epoch averages: -0.8 % / -0.4 %), and no sample may beat the
     # weight-memory port bound.
     config = DEFAULT_NETWORK
     stream, _, _ = _digits_stream(40)
-    host, state = _host(config, shared_update=shared_update), init_state(config, 1)
+    host, state = _host(config, **gateware), init_state(config, 1)
     load_weights(host, state)
     for step, intensity, label in stream:
         if step % 64 == 0:
@@ -81,8 +88,9 @@ def test_analytic_cycle_model_tracks_the_rtl_counter(shared_update):
             refresh_bases(config, state)
         measured = host.train_sample(step, intensity.tolist(), label)["cycles"]
         work = workload(train_step(config, state, intensity, label, step))
-        assert abs(analytic_cycles(config, work, shared_update) / measured - 1) < 0.03, step
-        assert port_bound(config, work) < measured
+        analytic = analytic_cycles(config, work, gateware["shared_update"], gateware["lanes"])
+        assert abs(analytic / measured - 1) < 0.03, step
+        assert port_bound(config, work, gateware["lanes"]) < measured
 
 
 @pytest.mark.parametrize("shared_update, samples", [(False, 200), (True, 60)],

@@ -28,6 +28,15 @@ def test_shared_update_unit_is_bit_exact(config, request):
     check_learner(config, vectors, name=request.node.name, shared_update=True)
 
 
+@pytest.mark.parametrize("config, lanes", [(SMALL, (3, 4)), (DEEP, (2, 3, 2))],
+                         ids=["small-3-4", "deep-2-3-2-one-partial"])
+def test_neuron_lanes_are_bit_exact(config, lanes, request):
+    vectors = learner_vectors(config, samples=12, seed=9, refresh=4)
+    cycles = check_learner(config, vectors, name=request.node.name, lanes=lanes, infer_every=4)
+    one_lane = check_learner(config, vectors, name=request.node.name, infer_every=4)
+    assert all(a < b for a, b in zip(cycles["train"], one_lane["train"], strict=True))
+
+
 def test_learner_default_size(request):
     vectors = learner_vectors(DEFAULT_NETWORK, samples=2, seed=1, refresh=1)
     check_learner(DEFAULT_NETWORK, vectors, name=request.node.name)
@@ -45,3 +54,9 @@ def test_learner_rejects_bad_parameters():
         LearnerCore(None)
     with pytest.raises(ValueError, match=r"^Initial weights must list 2 layers, not 1$"):
         LearnerCore(DEFAULT_NETWORK, init=[[0]])
+    with pytest.raises(ValueError, match=r"^Lanes must be a tuple of 2 lane counts \(one per "
+                                         r"layer\), not \[1, 1\]$"):
+        LearnerCore(DEFAULT_NETWORK, lanes=[1, 1])
+    with pytest.raises(ValueError, match=r"^Lanes must be a positive integer that leaves no "
+                                         r"lane without neurons \(layer 1 has 10\), not 9$"):
+        LearnerCore(DEFAULT_NETWORK, lanes=(1, 9))
