@@ -46,8 +46,8 @@ def analytic_cycles(config, work, shared: bool, lanes=None) -> float:
         passes += rows * (first + 3 * steps) + steps
         passes += rows * steps if layer == 0 else rows * (second + 3 * steps)
     feed = sum(2 * (n + 1 + m) for n, m in layers)                     # counts + errors
-    units = [(clusters + 1) * (n + 1) + 2 + n * (clusters + 3)        # dots + expansion
-             + 2 * m + work["rows"][layer] * (n + 2)                   # update
+    units = [(clusters + 1) * (n + 2) + 2 + n * (clusters + 4)        # dots + expansion
+             + 2 * m + work["rows"][layer] * (n + 3)                   # update
              + n + 2 + 1                                               # centroid, done
              for layer, (n, m) in enumerate(layers)]
     return passes + feed + (sum(units) if shared else max(units))

@@ -18,7 +18,12 @@ class WeightStep(wiring.Component):
     """One saturating update word: ``wdata = saturate(old - round_shift(error * source,
     shift + step_shift), master)``, where ``shift`` is the readout's update shift when
     ``readout`` is high, else the hidden layers' (a unit serving only one kind of layer has one
-    shift). Combinational.
+    shift).
+
+    Latency: one cycle. The product and ``old`` are registered (the multiplier's output was the
+    middle of the UP5K build's critical path: memory -> multiplier -> rounding -> subtraction
+    -> saturation -> weight write); ``wdata`` is for the ``error``, ``source`` and ``old`` of the
+    cycle before, with this cycle's ``readout`` and ``step_shift`` (hold them).
 
     Parameters
     ----------
@@ -44,7 +49,9 @@ class WeightStep(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         learn = self._learning
-        product = self.error * self.source
+        product = Signal(signed(learn.delta.width + learn.vector.width))
+        old = Signal.like(self.old)
+        m.d.sync += [product.eq(self.error * self.source), old.eq(self.old)]
 
         def rounded(extra):
             if len(self._shifts) == 1:
@@ -55,7 +62,7 @@ class WeightStep(wiring.Component):
 
         step = Array(rounded(extra) for extra in
                      range(1 << learn.step_shift_bits))[self.step_shift]
-        m.d.comb += self.wdata.eq(fixed.saturate(self.old - step, learn.master))
+        m.d.comb += self.wdata.eq(fixed.saturate(old - step, learn.master))
         return m
 
 
@@ -83,12 +90,14 @@ class ProjectorUpdate(LayerComponent):
        per cycle, rows with ``e_i == 0`` skipped (saturating read-modify-write);
     5. optionally the own centroid moves toward ``v``; ``done`` pulses and ``busy`` falls.
 
-    Cycles after the last ``e`` word, estimated from the state machine (not measured):
-    ``(C + 1) * (n + 1) + 2`` (dots) + ``n * (C + 3)``
-    (expansion) when projecting, plus ``r * (n + 1) + 2 + r * (n + 2) + n * (r + 2)`` with the
-    low-rank part, ``2 m + (active rows) * (n + 2)`` (update),
-    ``n + 2`` (centroid), 1 (done). The re-orthonormalisation of the bases is the host's job
-    (see ``docs/design.md``): it writes them through ``basis_*``.
+    Cycles after the last ``e`` word, from the state machine (the learner's cycle model,
+    :mod:`cosim.performance`, checks them against the RTL counter):
+    ``(C + 1) * (n + 2) + 2`` (dots) + ``n * (C + 4)`` (expansion) when projecting, plus
+    ``r * (n + 2) + 2 + r * (n + 2) + n * (r + 3)`` with the low-rank part,
+    ``2 m + (active rows) * (n + 3)`` (update), ``n + 2`` (centroid), 1 (done). Every multiply
+    is registered before its add (a cycle more per dot product, expanded word and updated row).
+    The re-orthonormalisation of the bases is the host's job (see ``docs/design.md``): it
+    writes them through ``basis_*``.
 
     Members
     -------
@@ -198,13 +207,20 @@ class ProjectorUpdate(LayerComponent):
         d.base    = Signal(range(max(basis_rows * sum(ns), top_m * top_n) + 1))
         d.own_base = Signal.like(d.base)                  # first word of slot C + own
         d.waddr   = Signal.like(d.base)
+        d.write_addr = Signal.like(d.base)                # d.waddr a cycle later
         d.fetched = Signal()
+        d.stepped = Signal()              # the weight step's (registered) word is ready
+        d.multiplied = Signal()           # the MAC's registered product is ready
         # Wide enough for the longer of the two sums: n products (dot) or C + 1 (expand).
         d.acc     = Signal(signed(learn.basis.width + max(learn.vector.width,
                                                           learn.coeff.width + 1)
                                   + max(top_n, clusters + 1).bit_length()))
         # Coefficient of the slot read last cycle; one bit wider, as the add-back slot negates.
         d.factor  = Signal(signed(learn.coeff.width + 1))
+        # The MAC's product, registered before the add (the basis memory's output, the
+        # multiplier and the accumulator's adder were the ECP5 build's critical path).
+        d.product = Signal(signed(learn.basis.width + max(learn.vector.width,
+                                                          learn.coeff.width + 1)))
         d.own     = Signal(range(clusters))
         d.error   = Signal(fixed.shape(learn.delta))  # of the row being updated
         d.step_shift = Signal.like(self.step_shift)
@@ -318,14 +334,16 @@ class ProjectorUpdate(LayerComponent):
         with m.State("DOT"):
             # a_k = sum_j q_kj v_j: a read of (q_kj, v_j) per cycle, accumulated a cycle later.
             # Addresses are driven only while in range (the memories have no word n).
-            m.d.sync += d.fetched.eq(d.index < d.n)
+            # The product is registered, and added a cycle later.
+            m.d.sync += [d.fetched.eq(d.index < d.n), d.multiplied.eq(d.fetched),
+                         d.product.eq(d.bmem.rdata * dot_data)]
             with m.If(d.index < d.n):
                 m.d.comb += [d.b_read_addr.eq(d.base + d.index), d.x_rd.addr.eq(d.index),
                              d.u_rd.addr.eq(d.index)]
                 m.d.sync += d.index.eq(d.index + 1)
-            with m.If(d.fetched):
-                m.d.sync += d.acc.eq(d.acc + d.bmem.rdata * dot_data)
-            with m.Elif(d.index == d.n):
+            with m.If(d.multiplied):
+                m.d.sync += d.acc.eq(d.acc + d.product)
+            with m.Elif(~d.fetched & (d.index == d.n)):
                 m.d.sync += [
                     d.coeff[d.slot].eq(fixed.saturate(fixed.round_shift(d.acc, learn.dot_shift),
                                                       learn.coeff)),
@@ -366,7 +384,8 @@ class ProjectorUpdate(LayerComponent):
             # u_j = w_j - round_shift(sum_k +-a_k q_kj): inner loop over the slots. The
             # low-rank stage adds every slot back to a zero vector: w_j.
             m.d.comb += [d.x_rd.addr.eq(d.index), d.u_rd.addr.eq(d.index)]
-            m.d.sync += d.fetched.eq(d.slot <= d.last_slot)
+            m.d.sync += [d.fetched.eq(d.slot <= d.last_slot), d.multiplied.eq(d.fetched),
+                         d.product.eq(d.bmem.rdata * d.factor)]
             with m.If(d.slot <= d.last_slot):
                 m.d.comb += d.b_read_addr.eq(d.base + d.index)
                 negate = (d.slot == clusters) | d.lowrank
@@ -374,9 +393,9 @@ class ProjectorUpdate(LayerComponent):
                     d.slot.eq(d.slot + 1), d.base.eq(next_slot_base(d.slot)),
                     d.factor.eq(Mux(negate, -d.coeff[d.slot], d.coeff[d.slot])),
                 ]
-            with m.If(d.fetched):
-                m.d.sync += d.acc.eq(d.acc + d.bmem.rdata * d.factor)
-            with m.Elif(d.slot == d.last_slot + 1):
+            with m.If(d.multiplied):
+                m.d.sync += d.acc.eq(d.acc + d.product)
+            with m.Elif(~d.fetched & (d.slot == d.last_slot + 1)):
                 correction = fixed.round_shift(d.acc, learn.expand_shift)
                 minuend = Mux(d.lowrank, 0, d.cluster_input) if rank else d.cluster_input
                 m.d.comb += [d.u_wr.addr.eq(d.index), d.u_wr.en.eq(1),
@@ -422,15 +441,17 @@ class ProjectorUpdate(LayerComponent):
             with m.Else():
                 next_row()
         with m.State("COLUMNS"):
-            m.d.sync += [d.fetched.eq(d.index < d.n), d.waddr.eq(d.base + d.index)]
+            # Read a word (cycle 0), step it (1: the step's registers), write it (2).
+            m.d.sync += [d.fetched.eq(d.index < d.n), d.waddr.eq(d.base + d.index),
+                         d.stepped.eq(d.fetched), d.write_addr.eq(d.waddr)]
             with m.If(d.index < d.n):
                 m.d.comb += [self.weights.raddr.eq(d.base + d.index),
                              d.x_rd.addr.eq(d.index), d.u_rd.addr.eq(d.index)]
                 m.d.sync += d.index.eq(d.index + 1)
-            with m.If(d.fetched):
-                m.d.comb += [self.weights.waddr.eq(d.waddr), self.weights.we.eq(1),
+            with m.If(d.stepped):
+                m.d.comb += [self.weights.waddr.eq(d.write_addr), self.weights.we.eq(1),
                              self.weights.wdata.eq(d.step.wdata)]
-            with m.Elif(d.index == d.n):
+            with m.Elif(~d.fetched & (d.index == d.n)):
                 next_row()
         with m.State("CENTROID_START"):
             m.d.sync += [d.index.eq(0), d.fetched.eq(0),

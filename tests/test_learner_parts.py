@@ -119,6 +119,7 @@ def test_weight_step_matches_the_golden_update(shifts):
             shift = (learn.readout_update_shift if readout_layer else learn.update_shift) + extra
             want = int(weight_update(torch.tensor([[old]]), torch.tensor([error]),
                                      torch.tensor([source]), learn, shift)[0, 0])
+            await ctx.tick()                # the product and old word are registered
             assert ctx.get(dut.wdata) == want, f"case {case}: {error} x {source} from {old}"
 
-    run_simulation(dut, bench, name="weight_step", clk_period=None)
+    run_simulation(dut, bench, name="weight_step")
