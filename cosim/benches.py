@@ -66,23 +66,38 @@ async def lif_bench(bench, config, layer, vectors, *, listed=False):
     """A two-pass :class:`hw.neuron.LIFCore` (built with zero weights): load
     ``vectors["init"]`` through the update port, run every step; every pass's spikes every step,
     its membranes and spike counts at the end of every run. ``listed``: the core takes its
-    inputs as a list (``listed_inputs``; the vectors' passes must share their spikes), appended
-    in a random order. Returns the cycles the steps took (appends not counted)."""
+    inputs as a list (``listed_inputs``; the vectors' passes must share their spikes), the next
+    step's appended in a random order while the core runs; otherwise the spike vector changes
+    to the next step's while the core runs (it must have sampled it at start). Returns the
+    cycles the steps took."""
     n, m = config.sizes[layer], config.sizes[layer + 1]
     await bench.write_port("weights.waddr", "weights.wdata", "weights.we", vectors["init"])
-    cycles = 0
-    for step, vec in enumerate(vectors["steps"]):
+    steps = vectors["steps"]
+
+    def inputs(step):
         if listed:
-            assert vec["spikes_in"][0] == vec["spikes_in"][1], "a listed core's passes share"
-            await _append_spikes(bench, vec["spikes_in"][0], n)
-        else:
-            bench.set("spikes_in", vec["spikes_in"][0] | vec["spikes_in"][1] << n)
+            assert steps[step]["spikes_in"][0] == steps[step]["spikes_in"][1], \
+                "a listed core's passes share their inputs"
+        return steps[step]["spikes_in"][0] | steps[step]["spikes_in"][1] << n
+
+    if listed:
+        await _append_spikes(bench, steps[0]["spikes_in"][0], n)
+    cycles = 0
+    for step, vec in enumerate(steps):
+        if not listed:
+            bench.set("spikes_in", inputs(step))
         for port in ("negative", "invert", "perturb", "first", "both"):
             bench.set(port, vec[port])
         bench.set("start", 1)
         await bench.tick()
         bench.set("start", 0)
-        cycles += 1 + await bench.wait_while("busy")
+        cycles += 1
+        if step + 1 < len(steps):           # the next step's inputs, while this one runs
+            if listed:
+                cycles += await _append_spikes(bench, inputs(step + 1) & (1 << n) - 1, n)
+            else:
+                bench.set("spikes_in", inputs(step + 1))
+        cycles += await bench.wait_while("busy")
         spikes = bench.get("spikes_out")
         for p, want in enumerate(vec["spikes_out"]):
             got = spikes >> p * m & (1 << m) - 1
@@ -104,16 +119,17 @@ async def lif_bench(bench, config, layer, vectors, *, listed=False):
 
 
 async def _append_spikes(bench, spikes, n):
-    """Empty a listed core's input list, then append the inputs set in ``spikes``, shuffled."""
-    bench.set("clear", 1)
-    await bench.tick()
-    bench.set("clear", 0)
+    """Append the inputs set in ``spikes`` to a listed core's next list, shuffled; returns the
+    cycles of it that the core was busy."""
     indices = [i for i in range(n) if spikes >> i & 1]
+    busy = 0
     bench.set("append", 1)
     for index in bench.rng.sample(indices, len(indices)):
         bench.set("append_index", index)
+        busy += bench.get("busy")
         await bench.tick()
     bench.set("append", 0)
+    return busy
 
 
 async def projector_bench(bench, config, layer, vectors):

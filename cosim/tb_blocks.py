@@ -122,7 +122,7 @@ async def _started(dut, *inputs, seed=0):
 async def lif_core_matches_golden(dut):
     config, layer, seed, runs = _params()
     listed = os.environ.get("LOCO_LISTED") == "1"
-    bench = await _started(dut, "start", "weights.we", *(["clear", "append"] if listed else []))
+    bench = await _started(dut, "start", "weights.we", *(["append"] if listed else []))
     vectors = lif_vectors(config, layer, runs=runs, seed=seed, same_inputs=listed)
     await benches.lif_bench(bench, config, layer, vectors, listed=listed)
 

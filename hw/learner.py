@@ -188,8 +188,11 @@ class _Registers:
         self.signs     = Signal(sum(sizes[1:]))      # perturbation signs, layer 0 first
         self.command   = Signal(Command)
         self.noisy     = Signal()                    # reading the second pass's words
-        self.step      = Signal(range(cfg.timesteps + 1))
-        self.layer     = Signal(range(cfg.layers + 1))
+        # Wave w: the encoder runs step w, layer l step w - 1 - l (those in range), at once.
+        self.wave      = Signal(range(cfg.timesteps + cfg.layers))
+        self.encoding  = Signal()                    # the encoder runs
+        self.enc_index = Signal(range(n0 + 1))       # its input read this cycle
+        self.enc_fetched = Signal()                  # its read data arrives this cycle
         self.index     = Signal(range(max(n0, classes, len(self.signs)) + 1))
         self.previous  = (self.index - 1)[:len(self.index)]   # whose read data arrived
         self.fetched   = Signal()
@@ -319,7 +322,7 @@ class LearnerCore(wiring.Component):
                 core.negative.eq(r.signs[offsets[l]:offsets[l] + sizes[l + 1]]),
                 core.invert.eq(Cat(first_perturbed, 0)),
                 core.perturb.eq(Cat(first_perturbed, 1)),
-                core.first.eq(r.step == 0),
+                core.first.eq(r.wave == l + 1),
                 core.both.eq(train),
                 core.v_pass.eq(r.noisy),
             ]
@@ -362,14 +365,17 @@ class LearnerCore(wiring.Component):
             self._readout_states(m, r, cores[-1], y_first, readout)
             self._feed_states(m, r, inputs[0], cores, [units[group_of[l]]
                                                        for l in range(layers)], offsets)
+        self._encoder(m, r, noise.encoder, inputs, cores[0])
         return m
 
     def _pass_states(self, m, r, noise, inputs, cores, readout):
-        """IDLE -> PASS (reseed) -> SIGNS (a TRAIN's) -> per step ENCODE (the inputs'
-        spikes) and each layer in turn (both passes of a TRAIN) -> READOUT."""
+        """IDLE -> PASS (reseed) -> SIGNS (a TRAIN's) -> ``T + L`` waves (WAVE starts them,
+        WAVE_WAIT waits for all): in wave ``w`` the encoder encodes step ``w`` into layer 0's
+        input list while layer ``l`` computes step ``w - 1 - l`` (both passes of a TRAIN), each
+        on what the stage before it made in the wave before (the cores take their inputs at
+        start) -> READOUT."""
         cfg = self._config
-        n0, enc, pert = cfg.sizes[0], noise.encoder, noise.perturb
-        in_rd, in_wr = inputs
+        steps, layers = cfg.timesteps, cfg.layers
         with m.State("IDLE"):
             with m.If(self.start & ((self.command == Command.TRAIN) |
                                     (self.command == Command.INFER))):
@@ -380,58 +386,59 @@ class LearnerCore(wiring.Component):
                 m.next = "PASS"
         with m.State("PASS"):
             # Start the passes: seed the encoder stream (counts restart at step 0).
+            enc, pert = noise.encoder, noise.perturb
             m.d.comb += [enc.seed.eq(self.encoder_seed), enc.reseed.eq(1), readout.clear.eq(1)]
-            m.d.sync += [r.step.eq(0), r.index.eq(0), r.fetched.eq(0)]
+            m.d.sync += [r.wave.eq(0), r.index.eq(0), r.fetched.eq(0)]
             with m.If(r.command == Command.TRAIN):
                 m.d.comb += [pert.seed.eq(self.perturb_seed), pert.reseed.eq(1)]
                 m.next = "SIGNS"
             with m.Else():
-                m.next = "ENCODE"
+                m.next = "WAVE"
         with m.State("SIGNS"):
             # One perturbation word per neuron, layer by layer; the first lands in bit 0.
-            m.d.comb += pert.advance.eq(1)
-            m.d.sync += [r.signs.eq(Cat(r.signs[1:], pert.negative)), r.index.eq(r.index + 1)]
+            m.d.comb += noise.perturb.advance.eq(1)
+            m.d.sync += [r.signs.eq(Cat(r.signs[1:], noise.perturb.negative)),
+                         r.index.eq(r.index + 1)]
             with m.If(r.index == len(r.signs) - 1):
                 m.d.sync += r.index.eq(0)
-                m.next = "ENCODE"
-        with m.State("ENCODE"):
-            # Input j spikes when the low bits of its encoder word are below its intensity;
-            # its count is updated in the same memory word, and a spike is appended to layer
-            # 0's input list (emptied in the first cycle, before any read data arrives).
-            m.d.comb += cores[0].clear.eq((r.index == 0) & ~r.fetched)
-            m.d.sync += r.fetched.eq(r.index < n0)
-            with m.If(r.index < n0):       # no address n0 while the last read drains
-                m.d.comb += in_rd.addr.eq(r.index)
-                m.d.sync += r.index.eq(r.index + 1)
-            with m.If(r.fetched):
+                m.next = "WAVE"
+        with m.State("WAVE"):
+            with m.If(r.wave < steps):
+                m.d.sync += [r.encoding.eq(1), r.enc_index.eq(0), r.enc_fetched.eq(0)]
+            for l, core in enumerate(cores):
+                m.d.comb += core.start.eq((r.wave >= l + 1) & (r.wave <= steps + l))
+            m.next = "WAVE_WAIT"
+        with m.State("WAVE_WAIT"):
+            with m.If(~r.encoding & ~Cat(core.busy for core in cores).any()):
+                with m.If(r.wave == steps + layers - 1):
+                    m.next = "READOUT"
+                with m.Else():
+                    m.d.sync += r.wave.eq(r.wave + 1)
+                    m.next = "WAVE"
+
+    def _encoder(self, m, r, enc, inputs, core):
+        """The encoder, beside the state machine while ``r.encoding``: input ``j`` spikes when
+        the low bits of its encoder word are below its intensity; its count is updated in the
+        same memory word, and a spike is appended to layer 0's input list. ``n0 + 2`` cycles."""
+        n0 = self._config.sizes[0]
+        in_rd, in_wr = inputs
+        previous = (r.enc_index - 1)[:len(r.enc_index)]      # whose read data arrives
+        with m.If(r.encoding):
+            m.d.sync += r.enc_fetched.eq(r.enc_index < n0)
+            with m.If(r.enc_index < n0):     # no address n0 while the last read drains
+                m.d.comb += in_rd.addr.eq(r.enc_index)
+                m.d.sync += r.enc_index.eq(r.enc_index + 1)
+            with m.If(r.enc_fetched):
                 spike = enc.word[:ENCODER_BITS] < in_rd.data.intensity
                 m.d.comb += [
                     enc.advance.eq(1),
-                    in_wr.addr.eq(r.previous), in_wr.en.eq(1),
+                    in_wr.addr.eq(previous), in_wr.en.eq(1),
                     in_wr.data.intensity.eq(in_rd.data.intensity),
-                    in_wr.data.count.eq(Mux(r.step == 0, 0, in_rd.data.count) + spike),
+                    in_wr.data.count.eq(Mux(r.wave == 0, 0, in_rd.data.count) + spike),
+                    core.append.eq(spike), core.append_index.eq(previous),
                 ]
-                m.d.comb += [cores[0].append.eq(spike), cores[0].append_index.eq(r.previous)]
-            with m.Elif(r.index == n0):
-                m.d.sync += [r.layer.eq(0), r.index.eq(0)]
-                m.next = "LAYER_START"
-        with m.State("LAYER_START"):
-            for l, core in enumerate(cores):
-                m.d.comb += core.start.eq(r.layer == l)
-            m.next = "LAYER_WAIT"
-        with m.State("LAYER_WAIT"):
-            with m.If(~Array(core.busy for core in cores)[r.layer]):
-                with m.If(r.layer == cfg.layers - 1):
-                    m.next = "NEXT_STEP"
-                with m.Else():
-                    m.d.sync += r.layer.eq(r.layer + 1)
-                    m.next = "LAYER_START"
-        with m.State("NEXT_STEP"):
-            m.d.sync += [r.step.eq(r.step + 1), r.index.eq(0), r.fetched.eq(0)]
-            with m.If(r.step == cfg.timesteps - 1):
-                m.next = "READOUT"
-            with m.Else():
-                m.next = "ENCODE"
+            with m.Elif(r.enc_index == n0):
+                m.d.sync += r.encoding.eq(0)
 
     def _readout_states(self, m, r, readout_core, y_first, readout):
         """READOUT: each class's membrane of the first pass through the :class:`ReadoutUnit`,

@@ -82,12 +82,14 @@ class LIFCore(LayerComponent):
     instead of ``m``. The weight port keeps the flat row-major addresses (lane and word found
     by comparing the address with constants), so the update unit and the host do not change.
 
-    Protocol: hold ``negative``, ``invert``, ``perturb``, ``first``, ``both`` and (vector inputs)
-    ``spikes_in``, or (listed inputs) pulse ``clear`` and then ``append`` with
-    ``append_index`` once per input that spiked, in any order; pulse ``start`` while ``busy`` is
-    low (a cycle or more after the last append). ``busy`` rises on the next cycle and falls
-    when ``spikes_out`` holds the step's spikes. ``first`` treats every membrane as zero (the
-    first step of a pass).
+    Protocol: hold ``negative``, ``invert``, ``perturb``, ``first``, ``both`` while ``busy``;
+    pulse ``start`` while ``busy`` is low. The step's inputs are taken at ``start``: the vector
+    ``spikes_in`` is sampled then (it may change while the core runs), and (listed inputs) the
+    list is the inputs appended (``append`` with ``append_index``, once per input that spiked,
+    in any order) since the previous ``start`` — appends may go on while the core runs, for the
+    next step (double-buffered list); an append in the ``start`` cycle belongs to the next
+    step. ``busy`` rises on the next cycle and falls when ``spikes_out`` holds the step's spikes.
+    ``first`` treats every membrane as zero (the first step of a pass).
     Latency: ``1 + g (a0 + 3)`` cycles, where ``a_p`` is the number of inputs that spiked in
     pass ``p``; with ``both``, ``+ g`` (listed inputs) or ``+ g (a1 + 3)``. Inputs that did not
     spike cost nothing.
@@ -107,7 +109,7 @@ class LIFCore(LayerComponent):
     Members
     -------
     spikes_in : ``In(ArrayLayout(n, 2))``        per pass (vector inputs)
-    clear, append : ``In(1)``; append_index : ``In(range(n))``   (listed inputs)
+    append : ``In(1)``; append_index : ``In(range(n))``   (listed inputs)
     negative : ``In(m)``
         Per neuron, perturbation sign (1: ``-sigma``); used in a pass whose ``perturb`` is set.
     invert, perturb : ``In(2)``
@@ -136,7 +138,7 @@ class LIFCore(LayerComponent):
         self._init = list(init) if init is not None else [0] * depth
         lif = config.lif(layer)
         if self._listed:
-            inputs = {"clear": In(1), "append": In(1), "append_index": In(range(self._n))}
+            inputs = {"append": In(1), "append_index": In(range(self._n))}
         else:
             inputs = {"spikes_in": In(data.ArrayLayout(self._n, 2))}
         super().__init__(config, layer, {
@@ -341,9 +343,14 @@ class LIFCore(LayerComponent):
         # A signal, not an expression: each use of an expression's bit would copy the n-bit
         # negation into the netlist (Amaranth's conversion slowed quadratically).
         lowest = Signal.like(pending)     # the input whose weight is read this cycle
+        # The step's inputs, sampled at start (the layer below may fire its next step now).
+        latched = Signal.like(self.spikes_in)
+        with m.If(~self.busy):
+            m.d.sync += latched.eq(self.spikes_in)
+        spikes = Mux(self.busy, latched, self.spikes_in)
 
         def load(pass_):
-            return [pending.eq(Cat(self.spikes_in[pass_], 1))]
+            return [pending.eq(Cat(spikes[pass_ * self._n:(pass_ + 1) * self._n], 1))]
 
         def issue():
             m.d.comb += [lowest.eq(fixed.lowest_one(pending)),
@@ -353,26 +360,35 @@ class LIFCore(LayerComponent):
         return load, issue
 
     def _listed_reader(self, m, address, base):
-        """Listed inputs: the list's entries, then the bias. The list memory's read port holds
-        entry 0 outside ACCUMULATE, so the first weight read starts at once."""
+        """Listed inputs: the list's entries, then the bias. Two lists in one memory (entry
+        ``e`` of list ``b`` at ``2 e + b``): the one being read and the one being appended to,
+        swapped at ``start``. The read port holds entry 0 outside ACCUMULATE, so the first
+        weight read starts at once."""
         n = self._n
-        m.submodules.spike_list = spike_list = Memory(shape=range(n), depth=n, init=[])
+        m.submodules.spike_list = spike_list = Memory(shape=range(n), depth=2 * n, init=[])
         list_rd, list_wr = spike_list.read_port(), spike_list.write_port()
-        length = Signal(range(n + 1))     # entries in the list
+        reading_list = Signal()           # the list being read; the other is appended to
+        length = Signal(range(n + 1))     # entries in the list being read
+        appended = Signal(range(n + 1))   # entries in the list being appended to
         position = Signal(range(n + 2))   # entry on the read port; ``length``: the bias
-        m.d.comb += [list_wr.addr.eq(length), list_wr.data.eq(self.append_index),
-                     list_wr.en.eq(self.append & ~self.busy)]
-        with m.If(~self.busy & self.clear):
-            m.d.sync += length.eq(0)
-        with m.Elif(~self.busy & self.append):
-            m.d.sync += length.eq(length + 1)
+        taking = self.start & ~self.busy  # the lists swap
+        m.d.comb += [list_wr.addr.eq(Mux(taking, Cat(reading_list, 0),
+                                         Cat(~reading_list, appended))),
+                     list_wr.data.eq(self.append_index), list_wr.en.eq(self.append),
+                     # entry 0 of the list read next (the appended one, from ``start`` on)
+                     list_rd.addr.eq(Cat(Mux(taking, ~reading_list, reading_list), 0))]
+        with m.If(taking):
+            m.d.sync += [reading_list.eq(~reading_list), length.eq(appended),
+                         appended.eq(self.append)]
+        with m.Elif(self.append):
+            m.d.sync += appended.eq(appended + 1)
 
         def load(pass_):
             return [position.eq(0)]
 
         def issue():
             reading = position <= length
-            m.d.comb += [list_rd.addr.eq(position + 1),
+            m.d.comb += [list_rd.addr.eq(Cat(reading_list, position + 1)),
                          address.eq(base + Mux(position == length, n, list_rd.data))]
             with m.If(reading):
                 m.d.sync += position.eq(position + 1)

@@ -70,17 +70,21 @@ def perturbation_signs(config: NetworkConfig, seeds) -> list:
 
 
 def run_network(config: NetworkConfig, forward: list, spikes_in: torch.Tensor,
-                negative: list | None = None, probe: dict | None = None):
+                negative: list | None = None, probe: dict | None = None,
+                step_spikes: list | None = None):
     """One pass (clean if ``negative`` is None) from input spikes ``(B, T, n0)``.
 
     Returns ``(counts, y)``: per layer the spike counts ``(B, n_l)`` of its *input* (layer 0:
     the encoded input), and the output words ``(B, K)``. ``probe``: per layer a dict of the
-    quantities before saturation (see :func:`train_step`).
+    quantities before saturation (see :func:`train_step`); ``step_spikes``: a list that gets,
+    per layer, the spikes its input carried in each step, ``(B, T)``.
     """
     sigma = config.noise_amplitude_raw
     counts, spikes = [], spikes_in
     for layer, weights in enumerate(forward):
         counts.append(spikes.sum(dim=1))
+        if step_spikes is not None:
+            step_spikes.append(spikes.sum(dim=2))
         perturbation = None if negative is None else \
             torch.where(negative[layer], -sigma, sigma).to(torch.int64)
         spikes, v = layer_run(spikes, weights, config.lif(layer), perturbation,
@@ -119,8 +123,9 @@ def train_step_seeded(config: NetworkConfig, state: GoldenState, intensity: torc
     (last layer); each a list of flat tensors.
 
     Returns the first and second pass's outputs ``y_first``/``y_noisy``, ``delta``, per layer
-    the modulated ``errors`` and ``projected`` vectors, and ``input_spikes``: per layer the
-    spikes its input carried over the T steps of the first and of the second pass.
+    the modulated ``errors`` and ``projected`` vectors, ``input_spikes``: per layer the
+    spikes its input carried over the T steps of the first and of the second pass, and
+    ``input_spikes_per_step``: the same per step (lists of T).
     """
     learn = config.learning
     forward = [forward_weights(w, config.weight_shift) for w in state.master]
@@ -128,8 +133,9 @@ def train_step_seeded(config: NetworkConfig, state: GoldenState, intensity: torc
     negative = perturbation_signs(config, [perturb_seed])
     # The first pass: clean, or perturbed by -xi (antithetic: dL is a central difference).
     first = [~n for n in negative] if config.learning.antithetic else None
-    first_counts, y_first = run_network(config, forward, spikes_in, first, probe)
-    counts, y_noisy = run_network(config, forward, spikes_in, negative, probe)
+    first_steps, second_steps = [], []
+    first_counts, y_first = run_network(config, forward, spikes_in, first, probe, first_steps)
+    counts, y_noisy = run_network(config, forward, spikes_in, negative, probe, second_steps)
     layer_probe = (lambda layer: None) if probe is None else \
         (lambda layer: probe.setdefault(layer, {}))
     clusters, rank = config.clusters, learn.rank
@@ -168,7 +174,9 @@ def train_step_seeded(config: NetworkConfig, state: GoldenState, intensity: torc
     return {"y_first": y_first[0], "y_noisy": y_noisy[0], "delta": int(delta[0]),
             "errors": errors, "projected": projected,
             "input_spikes": [[int(a[0].sum()), int(b[0].sum())]
-                             for a, b in zip(first_counts, counts, strict=True)]}
+                             for a, b in zip(first_counts, counts, strict=True)],
+            "input_spikes_per_step": [[a[0].tolist(), b[0].tolist()]
+                                      for a, b in zip(first_steps, second_steps, strict=True)]}
 
 
 def predict(config: NetworkConfig, state: GoldenState, intensities: torch.Tensor,
