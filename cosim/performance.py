@@ -55,7 +55,7 @@ def analytic_cycles(config, work, shared: bool, lanes=None) -> float:
         stages += [core(layer, wave - 1 - layer) for layer in range(len(layers))
                    if 0 <= wave - 1 - layer < steps]
         passes += max(stages) + 1
-    feed = sum(2 * (n + 1 + m) for n, m in layers)                     # counts + errors
+    feed = sum(n + m + 3 for n, m in layers)                           # counts + errors
     units = [(clusters + 1) * (n + 2) + 2 + n * (clusters + 4)        # dots + expansion
              + 2 * m + work["rows"][layer] * (n + 3)                   # update
              + n + 2 + 1                                               # centroid, done

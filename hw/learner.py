@@ -472,9 +472,10 @@ class LearnerCore(wiring.Component):
 
     def _feed_states(self, m, r, in_rd, cores, unit_of, offsets):
         """Feeding the update units, one layer after another: its presynaptic counts, then its
-        errors, each read from memory (address one cycle, word offered the next). A unit starts
-        on its last error word; separate units work while the next is fed, a shared one is
-        waited for (FINISH once all are done)."""
+        errors, each read from memory (FEED_* addresses the first word; OFFER_* offers a word a
+        cycle, addressing the next one as the unit takes it). A unit starts on its last error
+        word; separate units work while the next is fed, a shared one is waited for (FINISH
+        once all are done)."""
         cfg = self._config
         sizes, layers, steps = cfg.sizes, cfg.layers, cfg.timesteps
 
@@ -495,14 +496,13 @@ class LearnerCore(wiring.Component):
                 with m.Case(l):
                     addr, count = count_source(l)
                     x = unit_of[l].x
-                    m.d.comb += [addr.eq(r.feed), x.payload.eq(count), x.valid.eq(1)]
+                    m.d.comb += [addr.eq(Mux(x.ready, r.feed + 1, r.feed)),
+                                 x.payload.eq(count), x.valid.eq(1)]
                     with m.If(x.ready):
                         m.d.sync += r.feed.eq(r.feed + 1)
                         with m.If(r.feed == sizes[l] - 1):
                             m.d.sync += r.feed.eq(0)
                             m.next = "FEED_E"
-                        with m.Else():
-                            m.next = "FEED_X"
         with m.State("FEED_E"):
             with m.Switch(r.feed_layer):
                 for l in range(layers - 1):
@@ -517,7 +517,7 @@ class LearnerCore(wiring.Component):
                         mask = C(1)
                     else:
                         count = cores[l].count_data
-                        m.d.comb += cores[l].v_addr.eq(r.feed)
+                        m.d.comb += cores[l].v_addr.eq(Mux(e.ready, r.feed + 1, r.feed))
                         mask = (count > 0) & (count < steps)
                     negative = r.signs.bit_select(offsets[l] + r.feed, 1)
                     error = Mux(mask, Mux(negative, -self.delta, self.delta), 0)
@@ -527,8 +527,6 @@ class LearnerCore(wiring.Component):
                         with m.If(r.feed == sizes[l + 1] - 1):
                             m.d.sync += r.feed.eq(0)
                             m.next = "NEXT_LAYER"
-                        with m.Else():
-                            m.next = "FEED_E"
         with m.State("NEXT_LAYER"):
             last = r.feed_layer == layers - 1
             if self._shared:

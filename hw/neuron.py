@@ -258,14 +258,20 @@ class LIFCore(LayerComponent):
             self.count_data.eq(v_word.count),
         ]
 
+        # Each lane's perturbation sign of the group's neuron, registered: the group changes as
+        # ACCUMULATE starts, which lasts two cycles or more before FIRE (the ``m``-way choice
+        # was the head of both builds' critical path, into the membrane sum).
+        signs = [Signal(name=named("sign", b)) for b in range(lanes)]
+        m.d.sync += [sign.eq(self.negative[b * rows:(b + 1) * rows].bit_select(group, 1))
+                     for b, sign in enumerate(signs)]
+
         def fire(b):
             """Lane ``b``'s neuron of this group: (membrane and count to write, spike)."""
             sigma = cfg.noise_amplitude_raw
             v_rd = v_rds[b]
             v_old  = Mux(first, 0, v_rd.data.v)
             count_old = Mux(first, 0, v_rd.data.count)
-            negative = (self.negative[b * rows:(b + 1) * rows].bit_select(group, 1)
-                        ^ self.invert.bit_select(lane, 1))
+            negative = signs[b] ^ self.invert.bit_select(lane, 1)
             noise  = Mux(self.perturb.bit_select(lane, 1), Mux(negative, -sigma, sigma), 0)
             current = accs[b] + noise
             v_leak = v_old - (v_old >> lif.leak_shift) if lif.leak_shift else v_old
