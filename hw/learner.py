@@ -211,9 +211,11 @@ class LearnerCore(wiring.Component):
     ``T`` steps run through every layer, each step computing both passes on the same encoded
     input spikes: a first pass perturbed by ``-xi`` (antithetic, the default; clean with
     ``antithetic=False``) and a second with ``+xi`` currents, each neuron's layer-0 input sum
-    read once for both; the readout gives ``delta``; each
+    read once for both. The encoder and the layers work side by side, in ``T + L`` waves: in
+    wave ``w`` the encoder encodes step ``w`` while layer ``l`` computes step ``w - 1 - l``.
+    The readout gives ``delta``; each
     layer's :class:`ProjectorUpdate` is fed its presynaptic counts and errors, one layer after
-    another (a few cycles per word), and the units then update their layers *at the same time*
+    another (a word a cycle), and the units then update their layers *at the same time*
     (the O(1)-in-depth update; with ``shared_update`` one unit takes the layers in turn);
     ``busy`` falls when all are done. ``INFER`` runs one clean pass. ``prediction`` is the
     argmax of the first pass's outputs (lowest index on ties). ``step_shift`` is added to the
