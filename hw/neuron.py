@@ -226,13 +226,15 @@ class LIFCore(LayerComponent):
         base    = Signal(range(lane_words))
         fetched = Signal()               # a weight read was issued last cycle
         acc_bits = lif.weight.width + (n + 1).bit_length() + 2   # sums of forward weights
+
         def named(name, b):
+            """A per-lane signal's name (numbered only with several lanes)."""
             return name if lanes == 1 else f"{name}{b}"
         accs    = [Signal(signed(acc_bits), name=named("acc", b)) for b in range(lanes)]
         first   = Signal()
         both    = Signal()
-        lane    = Signal()               # the pass being accumulated or fired
-        read_lane = Signal()             # whose membrane word is read for the next FIRE
+        this_pass = Signal()             # the pass being accumulated or fired
+        read_pass = Signal()             # whose membrane word is read for the next FIRE
         weight_addr = Signal(range(lane_words))     # every lane's weight read address
 
         # The update unit's and the host's flat addresses, and the membrane reads when idle.
@@ -247,7 +249,7 @@ class LIFCore(LayerComponent):
                 w_wrs[b].addr.eq(waddr_local),
                 w_wrs[b].data.eq(self.weights.wdata),
                 w_wrs[b].en.eq(self.weights.we & ~self.busy & (waddr_lane == b)),
-                v_rds[b].addr.eq(Mux(self.busy, Cat(read_lane, group),
+                v_rds[b].addr.eq(Mux(self.busy, Cat(read_pass, group),
                                      Cat(self.v_pass, v_local))),
             ]
         v_word = Array(v_rd.data for v_rd in v_rds)[v_data_lane] if lanes > 1 else v_rds[0].data
@@ -271,8 +273,8 @@ class LIFCore(LayerComponent):
             v_rd = v_rds[b]
             v_old  = Mux(first, 0, v_rd.data.v)
             count_old = Mux(first, 0, v_rd.data.count)
-            negative = signs[b] ^ self.invert.bit_select(lane, 1)
-            noise  = Mux(self.perturb.bit_select(lane, 1), Mux(negative, -sigma, sigma), 0)
+            negative = signs[b] ^ self.invert.bit_select(this_pass, 1)
+            noise  = Mux(self.perturb.bit_select(this_pass, 1), Mux(negative, -sigma, sigma), 0)
             current = accs[b] + noise
             v_leak = v_old - (v_old >> lif.leak_shift) if lif.leak_shift else v_old
             v_sum  = Signal(fixed.shape(lif.membrane), name=named("v_sum", b))
@@ -293,13 +295,13 @@ class LIFCore(LayerComponent):
             """Accumulate pass ``pass_`` of the current group from zero."""
             return [fetched.eq(0), *(acc.eq(0) for acc in accs), *load(pass_)]
 
-        m.d.comb += read_lane.eq(lane)
+        m.d.comb += read_pass.eq(this_pass)
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += weight_addr.eq(raddr_local)
                 with m.If(self.start):
                     m.d.sync += [self.busy.eq(1), first.eq(self.first), both.eq(self.both),
-                                 group.eq(0), base.eq(0), lane.eq(0), *restart(0)]
+                                 group.eq(0), base.eq(0), this_pass.eq(0), *restart(0)]
                     m.next = "ACCUMULATE"
             with m.State("ACCUMULATE"):
                 # One weight read per cycle (``issue``), the same word of every lane; the data
@@ -314,21 +316,22 @@ class LIFCore(LayerComponent):
             with m.State("FIRE"):
                 for b in range(lanes):
                     v_next, count_next, spike = fire(b)
-                    m.d.comb += [v_wrs[b].addr.eq(Cat(lane, group)), v_wrs[b].data.v.eq(v_next),
+                    m.d.comb += [v_wrs[b].addr.eq(Cat(this_pass, group)),
+                                 v_wrs[b].data.v.eq(v_next),
                                  v_wrs[b].data.count.eq(count_next), v_wrs[b].en.eq(1)]
                     spikes = [self.spikes_out[p][b * rows:(b + 1) * rows].bit_select(group, 1)
                               for p in range(2)]
                     # The last lanes' groups past the layer's neurons compute nothing kept.
                     with m.If(C(1) if (b + 1) * rows <= count else b * rows + group < count):
-                        with m.If(lane):
+                        with m.If(this_pass):
                             m.d.sync += spikes[1].eq(spike)
                         with m.Else():
                             m.d.sync += spikes[0].eq(spike)
-                with m.If(~lane & both):
-                    m.d.sync += lane.eq(1)
+                with m.If(~this_pass & both):
+                    m.d.sync += this_pass.eq(1)
                     if self._listed:
                         # Pass 1 fires next cycle on the same sums: read its membranes now.
-                        m.d.comb += read_lane.eq(1)
+                        m.d.comb += read_pass.eq(1)
                     else:
                         m.d.sync += restart(1)
                         m.next = "ACCUMULATE"
@@ -336,7 +339,7 @@ class LIFCore(LayerComponent):
                     m.d.sync += self.busy.eq(0)
                     m.next = "IDLE"
                 with m.Else():
-                    m.d.sync += [group.eq(group + 1), base.eq(base + n + 1), lane.eq(0),
+                    m.d.sync += [group.eq(group + 1), base.eq(base + n + 1), this_pass.eq(0),
                                  *restart(0)]
                     m.next = "ACCUMULATE"
         return m
