@@ -33,7 +33,7 @@ from cosim.performance import analytic_cycles, port_bound, workload
 from cosim.verilator import VerilatorTransport
 from hw.formats import DEFAULT_NETWORK as NET
 from hw.formats import ENCODER_SEED, TEST_INDEX_BASE
-from boards.build import board_config, board_gateware, build_name
+from boards.build import board_config, board_gateware, build_name, described
 from loco_sw.data import load_digits_split, load_mnist5k
 from loco_sw.golden import init_state, refresh_bases, sample_seed, train_step
 from loco_sw.host import LearnerHost
@@ -72,8 +72,8 @@ def measure(net, gateware: dict, data, limit) -> dict:
             refresh_bases(net, state)
         train.append(host.train_sample(step, intensity.tolist(), label)["cycles"])
         work = workload(train_step(net, state, intensity, label, step))
-        analytic.append(analytic_cycles(net, work, gateware["shared_update"], gateware["lanes"]))
-        bound.append(port_bound(net, work, gateware["lanes"]))
+        analytic.append(analytic_cycles(net, work, gateware))
+        bound.append(port_bound(net, work, gateware))
     infer = []
     for k, intensity in enumerate(xt[:limit]):
         host.write_input(intensity.tolist())
@@ -103,8 +103,7 @@ def main():
         built = json.loads(report.read_text()) if report.exists() else {}
         fmax = min(built["fmax_mhz"].values()) if "fmax_mhz" in built else None
         boards[name] = {
-            "device": device, "network": list(net.sizes), "shared_update": shared,
-            "lanes": list(gateware["lanes"]),
+            "device": device, "network": list(net.sizes), **described(gateware),
             "dataset": dataset,
             "training_samples": len(run["train"]), "inferences": len(run["infer"]),
             "cycles_per_training_sample": train_cycles,
@@ -117,14 +116,15 @@ def main():
             "samples_per_s": clock * 1e6 / train_cycles,
             "samples_per_s_at_fmax": fmax * 1e6 / train_cycles if fmax else None,
             "inferences_per_s": clock * 1e6 / infer_cycles}
-        rows.append([name, "shared" if shared else "per layer",
+        at_once = [str(layer) for layer, on in enumerate(gateware["parallel_slots"]) if on]
+        rows.append([name, "shared" if shared else "per layer", ",".join(at_once) or "-",
                      ",".join(map(str, gateware["lanes"])), f"{train_cycles:.0f}",
                      f"{analytic:.0f}", f"{bound:.0f}", f"{train_cycles / bound:.2f}",
                      f"{clock:g}", f"{fmax:.2f}" if fmax else "not built",
                      f"{clock * 1e6 / train_cycles:.0f}",
                      f"{fmax * 1e6 / train_cycles:.0f}" if fmax else "-"])
-    print_table(["board", "update units", "lanes", "cycles/sample", "analytic", "port bound",
-                 "cycles / bound", "clock MHz", "Fmax MHz", "samples/s @clock",
+    print_table(["board", "update units", "slots at once", "lanes", "cycles/sample", "analytic",
+                 "port bound", "cycles / bound", "clock MHz", "Fmax MHz", "samples/s @clock",
                  "samples/s @Fmax"], rows)
     write_json("learner_performance", {
         "network": list(NET.sizes), "timesteps": NET.timesteps, "clusters": NET.clusters,

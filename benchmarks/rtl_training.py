@@ -25,7 +25,7 @@ from _common import OUT, comma_list, positive_int, print_table, write_json
 
 from cosim.lockstep import train_gateware
 from cosim.verilator import VerilatorTransport, verilator_version
-from boards.build import board_config, board_gateware
+from boards.build import board_config, board_gateware, described
 from loco_sw.data import load_digits_split
 from loco_sw.host import LearnerHost
 from loco_sw.plots import learning_curves
@@ -74,8 +74,7 @@ def run_variant(name, args, data):
     elapsed = time.perf_counter() - started
     model_seconds = sum(transport.seconds.values())
     return {
-        "board": board, "shared_update": gateware["shared_update"],
-        "lanes": list(gateware["lanes"]), "samples": tally.samples,
+        "board": board, **described(gateware), "samples": tally.samples,
         "final_weight_words": sum(w.numel() for w in state.master),
         "test_inferences": len(tally.infer_cycles),
         "words_compared": tally.words_compared, "mismatched_words": tally.mismatched_words,

@@ -23,6 +23,7 @@ from hw.neuron import LIFCore
 from .top import BAUD, LearnerBoard
 
 __all__ = ["BOARDS", "BuildError", "board_config", "board_gateware", "build_board", "build_name",
+           "described",
            "build_options", "nextpnr_fmax"]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,10 +91,20 @@ def _lanes_up_to(config: NetworkConfig, layer: int, most: int) -> int:
 
 def board_gateware(board: str, config: NetworkConfig) -> dict:
     """The learner's organisation on ``board`` (:class:`hw.learner.LearnerCore`'s
-    ``shared_update`` and ``lanes``) for the network ``config``."""
+    ``shared_update``, ``lanes`` and ``parallel_slots``) for the network ``config``. With a
+    unit per layer, the layer with the most inputs (whose update sets the pace) projects its
+    slots at once; the others' one MAC a cycle fits in its time."""
     _, _, shared, most = BOARDS[board]
+    widest = max(config.sizes[:-1])
     return {"shared_update": shared,
-            "lanes": tuple(_lanes_up_to(config, layer, most) for layer in range(config.layers))}
+            "lanes": tuple(_lanes_up_to(config, layer, most) for layer in range(config.layers)),
+            "parallel_slots": tuple(not shared and n == widest for n in config.sizes[:-1])}
+
+
+def described(gateware: dict) -> dict:
+    """An organisation (:func:`board_gateware`) as JSON reports record it (tuples as lists)."""
+    return {key: list(value) if isinstance(value, tuple) else value
+            for key, value in gateware.items()}
 
 
 def build_name(board: str, config: NetworkConfig) -> str:
@@ -143,7 +154,7 @@ def build_board(board: str, sizes=None, *, rank=None, build_root=ROOT / "build",
                    for kind, v in report["utilization"].items() if v["used"]}
     result = {"board": board, "device": platform.device, "sizes": list(config.sizes),
               "rank": config.learning.rank,
-              "shared_update": gateware["shared_update"], "lanes": list(gateware["lanes"]),
+              **described(gateware),
               "reduced": _REDUCED.get(board, {}),
               "clock_mhz": target, "fmax_mhz": fmax,
               "timing_met": all(v >= target for v in fmax.values()),

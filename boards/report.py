@@ -27,7 +27,8 @@ from loco_sw.golden import init_state
 from loco_sw.host import LearnerHost
 from loco_sw.train import to_intensity
 
-from .build import BOARDS, ROOT, board_config, board_gateware, build_name, build_options
+from .build import (BOARDS, ROOT, board_config, board_gateware, build_name, build_options,
+                    described)
 
 __all__ = ["board_report"]
 
@@ -65,9 +66,8 @@ def _cosimulate(config, gateware: dict, samples: int) -> dict:
             "cycles_per_training_sample": statistics.fmean(tally.train_cycles),
             "cycles_per_inference": statistics.fmean(tally.infer_cycles),
             "analytic_cycles_per_training_sample":
-                statistics.fmean(analytic_cycles(config, w, gateware["shared_update"],
-                                                 gateware["lanes"]) for w in works),
-            "port_bound_cycles": statistics.fmean(port_bound(config, w, gateware["lanes"])
+                statistics.fmean(analytic_cycles(config, w, gateware) for w in works),
+            "port_bound_cycles": statistics.fmean(port_bound(config, w, gateware)
                                                   for w in works)}
 
 
@@ -120,8 +120,7 @@ def board_report(board: str, *, sizes=None, samples: int = 200,
     built = json.loads(path.read_text())
     config = board_config(board, built["sizes"], built["rank"] or None)
     gateware = board_gateware(board, config)
-    if built.get("lanes") != list(gateware["lanes"]) or \
-            built["shared_update"] != gateware["shared_update"]:
+    if any(built.get(key) != value for key, value in described(gateware).items()):
         raise ReportError(f"{path} is of an older organisation of the learner than this "
                           f"checkout's ({gateware}): run `loco build "
                           f"{build_options(board, sizes)}` again")

@@ -20,23 +20,25 @@ class LearnerBoard(Elaboratable):
     config : NetworkConfig
     init : list of lists of int, optional
         Initial master weights per layer (otherwise zeros; the host loads weights).
-    shared_update, lanes :
+    shared_update, lanes, parallel_slots :
         The learner's organisation (see :class:`hw.learner.LearnerCore`).
     """
 
     def __init__(self, config: NetworkConfig, *, init=None, baud: int = BAUD,
-                 shared_update=False, lanes=None):
+                 shared_update=False, lanes=None, parallel_slots=None):
         if not isinstance(config, NetworkConfig):
             raise TypeError(f"Config must be a NetworkConfig, not {config!r}")
         self._config, self._init, self._baud = config, init, baud
         self._shared, self._lanes = shared_update, lanes
+        self._parallel_slots = parallel_slots
 
     def elaborate(self, platform):
         m = Module()
         divisor = round(platform.default_clk_frequency / self._baud)
         m.submodules.learner = learner = UARTLearner(self._config, divisor, init=self._init,
                                                      shared_update=self._shared,
-                                                     lanes=self._lanes)
+                                                     lanes=self._lanes,
+                                                     parallel_slots=self._parallel_slots)
         uart = platform.request("uart", 0, dir="-")     # raw pins; some boards add dtr/rts
         m.submodules.rx = rx = io.Buffer("i", uart.rx)
         m.submodules.tx = tx = io.Buffer("o", uart.tx)

@@ -98,9 +98,10 @@ def check_lif(config, layer, vectors, *, name, listed_inputs=False, lanes=1):
         benches.lif_bench, config, layer, vectors, listed=listed_inputs, name=name)
 
 
-def check_projector(config, layer, vectors, *, name, seed=0):
+def check_projector(config, layer, vectors, *, name, seed=0, parallel_slots=False):
     """Returns the cycles the samples took (idle stream cycles included)."""
-    bench = AmaranthBench(ProjectorUpdate(config, layer), seed=seed, memories=("weights",))
+    bench = AmaranthBench(ProjectorUpdate(config, layer, parallel_slots=parallel_slots),
+                          seed=seed, memories=("weights",))
     return bench.run(benches.projector_bench, config, layer, vectors, name=name)
 
 
@@ -108,9 +109,11 @@ def check_noise(lanes, vectors, *, name):
     AmaranthBench(NoiseGenerator(lanes)).run(benches.noise_bench, lanes, vectors, name=name)
 
 
-def check_learner(config, vectors, *, name, infer_every=0, shared_update=False, lanes=None):
+def check_learner(config, vectors, *, name, infer_every=0, shared_update=False, lanes=None,
+                  parallel_slots=None):
     """Returns the RTL cycle counter per command: ``{"train": [...], "infer": [...]}``."""
-    bench = AmaranthBench(LearnerCore(config, shared_update=shared_update, lanes=lanes))
+    bench = AmaranthBench(LearnerCore(config, shared_update=shared_update, lanes=lanes,
+                                      parallel_slots=parallel_slots))
     return bench.run(benches.learner_bench, config, vectors, infer_every=infer_every, name=name)
 
 

@@ -12,7 +12,9 @@
   cycles the present memory organisation needs at one access a cycle.
 
 Both take a sample's :func:`workload`, read off the golden model's result of that TRAIN
-(bit-exact with the gateware), and the learner's ``lanes`` per layer (default one each).
+(bit-exact with the gateware), and the learner's organisation (the ``LearnerCore`` arguments
+``shared_update``, ``lanes``, ``parallel_slots``, as :func:`boards.build.board_gateware` gives
+them; a missing one takes ``LearnerCore``'s default).
 """
 
 from hw.neuron import LIFCore
@@ -28,12 +30,19 @@ def workload(golden: dict) -> dict:
             "rows": [int((e != 0).sum()) for e in golden["errors"]]}
 
 
-def _lane_rows(config, lanes):
-    lanes = (1,) * config.layers if lanes is None else lanes
+def _lane_rows(config, gateware):
+    lanes = gateware.get("lanes") or (1,) * config.layers
     return [LIFCore.lane_rows(config, layer, count) for layer, count in enumerate(lanes)]
 
 
-def analytic_cycles(config, work, shared: bool, lanes=None) -> float:
+def _projection(n: int, clusters: int, parallel: bool) -> int:
+    """Cycles of a unit's dot products and expansion for ``n`` layer inputs."""
+    if parallel:
+        return (n + 4) + (n + 5)
+    return (clusters + 1) * (n + 4) + (n + 1) * (clusters + 4)
+
+
+def analytic_cycles(config, work, gateware: dict) -> float:
     """The learner's cycles for one TRAIN from the blocks' documented formulas (rank 0: the
     low-rank stage's cycles are not modelled). The steps run as ``T + L`` waves: in wave
     ``w`` the encoder (``n0 + 3`` cycles from the wave's start) encodes step ``w`` while layer
@@ -42,7 +51,8 @@ def analytic_cycles(config, work, shared: bool, lanes=None) -> float:
         raise ValueError("The cycle model covers rank 0 only (no low-rank stage)")
     sizes, steps, clusters = config.sizes, config.timesteps, config.clusters
     layers = list(zip(sizes[:-1], sizes[1:], strict=True))
-    rows = _lane_rows(config, lanes)
+    rows = _lane_rows(config, gateware)
+    parallel = gateware.get("parallel_slots") or (False,) * config.layers
 
     def core(layer, step):
         first, second = (work["step_spikes"][layer][p][step] for p in range(2))
@@ -56,17 +66,17 @@ def analytic_cycles(config, work, shared: bool, lanes=None) -> float:
                    if 0 <= wave - 1 - layer < steps]
         passes += max(stages) + 1
     feed = sum(n + m + 3 for n, m in layers)                           # counts + errors
-    units = [(clusters + 1) * (n + 2) + 2 + n * (clusters + 4)        # dots + expansion
+    units = [_projection(n, clusters, parallel[layer])                 # dots + expansion
              + 2 * m + work["rows"][layer] * (n + 3)                   # update
              + n + 2 + 1                                               # centroid, done
              for layer, (n, m) in enumerate(layers)]
-    return passes + feed + (sum(units) if shared else max(units))
+    return passes + feed + (sum(units) if gateware.get("shared_update") else max(units))
 
 
-def port_bound(config, work, lanes=None) -> int:
+def port_bound(config, work, gateware: dict) -> int:
     """Accesses of the busiest layer weight memory in one TRAIN (one access a cycle)."""
     sizes, steps = config.sizes, config.timesteps
     reads = [rows * sum(s + steps for s in work["spikes"][layer][:1 if layer == 0 else 2])
-             for layer, rows in enumerate(_lane_rows(config, lanes))]
+             for layer, rows in enumerate(_lane_rows(config, gateware))]
     return max(read + work["rows"][layer] * (n + 1)
                for layer, (read, n) in enumerate(zip(reads, sizes[:-1], strict=True)))

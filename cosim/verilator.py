@@ -116,9 +116,10 @@ def gateware_digest() -> str:
 
 
 def compile_learner(config: NetworkConfig, *, shared_update: bool = False, lanes=None,
-                    timeout_cycles: int = STREAM_TIMEOUT_CYCLES) -> Path:
+                    parallel_slots=None, timeout_cycles: int = STREAM_TIMEOUT_CYCLES) -> Path:
     """The cached Verilator build of ``HostInterface(config, shared_update=..., lanes=...,
-    timeout_cycles=...)`` (no initial weights: the host loads them, as on a board)."""
+    parallel_slots=..., timeout_cycles=...)`` (no initial weights: the host loads them, as on
+    a board)."""
     if not isinstance(config, NetworkConfig):
         raise TypeError(f"Config must be a NetworkConfig, not {config!r}")
     from amaranth import __version__ as amaranth_version
@@ -128,10 +129,11 @@ def compile_learner(config: NetworkConfig, *, shared_update: bool = False, lanes
 
         from hw.host import HostInterface
         dut = HostInterface(config, shared_update=shared_update, lanes=lanes,
-                            timeout_cycles=timeout_cycles)
+                            parallel_slots=parallel_slots, timeout_cycles=timeout_cycles)
         return {"loco_host.v": verilog.convert(dut, name="loco_host", emit_src=False)}
 
-    key = digest(config.to_json(), bool(shared_update), repr(lanes), timeout_cycles,
+    key = digest(config.to_json(), bool(shared_update), repr(lanes), repr(parallel_slots),
+                 timeout_cycles,
                  gateware_digest(), amaranth_version)
     return compile_verilog(sources, "loco_host", key=key)
 
@@ -144,9 +146,9 @@ class VerilatorTransport:
     ----------
     config : NetworkConfig, optional
         Build (or reuse) the RTL of this configuration; or give ``library``.
-    shared_update, lanes :
+    shared_update, lanes, parallel_slots :
         The learner's organisation (:class:`hw.learner.LearnerCore`): one update unit for all
-        layers (the iCE40UP5K's), neuron lanes per layer.
+        layers (the iCE40UP5K's), neuron lanes per layer, units projecting all slots at once.
     library : path, optional
         A shared library made by :func:`compile_verilog` (e.g. a netlist).
     timeout_cycles : int
@@ -161,7 +163,8 @@ class VerilatorTransport:
     """
 
     def __init__(self, config: NetworkConfig | None = None, *, shared_update: bool = False,
-                 lanes=None, library=None, timeout_cycles: int = STREAM_TIMEOUT_CYCLES,
+                 lanes=None, parallel_slots=None, library=None,
+                 timeout_cycles: int = STREAM_TIMEOUT_CYCLES,
                  max_cycles_per_read: int = _DEFAULT_MAX_CYCLES_PER_READ, x_seed: int = 0):
         self._handle = None
         if (config is None) == (library is None):
@@ -173,6 +176,7 @@ class VerilatorTransport:
             raise ValueError(f"x_seed must be an int in [0, 2**31), not {x_seed!r}")
         if library is None:
             library = compile_learner(config, shared_update=shared_update, lanes=lanes,
+                                      parallel_slots=parallel_slots,
                                       timeout_cycles=timeout_cycles)
         self.timeout_cycles = timeout_cycles
         lib = ctypes.CDLL(str(library))

@@ -174,7 +174,7 @@ class HostInterface(wiring.Component):
     Parameters
     ----------
     config : NetworkConfig
-    init, shared_update, lanes :
+    init, shared_update, lanes, parallel_slots :
         As :class:`LearnerCore`.
     timeout_cycles : int
         Cycles without an input byte after which a partial frame is dropped (``NAK TIMEOUT``)
@@ -194,7 +194,7 @@ class HostInterface(wiring.Component):
     o: Out(stream.Signature(8))
 
     def __init__(self, config: NetworkConfig, *, init=None, shared_update=False, lanes=None,
-                 timeout_cycles: int = STREAM_TIMEOUT_CYCLES):
+                 parallel_slots=None, timeout_cycles: int = STREAM_TIMEOUT_CYCLES):
         if not isinstance(config, NetworkConfig):
             raise TypeError(f"Config must be a NetworkConfig, not {config!r}")
         if not isinstance(timeout_cycles, int) or isinstance(timeout_cycles, bool) or \
@@ -204,6 +204,7 @@ class HostInterface(wiring.Component):
         self._config = config
         self._init = init
         self._shared, self._lanes = shared_update, lanes
+        self._parallel_slots = parallel_slots
         self._timeout = timeout_cycles
         super().__init__()
 
@@ -216,7 +217,8 @@ class HostInterface(wiring.Component):
         cfg, learn = self._config, self._config.learning
         m.submodules.learner = learner = LearnerCore(cfg, init=self._init,
                                                      shared_update=self._shared,
-                                                     lanes=self._lanes)
+                                                     lanes=self._lanes,
+                                                     parallel_slots=self._parallel_slots)
         m.submodules.checker = checker = RequestChecker(cfg)
         m.submodules.timer = timer = FrameTimer(self._timeout)
         r = _Registers(cfg)

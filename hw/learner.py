@@ -235,9 +235,14 @@ class LearnerCore(wiring.Component):
     lanes : tuple of int, optional
         Neuron lanes per layer (:class:`hw.neuron.LIFCore`; default one each): more lanes,
         fewer cycles a step and more memories and logic. The arithmetic does not change.
+    parallel_slots : tuple of bool, optional
+        Per layer, whether its update unit computes the projection's ``C + 1`` slots at once
+        (:class:`ProjectorUpdate`'s ``parallel_slots``: ``C + 1`` multipliers, the basis memory
+        banked by slot; default off for every layer). Needs per-layer units.
     """
 
-    def __init__(self, config: NetworkConfig, *, init=None, shared_update=False, lanes=None):
+    def __init__(self, config: NetworkConfig, *, init=None, shared_update=False, lanes=None,
+                 parallel_slots=None):
         if not isinstance(config, NetworkConfig):
             raise TypeError(f"Config must be a NetworkConfig, not {config!r}")
         if init is not None and len(init) != config.layers:
@@ -248,10 +253,18 @@ class LearnerCore(wiring.Component):
                              f"layer), not {lanes!r}")
         for layer, count in enumerate(lanes):     # LIFCore's check, raised here and now
             LIFCore.lane_rows(config, layer, count)
+        parallel_slots = (False,) * config.layers if parallel_slots is None else parallel_slots
+        if not isinstance(parallel_slots, tuple) or len(parallel_slots) != config.layers or \
+                not all(isinstance(one, bool) for one in parallel_slots):
+            raise ValueError(f"Parallel slots must be a tuple of {config.layers} bools (one per "
+                             f"layer), not {parallel_slots!r}")
+        if shared_update and any(parallel_slots):
+            raise ValueError("Parallel slots need one update unit per layer, not a shared one")
         self._config = config
         self._init = init
         self._shared = bool(shared_update)
         self._lanes = lanes
+        self._parallel_slots = parallel_slots
         learn, sizes = config.learning, config.sizes
         super().__init__({
             "command":        In(Command),
@@ -291,7 +304,9 @@ class LearnerCore(wiring.Component):
         groups = [tuple(range(layers))] if self._shared else [(l,) for l in range(layers)]
         units = []
         for g, served in enumerate(groups):
-            m.submodules[f"update{g}"] = unit = ProjectorUpdate(cfg, served)
+            parallel = not self._shared and self._parallel_slots[served[0]]
+            m.submodules[f"update{g}"] = unit = ProjectorUpdate(cfg, served,
+                                                                parallel_slots=parallel)
             units.append(unit)
         m.submodules.ports = ports = WeightPortArbiter(cfg, groups)
         m.submodules.readout = readout = ReadoutUnit(cfg)

@@ -66,6 +66,15 @@ class WeightStep(wiring.Component):
         return m
 
 
+def _tree_sum(values):
+    """The sum of ``values`` as a balanced tree of adders (depth ``ceil(log2(len))``)."""
+    values = list(values)
+    while len(values) > 1:
+        pairs = zip(values[0::2], values[1::2], strict=False)    # an odd last one waits
+        values = [a + b for a, b in pairs] + values[len(values) & ~1:]
+    return values[0]
+
+
 class _Datapath:
     """The unit's memories, registers and per-layer constants, shared by its groups of states
     (attributes are set by :meth:`ProjectorUpdate.elaborate`)."""
@@ -92,7 +101,8 @@ class ProjectorUpdate(LayerComponent):
 
     Cycles after the last ``e`` word, from the state machine (the learner's cycle model,
     :mod:`cosim.performance`, checks them against the RTL counter):
-    ``(C + 1) * (n + 2) + 2`` (dots) + ``n * (C + 4)`` (expansion) when projecting, plus
+    ``(C + 1) * (n + 4)`` (dots) + ``(n + 1) * (C + 4)`` (expansion) when projecting
+    (``n + 4`` + ``n + 5`` with ``parallel_slots``), plus
     ``r * (n + 2) + 2 + r * (n + 2) + n * (r + 3)`` with the low-rank part,
     ``2 m + (active rows) * (n + 3)`` (update), ``n + 2`` (centroid), 1 (done). Every multiply
     is registered before its add (a cycle more per dot product, expanded word and updated row).
@@ -124,15 +134,25 @@ class ProjectorUpdate(LayerComponent):
     config : NetworkConfig
     layer : int or tuple of int
         The layer this unit updates, or the layers it serves in turn.
+    parallel_slots : bool
+        Compute the cluster stage's ``C + 1`` dot products, and the ``C + 1`` terms of each
+        expanded word, at once: ``C + 1`` multipliers and the basis memory banked by slot (slot
+        ``k < C`` in bank ``k``, the rows ``C ..`` in bank ``C``), for a unit of one layer. The
+        dots take ``n + 4`` cycles and the expansion ``n + 5`` (``n`` layer inputs) instead of
+        ``(C + 1)(n + 4)`` and ``(n + 1)(C + 4)``; the low-rank stage stays one MAC a cycle (on bank ``C``). The
+        arithmetic, the ports and the host's basis addresses do not change.
     """
 
-    def __init__(self, config: NetworkConfig, layer):
+    def __init__(self, config: NetworkConfig, layer, *, parallel_slots=False):
         layers = (layer,) if isinstance(layer, int) else tuple(layer)
         if not layers:
             raise TypeError("Layers must name at least one layer, not ()")
         for one in layers:
             self.check_layer(config, one)
+        if parallel_slots and len(layers) > 1:
+            raise ValueError(f"Parallel slots need a unit of one layer, not of layers {layers}")
         self._layers = layers
+        self._parallel = bool(parallel_slots)
         self._ns = [config.sizes[one] + 1 for one in layers]
         self._ms = [config.sizes[one + 1] for one in layers]
         self._n, self._m = max(self._ns), max(self._ms)
@@ -164,6 +184,10 @@ class ProjectorUpdate(LayerComponent):
     def layers(self):
         return self._layers
 
+    @property
+    def parallel_slots(self):
+        return self._parallel
+
     def elaborate(self, platform):
         m = Module()
         cfg, learn, clusters = self._config, self._config.learning, self._config.clusters
@@ -191,8 +215,11 @@ class ProjectorUpdate(LayerComponent):
         d.u_rd, d.u_wr = memory("umem", learn.vector, max(ns))      # projected vector
         d.e_rd, d.e_wr = memory("emem", learn.delta, max(ms))       # per-neuron errors
         # The bases are the host's while idle and the unit's while busy: one port will do.
-        m.submodules.bmem = d.bmem = SinglePortRAM(fixed.shape(learn.basis),
-                                                   basis_rows * sum(ns))
+        if self._parallel:
+            self._basis_banks(m, d)
+        else:
+            m.submodules.bmem = d.bmem = SinglePortRAM(fixed.shape(learn.basis),
+                                                       basis_rows * sum(ns))
         d.b_read_addr = Signal.like(d.bmem.addr)
         d.c_rd, d.c_wr = memory("cmem", learn.vector, centroid_rows * sum(ns))
         m.submodules.step = d.step = WeightStep(
@@ -231,14 +258,17 @@ class ProjectorUpdate(LayerComponent):
         d.cluster_input = d.u_rd.data if rank else d.x_rd.data
         d.last_slot = Mux(d.lowrank, rank - 1, clusters) if rank else C(clusters)
 
+        basis_port = [] if self._parallel else [       # the banks' port: _connect_basis_banks
+            d.bmem.addr.eq(Mux(self.busy, d.b_read_addr, d.basis_base + self.basis_addr)),
+            d.bmem.wdata.eq(self.basis_wdata), d.bmem.we.eq(self.basis_we & ~self.busy),
+            self.basis_rdata.eq(d.bmem.rdata),
+        ]
         m.d.comb += [
             d.step.readout.eq(table([int(one == cfg.layers - 1) for one in self._layers])),
             d.step.step_shift.eq(d.step_shift), d.step.error.eq(d.error),
             d.step.old.eq(self.weights.rdata),
             d.step.source.eq(Mux(d.project, d.u_rd.data, d.x_rd.data)),
-            d.bmem.addr.eq(Mux(self.busy, d.b_read_addr, d.basis_base + self.basis_addr)),
-            d.bmem.wdata.eq(self.basis_wdata), d.bmem.we.eq(self.basis_we & ~self.busy),
-            self.basis_rdata.eq(d.bmem.rdata),
+            *basis_port,
             self.centroid_rdata.eq(d.c_rd.data),
             self.u_rdata.eq(d.u_rd.data),
         ]
@@ -250,14 +280,58 @@ class ProjectorUpdate(LayerComponent):
             return Array(factor * v for v in values)[self.layer_select]
 
         d.table_product = table_product
-        d.lowrank_base = d.basis_base + table_product(ns, 2 * clusters)
+        # The low-rank rows: after the own slots in bank C when banked, else after all 2C slots.
+        d.lowrank_base = C(clusters * ns[0]) if self._parallel else \
+            d.basis_base + table_product(ns, 2 * clusters)
         d.tracker_base = d.centroid_base + table_product(ns, clusters)
+        if self._parallel:
+            self._connect_basis_banks(m, d)
 
         with m.FSM():
             self._load_states(m, d)
-            self._projection_states(m, d)
+            if rank or not self._parallel:
+                self._projection_states(m, d)
+            if self._parallel:
+                self._parallel_projection_states(m, d)
             self._update_states(m, d)
         return m
+
+    def _basis_banks(self, m, d):
+        """The basis memory banked by slot: bank ``k < C`` holds row ``k`` (``n`` words), bank
+        ``C`` the rows ``C .. 2C + r - 1`` (the own slots, then the low-rank rows); ``d.bmem``
+        is bank ``C``, the one the one-MAC-a-cycle states read."""
+        cfg, n = self._config, self._ns[0]
+        shape = fixed.shape(cfg.learning.basis)
+        d.banks = [SinglePortRAM(shape, n) for _ in range(cfg.clusters)]
+        d.banks.append(SinglePortRAM(shape, (cfg.basis_rows - cfg.clusters) * n))
+        for k, bank in enumerate(d.banks):
+            m.submodules[f"bank{k}"] = bank
+        d.bmem = d.banks[-1]
+        d.slot_read_addr = Signal(range(n))              # the unit's address of banks 0 .. C-1
+
+    def _connect_basis_banks(self, m, d):
+        """The host's flat basis address ``row * n + j`` split into (bank, word) by comparing
+        with the row starts; reads answer a cycle later from the bank addressed then. While
+        ``busy``, banks ``0 .. C-1`` read at ``d.slot_read_addr`` and bank ``C`` at
+        ``d.b_read_addr``."""
+        clusters, n = self._config.clusters, self._ns[0]
+        host_bank = Signal(range(clusters + 1))
+        host_word = Signal(range(n))                   # in banks 0 .. C-1
+        for k in range(clusters + 1):
+            with m.If(self.basis_addr >= k * n):
+                m.d.comb += host_bank.eq(k)
+                m.d.comb += host_word.eq(self.basis_addr - k * n if k < clusters else 0)
+        own_word = Mux(host_bank == clusters, self.basis_addr - clusters * n, 0)
+        read_bank = Signal.like(host_bank)
+        m.d.sync += read_bank.eq(host_bank)
+        m.d.comb += self.basis_rdata.eq(Array(bank.rdata for bank in d.banks)[read_bank])
+        for k, bank in enumerate(d.banks):
+            m.d.comb += [
+                bank.addr.eq(Mux(self.busy, d.b_read_addr, own_word) if k == clusters else
+                             Mux(self.busy, d.slot_read_addr, host_word)),
+                bank.wdata.eq(self.basis_wdata),
+                bank.we.eq(self.basis_we & ~self.busy & (host_bank == k)),
+            ]
 
     def _move_row_toward(self, m, d, target):
         """Move the centroid-memory row at ``base`` toward ``target(v_j)`` by
@@ -309,13 +383,15 @@ class ProjectorUpdate(LayerComponent):
                                       d.lowrank_base if rank else d.basis_base, 0)),
                         d.lowrank.eq(self.use_projector if rank else 0),
                         d.own.eq(self.own),
-                        d.own_base.eq(d.basis_base + d.table_product(
-                            self._ns, cfg.clusters + self.own)),
+                        # Slot C + own: in bank C (row own) when banked, else in bmem.
+                        d.own_base.eq(d.table_product(self._ns, self.own) if self._parallel
+                                      else d.basis_base + d.table_product(
+                                          self._ns, cfg.clusters + self.own)),
                         d.project.eq(self.use_projector), d.centroid.eq(self.update_centroid),
                         d.step_shift.eq(self.step_shift),
                     ]
                     with m.If(self.use_projector):
-                        m.next = "DOT"
+                        m.next = "DOT_ALL" if self._parallel and not rank else "DOT"
                     with m.Else():
                         m.next = "ROW"
 
@@ -409,7 +485,7 @@ class ProjectorUpdate(LayerComponent):
                         with m.If(d.lowrank):
                             m.d.sync += [d.lowrank.eq(0), d.base.eq(d.basis_base),
                                          d.fetched.eq(0)]
-                            m.next = "DOT"
+                            m.next = "DOT_ALL" if self._parallel else "DOT"
                         with m.Else():
                             m.d.sync += d.base.eq(0)
                             m.next = "ROW"
@@ -418,6 +494,63 @@ class ProjectorUpdate(LayerComponent):
                         m.next = "ROW"
                 with m.Else():
                     m.d.sync += d.index.eq(d.index + 1)
+
+    def _parallel_projection_states(self, m, d):
+        """DOT_ALL (the ``C + 1`` dot products at once: a word of every slot read a cycle,
+        multiplied the next, accumulated the one after) and EXPAND_ALL (``u_j`` from its
+        ``C + 1`` terms: read, multiply, sum, write); ``n + 4`` and ``n + 5`` cycles for ``n``
+        layer inputs (the bias word is the ``n + 1``-th). One multiplier per slot serves both: its second operand is ``w_j``, then
+        the slot's coefficient."""
+        learn, clusters = self._config.learning, self._config.clusters
+        acc_shape, slots = d.acc.shape(), clusters + 1
+        product_shape = signed(learn.basis.width + max(learn.vector.width, learn.coeff.width))
+        products = [Signal(product_shape, name=f"product{k}") for k in range(slots)]
+        accs = [Signal(acc_shape, name=f"acc{k}") for k in range(slots)]
+        expanding = Signal()
+        summed = Signal()                                     # the sum of the terms is ready
+        total = Signal(acc_shape)
+        minuend = [Signal.like(d.cluster_input, name=f"minuend{i}") for i in range(2)]
+        m.d.sync += [product.eq(bank.rdata * Mux(expanding, d.coeff[k], d.cluster_input))
+                     for k, (product, bank) in enumerate(zip(products, d.banks, strict=True))]
+
+        def read_slots():
+            """Read word ``index`` of every slot and of ``w`` while in range."""
+            m.d.sync += [d.fetched.eq(d.index < d.n), d.multiplied.eq(d.fetched)]
+            with m.If(d.index < d.n):
+                m.d.comb += [d.slot_read_addr.eq(d.index),
+                             d.b_read_addr.eq(d.own_base + d.index),
+                             d.x_rd.addr.eq(d.index), d.u_rd.addr.eq(d.index)]
+                m.d.sync += d.index.eq(d.index + 1)
+
+        with m.State("DOT_ALL"):
+            read_slots()
+            with m.If(d.multiplied):
+                m.d.sync += [acc.eq(acc + product)
+                             for acc, product in zip(accs, products, strict=True)]
+            with m.Elif(~d.fetched & (d.index == d.n)):
+                m.d.sync += [
+                    d.coeff[k].eq(fixed.saturate(fixed.round_shift(acc, learn.dot_shift),
+                                                 learn.coeff))
+                    for k, acc in enumerate(accs)]
+                m.d.sync += [acc.eq(0) for acc in accs]
+                m.d.sync += [d.index.eq(0), d.waddr.eq(0), expanding.eq(1)]
+                m.next = "EXPAND_ALL"
+
+        with m.State("EXPAND_ALL"):
+            # u_j = w_j - round_shift(sum_k<C a_k q_kj - a_C q_Cj): slot C is added back.
+            read_slots()
+            m.d.sync += [summed.eq(d.multiplied),
+                         total.eq(_tree_sum(products[:clusters]) - products[clusters]),
+                         minuend[0].eq(d.cluster_input), minuend[1].eq(minuend[0])]
+            with m.If(summed):
+                correction = fixed.round_shift(total, learn.expand_shift)
+                m.d.comb += [d.u_wr.addr.eq(d.waddr), d.u_wr.en.eq(1),
+                             d.u_wr.data.eq(fixed.saturate(minuend[1] - correction,
+                                                           learn.vector))]
+                m.d.sync += d.waddr.eq(d.waddr + 1)
+            with m.Elif(~d.fetched & ~d.multiplied & (d.index == d.n)):
+                m.d.sync += [d.index.eq(0), d.base.eq(0), expanding.eq(0)]
+                m.next = "ROW"
 
     def _update_states(self, m, d):
         """ROW / ROW_CHECK (rows with a zero error skipped), COLUMNS (saturating

@@ -127,10 +127,11 @@ class UARTLearner(wiring.Component):
     tx: Out(1, init=1)
 
     def __init__(self, config: NetworkConfig, divisor: int, *, init=None, shared_update=False,
-                 lanes=None):
+                 lanes=None, parallel_slots=None):
         _check_divisor(divisor)
         self._config, self._divisor, self._init = config, divisor, init
         self._shared, self._lanes = shared_update, lanes
+        self._parallel_slots = parallel_slots
         super().__init__()
 
     def elaborate(self, platform):
@@ -139,6 +140,7 @@ class UARTLearner(wiring.Component):
         m.submodules.tx = tx = UARTTx(self._divisor)
         m.submodules.host = host = HostInterface(
             self._config, init=self._init, shared_update=self._shared, lanes=self._lanes,
+            parallel_slots=self._parallel_slots,
             timeout_cycles=FRAME_TIMEOUT_BYTE_TIMES * UART_BYTE_BITS * self._divisor)
         m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx)]
         wiring.connect(m, rx.o, host.i)

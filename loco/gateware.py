@@ -55,15 +55,17 @@ def add_sim_arguments(p):
 
 
 def _network(board: str):
-    """The board's network and its learner's organisation (``shared_update``, ``lanes``)."""
+    """The board's network and its learner's organisation (``shared_update``, ``lanes``,
+    ``parallel_slots``)."""
     from boards.build import board_config, board_gateware
     config = board_config(board)
     return config, board_gateware(board, config)
 
 
 def _described(gateware: dict) -> dict:
-    """The organisation as the run's metrics record it (JSON: lanes as a list)."""
-    return {"shared_update": gateware["shared_update"], "lanes": list(gateware["lanes"])}
+    """The organisation as the run's metrics record it (JSON: tuples as lists)."""
+    from boards.build import described
+    return described(gateware)
 
 
 def _simulated_transport(simulator: str, config, gateware: dict):

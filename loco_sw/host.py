@@ -76,11 +76,13 @@ class SimulationTransport:
 
     ``uart_divisor=None`` feeds :class:`hw.host.HostInterface`'s byte streams directly (fast);
     a number simulates :class:`hw.uart.UARTLearner` bit by bit at that many cycles per bit.
-    ``shared_update``, ``lanes``: the learner's organisation (:class:`hw.learner.LearnerCore`).
+    ``shared_update``, ``lanes``, ``parallel_slots``: the learner's organisation
+    (:class:`hw.learner.LearnerCore`).
     """
 
     def __init__(self, config: NetworkConfig, *, init=None, uart_divisor=None,
-                 shared_update: bool = False, lanes=None, max_cycles_per_read: int = 2_000_000):
+                 shared_update: bool = False, lanes=None, parallel_slots=None,
+                 max_cycles_per_read: int = 2_000_000):
         from amaranth.sim import Simulator
 
         from hw.host import HostInterface
@@ -92,6 +94,7 @@ class SimulationTransport:
         if uart_divisor is None:
             self.timeout_cycles = STREAM_TIMEOUT_CYCLES
             dut = HostInterface(config, init=init, shared_update=shared_update, lanes=lanes,
+                                parallel_slots=parallel_slots,
                                 timeout_cycles=self.timeout_cycles)
             sim = Simulator(dut)
             sim.add_testbench(self._stream_feeder(dut), background=True)
@@ -99,7 +102,7 @@ class SimulationTransport:
         else:
             self.timeout_cycles = FRAME_TIMEOUT_BYTE_TIMES * UART_BYTE_BITS * uart_divisor
             dut = UARTLearner(config, uart_divisor, init=init, shared_update=shared_update,
-                              lanes=lanes)
+                              lanes=lanes, parallel_slots=parallel_slots)
             sim = Simulator(dut)
             sim.add_testbench(self._uart_feeder(dut, uart_divisor), background=True)
             sim.add_testbench(self._uart_collector(dut, uart_divisor), background=True)

@@ -83,12 +83,29 @@ def test_lif_core_latency(lanes):
                          listed_inputs=listed, lanes=lanes) == want
 
 
-@pytest.mark.parametrize("config, layer",
-                         [(SMALL, 0), (SMALL, 1), (NARROW, 0), (LOWRANK, 0), (LOWRANK, 1)],
-                         ids=["small-0", "small-1", "narrow-0", "lowrank-0", "lowrank-1"])
-def test_projector_matches_golden(config, layer, request):
+@pytest.mark.parametrize("config, layer, parallel",
+                         [(SMALL, 0, False), (SMALL, 1, False), (NARROW, 0, False),
+                          (LOWRANK, 0, False), (LOWRANK, 1, False),
+                          (SMALL, 0, True), (NARROW, 1, True), (LOWRANK, 0, True)],
+                         ids=["small-0", "small-1", "narrow-0", "lowrank-0", "lowrank-1",
+                              "small-0-parallel", "narrow-1-parallel", "lowrank-0-parallel"])
+def test_projector_matches_golden(config, layer, parallel, request):
     vectors = projector_vectors(config, layer, samples=120, seed=0x9E37)
-    check_projector(config, layer, vectors, name=request.node.name)
+    check_projector(config, layer, vectors, name=request.node.name, parallel_slots=parallel)
+
+
+def test_parallel_slots_take_the_documented_cycles(request):
+    # Same vectors, one MAC a cycle against all slots at once: per projecting sample the
+    # difference is the documented (C + 1)(n + 4) + (n + 1)(C + 4) - (n + 4) - (n + 5).
+    layer, n, clusters = 0, SMALL.sizes[0], SMALL.clusters
+    vectors = projector_vectors(SMALL, layer, samples=30, seed=5)
+    projecting = sum(bool(s["use_projector"]) for s in vectors["samples"])
+    assert projecting > 10
+    serial = check_projector(SMALL, layer, vectors, name=request.node.name)
+    parallel = check_projector(SMALL, layer, vectors, name=request.node.name,
+                               parallel_slots=True)
+    saved = (clusters + 1) * (n + 4) + (n + 1) * (clusters + 4) - (n + 4) - (n + 5)
+    assert serial - parallel == projecting * saved
 
 
 def test_projector_default_size(request):
@@ -143,6 +160,9 @@ def test_components_reject_bad_parameters():
         LIFCore(1, 0)
     with pytest.raises(TypeError, match=r"^Layer must be an integer in \[0, 2\), not 2$"):
         ProjectorUpdate(DEFAULT_NETWORK, 2)
+    with pytest.raises(ValueError, match=r"^Parallel slots need a unit of one layer, not of "
+                                         r"layers \(0, 1\)$"):
+        ProjectorUpdate(DEFAULT_NETWORK, (0, 1), parallel_slots=True)
     with pytest.raises(ValueError, match=r"^Initial weights must have 2080 words, not 3$"):
         LIFCore(DEFAULT_NETWORK, 0, init=[1, 2, 3])
     for lanes in (0, 1.0, True, 12):    # 12 lanes of 3 neurons leave the last one none

@@ -88,9 +88,9 @@ def test_analytic_cycle_model_tracks_the_rtl_counter(gateware):
             refresh_bases(config, state)
         measured = host.train_sample(step, intensity.tolist(), label)["cycles"]
         work = workload(train_step(config, state, intensity, label, step))
-        analytic = analytic_cycles(config, work, gateware["shared_update"], gateware["lanes"])
+        analytic = analytic_cycles(config, work, gateware)
         assert abs(analytic / measured - 1) < 0.03, step
-        assert port_bound(config, work, gateware["lanes"]) < measured
+        assert port_bound(config, work, gateware) < measured
 
 
 @pytest.mark.parametrize("shared_update, samples", [(False, 200), (True, 60)],

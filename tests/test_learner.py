@@ -37,6 +37,20 @@ def test_neuron_lanes_are_bit_exact(config, lanes, request):
     assert all(a < b for a, b in zip(cycles["train"], one_lane["train"], strict=True))
 
 
+@pytest.mark.parametrize("config, parallel_slots",
+                         [(SMALL, (True, True)), (DEEP, (True, False, True)),
+                          (SMALL.with_lowrank(2), (True, False))],
+                         ids=["small-both", "deep-first-and-last", "small-lowrank-first"])
+def test_parallel_slots_are_bit_exact(config, parallel_slots, request):
+    # The units that project all slots at once give the same words in fewer cycles (every
+    # sample projects: the learner vectors use the projector).
+    vectors = learner_vectors(config, samples=10, seed=3, refresh=4)
+    cycles = check_learner(config, vectors, name=request.node.name, lanes=(2,) * config.layers,
+                           parallel_slots=parallel_slots)
+    serial = check_learner(config, vectors, name=request.node.name, lanes=(2,) * config.layers)
+    assert all(a < b for a, b in zip(cycles["train"], serial["train"], strict=True))
+
+
 def test_learner_default_size(request):
     vectors = learner_vectors(DEFAULT_NETWORK, samples=2, seed=1, refresh=1)
     check_learner(DEFAULT_NETWORK, vectors, name=request.node.name)
@@ -60,3 +74,10 @@ def test_learner_rejects_bad_parameters():
     with pytest.raises(ValueError, match=r"^Lanes must be a positive integer that leaves no "
                                          r"lane without neurons \(layer 1 has 10\), not 9$"):
         LearnerCore(DEFAULT_NETWORK, lanes=(1, 9))
+    for slots in ((True,), [True, False], (1, 0)):
+        with pytest.raises(ValueError, match=r"^Parallel slots must be a tuple of 2 bools \(one "
+                                             r"per layer\), not "):
+            LearnerCore(DEFAULT_NETWORK, parallel_slots=slots)
+    with pytest.raises(ValueError, match=r"^Parallel slots need one update unit per layer, not "
+                                         r"a shared one$"):
+        LearnerCore(DEFAULT_NETWORK, shared_update=True, parallel_slots=(True, False))
