@@ -91,14 +91,12 @@ def _lanes_up_to(config: NetworkConfig, layer: int, most: int) -> int:
 
 def board_gateware(board: str, config: NetworkConfig) -> dict:
     """The learner's organisation on ``board`` (:class:`hw.learner.LearnerCore`'s
-    ``shared_update``, ``lanes`` and ``parallel_slots``) for the network ``config``. With a
-    unit per layer, the layer with the most inputs (whose update sets the pace) projects its
-    slots at once; the others' one MAC a cycle fits in its time."""
+    ``shared_update``, ``lanes`` and ``parallel_slots``) for the network ``config``. A unit
+    per layer (which also changes a row of every lane at once) projects its slots at once."""
     _, _, shared, most = BOARDS[board]
-    widest = max(config.sizes[:-1])
     return {"shared_update": shared,
             "lanes": tuple(_lanes_up_to(config, layer, most) for layer in range(config.layers)),
-            "parallel_slots": tuple(not shared and n == widest for n in config.sizes[:-1])}
+            "parallel_slots": (not shared,) * config.layers}
 
 
 def described(gateware: dict) -> dict:

@@ -20,11 +20,14 @@ __all__ = ["AmaranthBench", "check_lif", "check_projector", "check_noise", "chec
 class AmaranthBench(benches.BenchVerbs):
     """The bench verbs (:mod:`cosim.benches`) on an Amaranth testbench context. ``memories``:
     the weight ports a background process serves once the bench hands it words
-    (``serve_memory``)."""
+    (``serve_memory``); ``lane_words``: per port that is a lanes' port
+    (:func:`hw.neuron.lane_port_signature`), the words of a lane (lane ``b``'s word ``a`` is
+    flat word ``b lane_words + a``)."""
 
-    def __init__(self, dut, *, seed: int = 0, memories=()):
+    def __init__(self, dut, *, seed: int = 0, memories=(), lane_words=None):
         self.dut, self.rng = dut, random.Random(seed)
         self._ctx, self._served = None, dict.fromkeys(memories)
+        self._lane_words = lane_words or {}
 
     def port(self, name):
         value = self.dut
@@ -68,6 +71,8 @@ class AmaranthBench(benches.BenchVerbs):
 
     def _memory_process(self, name):
         port = self.port(name)
+        if name in self._lane_words:
+            return self._lanes_memory_process(name, port, self._lane_words[name])
 
         async def memory(ctx):
             samples = ctx.tick().sample(port.raddr, port.waddr, port.wdata, port.we)
@@ -77,6 +82,30 @@ class AmaranthBench(benches.BenchVerbs):
                 if we:
                     words[waddr] = wdata
                 ctx.set(port.rdata, value)
+        return memory
+
+    def _lanes_memory_process(self, name, port, lane_words):
+        """A flat word list served as the same word of every lane at once; a write past the
+        list's end (a row the layer does not have) raises."""
+        lanes = len(port.we)
+        rdata, wdata = port.rdata.as_value(), port.wdata.as_value()
+        width = len(rdata) // lanes
+        mask = (1 << width) - 1
+
+        async def memory(ctx):
+            samples = ctx.tick().sample(port.raddr, port.waddr, wdata, port.we)
+            async for _clk, _rst, raddr, waddr, packed, we in samples:
+                words = self._served[name] or []
+                value = 0
+                for b in range(lanes):
+                    index = b * lane_words + raddr
+                    word = words[index] if index < len(words) else 0   # past the end
+                    value |= (word & mask) << (b * width)
+                for b in range(lanes):
+                    if we >> b & 1:
+                        word = (packed >> (b * width)) & mask
+                        words[b * lane_words + waddr] = word - ((word >> (width - 1)) << width)
+                ctx.set(rdata, value)
         return memory
 
     def run(self, bench, *args, name, **kwargs):
@@ -98,10 +127,13 @@ def check_lif(config, layer, vectors, *, name, listed_inputs=False, lanes=1):
         benches.lif_bench, config, layer, vectors, listed=listed_inputs, name=name)
 
 
-def check_projector(config, layer, vectors, *, name, seed=0, parallel_slots=False):
+def check_projector(config, layer, vectors, *, name, seed=0, parallel_slots=False, lanes=1):
     """Returns the cycles the samples took (idle stream cycles included)."""
-    bench = AmaranthBench(ProjectorUpdate(config, layer, parallel_slots=parallel_slots),
-                          seed=seed, memories=("weights",))
+    lane_words = {"weights": LIFCore.lane_rows(config, layer, lanes) *
+                  (config.sizes[layer] + 1)} if lanes > 1 else None
+    bench = AmaranthBench(ProjectorUpdate(config, layer, parallel_slots=parallel_slots,
+                                          lanes=lanes),
+                          seed=seed, memories=("weights",), lane_words=lane_words)
     return bench.run(benches.projector_bench, config, layer, vectors, name=name)
 
 

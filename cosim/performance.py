@@ -5,11 +5,13 @@
   pass's input sums, or ``g (a1 + 3)`` for a later layer's, ``g`` the neurons per lane; the
   encoder ``n0 + 3``; ``ProjectorUpdate``: dots, expansion, update, centroid), combined as
   ``LearnerCore`` sequences them (encoder and layers side by side in waves, the slowest setting
-  the pace; per-layer units update at the same time, a shared unit one layer after another);
-* :func:`port_bound`: the accesses of the busiest layer weight memory in one TRAIN (``active +
-  1`` words per neuron of a lane, step and pass, once for both passes in layer 0; the update
-  one access per word of each changed row, through the one port the update unit has), i.e. the
-  cycles the present memory organisation needs at one access a cycle.
+  the pace; per-layer units update at the same time, a row of every lane at once, a shared unit
+  one layer after another, a row at a time);
+* :func:`port_bound`: the accesses of the busiest weight memory (a lane's) in one TRAIN
+  (``active + 1`` words per neuron of the lane, step and pass, once for both passes in layer 0;
+  the update one access per word of each changed row of the lane, or of the layer when one
+  port serves all its lanes: a shared unit), i.e. the cycles the present memory organisation
+  needs at one access a cycle.
 
 Both take a sample's :func:`workload`, read off the golden model's result of that TRAIN
 (bit-exact with the gateware), and the learner's organisation (the ``LearnerCore`` arguments
@@ -25,14 +27,27 @@ __all__ = ["workload", "analytic_cycles", "port_bound"]
 def workload(golden: dict) -> dict:
     """What one TRAIN did, from the golden model's result of it
     (:func:`loco_sw.golden.train_step`): per layer and pass the input spikes summed over the T
-    steps and per step, and the rows the update changed."""
+    steps and per step, and the rows the update changed (their count and which)."""
     return {"spikes": golden["input_spikes"], "step_spikes": golden["input_spikes_per_step"],
-            "rows": [int((e != 0).sum()) for e in golden["errors"]]}
+            "rows": [int((e != 0).sum()) for e in golden["errors"]],
+            "changed": [(e != 0).nonzero().flatten().tolist() for e in golden["errors"]]}
 
 
 def _lane_rows(config, gateware):
     lanes = gateware.get("lanes") or (1,) * config.layers
     return [LIFCore.lane_rows(config, layer, count) for layer, count in enumerate(lanes)]
+
+
+def _update_lanes(config, gateware):
+    """Per layer, the lanes its update unit changes at once (1 with a shared unit)."""
+    if gateware.get("shared_update"):
+        return [1] * config.layers
+    return list(gateware.get("lanes") or (1,) * config.layers)
+
+
+def _changed_per_lane(work, layer, lanes, rows):
+    """The changed rows of ``layer`` in each of ``lanes`` lanes of ``rows`` neurons."""
+    return [sum(1 for i in work["changed"][layer] if i // rows == b) for b in range(lanes)]
 
 
 def _projection(n: int, clusters: int, parallel: bool) -> int:
@@ -53,6 +68,14 @@ def analytic_cycles(config, work, gateware: dict) -> float:
     layers = list(zip(sizes[:-1], sizes[1:], strict=True))
     rows = _lane_rows(config, gateware)
     parallel = gateware.get("parallel_slots") or (False,) * config.layers
+    at_once = _update_lanes(config, gateware)
+
+    def update(layer, m):
+        """Rows (a row of each lane at once) visited and changed by the update."""
+        if at_once[layer] == 1:
+            return 2 * m, work["rows"][layer]
+        group = rows[layer]
+        return 2 * group, len({i % group for i in work["changed"][layer]})
 
     def core(layer, step):
         first, second = (work["step_spikes"][layer][p][step] for p in range(2))
@@ -67,16 +90,20 @@ def analytic_cycles(config, work, gateware: dict) -> float:
         passes += max(stages) + 1
     feed = sum(n + m + 3 for n, m in layers)                           # counts + errors
     units = [_projection(n, clusters, parallel[layer])                 # dots + expansion
-             + 2 * m + work["rows"][layer] * (n + 3)                   # update
-             + n + 2 + 1                                               # centroid, done
+             + update(layer, m)[0] + update(layer, m)[1] * (n + 4)     # update
+             + 1 + n + 3 + 1                                           # centroid, done
              for layer, (n, m) in enumerate(layers)]
     return passes + feed + (sum(units) if gateware.get("shared_update") else max(units))
 
 
 def port_bound(config, work, gateware: dict) -> int:
-    """Accesses of the busiest layer weight memory in one TRAIN (one access a cycle)."""
+    """Accesses of the busiest weight memory in one TRAIN (one access a cycle)."""
     sizes, steps = config.sizes, config.timesteps
-    reads = [rows * sum(s + steps for s in work["spikes"][layer][:1 if layer == 0 else 2])
-             for layer, rows in enumerate(_lane_rows(config, gateware))]
-    return max(read + work["rows"][layer] * (n + 1)
-               for layer, (read, n) in enumerate(zip(reads, sizes[:-1], strict=True)))
+    lane_rows, at_once = _lane_rows(config, gateware), _update_lanes(config, gateware)
+    bound = 0
+    for layer, (rows, n) in enumerate(zip(lane_rows, sizes[:-1], strict=True)):
+        reads = rows * sum(s + steps for s in work["spikes"][layer][:1 if layer == 0 else 2])
+        changed = work["rows"][layer] if at_once[layer] == 1 else \
+            max(_changed_per_lane(work, layer, at_once[layer], rows))
+        bound = max(bound, reads + changed * (n + 1))
+    return bound

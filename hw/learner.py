@@ -63,13 +63,18 @@ def host_ports(config: NetworkConfig) -> dict:
 class WeightPortArbiter(wiring.Component):
     """Who uses each layer's weight memory: the host while the learner is idle
     (``host_layer`` picks the layer), else the update unit that serves the layer (a shared unit
-    only on the layer it is being fed, ``feed_layer``).
+    only on the layer it is being fed, ``feed_layer``). A unit that updates a row of every
+    lane at once (``lane_layers``) reaches its layer's lanes directly (``LIFCore``'s
+    ``lane_weights``): the core's flat port is then the host's alone, and there is no
+    ``unit<g>``.
 
     Parameters
     ----------
     config : NetworkConfig
     groups : tuple of tuples
         The layers each update unit serves, in order.
+    lane_layers : set of int
+        The layers whose (one-layer) units use the lanes' port.
 
     Members
     -------
@@ -79,8 +84,9 @@ class WeightPortArbiter(wiring.Component):
     unit<g> : ``In(weight_port_signature)``   from update unit ``g``
     """
 
-    def __init__(self, config: NetworkConfig, groups):
+    def __init__(self, config: NetworkConfig, groups, lane_layers=frozenset()):
         self._config, self._groups = config, tuple(tuple(served) for served in groups)
+        self._lane_layers = frozenset(lane_layers)
         sizes, master = config.sizes, fixed.shape(config.learning.master)
         words = [(n + 1) * m for n, m in zip(sizes[:-1], sizes[1:], strict=True)]
         members = {"busy": In(1), "feed_layer": In(range(config.layers)),
@@ -89,14 +95,20 @@ class WeightPortArbiter(wiring.Component):
         for l, depth in enumerate(words):
             members[f"core{l}"] = Out(weight_port_signature(depth, master))
         for g, served in enumerate(self._groups):
-            members[f"unit{g}"] = In(weight_port_signature(max(words[l] for l in served),
-                                                           master))
+            if served[0] not in self._lane_layers:
+                members[f"unit{g}"] = In(weight_port_signature(max(words[l] for l in served),
+                                                               master))
         super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
         cores = [getattr(self, f"core{l}") for l in range(self._config.layers)]
         for g, served in enumerate(self._groups):
+            if served[0] in self._lane_layers:
+                core, host = cores[served[0]], ~self.busy & (self.host_layer == served[0])
+                m.d.comb += [core.raddr.eq(self.host_addr), core.waddr.eq(self.host_addr),
+                             core.wdata.eq(self.host_wdata), core.we.eq(host & self.host_we)]
+                continue
             unit = getattr(self, f"unit{g}")
             if len(served) > 1:
                 m.d.comb += unit.rdata.eq(Array(cores[l].rdata for l in served)[self.feed_layer])
@@ -234,7 +246,9 @@ class LearnerCore(wiring.Component):
         small parts such as the iCE40UP5K), instead of one unit per layer working at once.
     lanes : tuple of int, optional
         Neuron lanes per layer (:class:`hw.neuron.LIFCore`; default one each): more lanes,
-        fewer cycles a step and more memories and logic. The arithmetic does not change.
+        fewer cycles a step and more memories and logic. A layer's own update unit changes a
+        row of every lane at once (:class:`ProjectorUpdate`'s ``lanes``). The arithmetic does
+        not change.
     parallel_slots : tuple of bool, optional
         Per layer, whether its update unit computes the projection's ``C + 1`` slots at once
         (:class:`ProjectorUpdate`'s ``parallel_slots``: ``C + 1`` multipliers, the basis memory
@@ -292,23 +306,28 @@ class LearnerCore(wiring.Component):
         cfg, learn = self._config, self._config.learning
         sizes, layers = cfg.sizes, cfg.layers
         m.submodules.noise = noise = NoiseGenerator()
+        # A unit of its own updates a row of every lane of its layer at once.
+        lane_layers = {l for l in range(layers) if not self._shared and self._lanes[l] > 1}
         cores = []
         for l in range(layers):
             init = self._init[l] if self._init is not None else None
             # Layer 0's input, the same in both passes, comes as a list of the inputs that
             # spiked (written while encoding); one weight read serves both passes.
             m.submodules[f"core{l}"] = core = LIFCore(cfg, l, init=init, listed_inputs=l == 0,
-                                                      lanes=self._lanes[l])
+                                                      lanes=self._lanes[l],
+                                                      lane_port=l in lane_layers)
             cores.append(core)
         # Update units and the layers each serves, in order.
         groups = [tuple(range(layers))] if self._shared else [(l,) for l in range(layers)]
         units = []
         for g, served in enumerate(groups):
             parallel = not self._shared and self._parallel_slots[served[0]]
+            lanes = self._lanes[served[0]] if served[0] in lane_layers else 1
             m.submodules[f"update{g}"] = unit = ProjectorUpdate(cfg, served,
-                                                                parallel_slots=parallel)
+                                                                parallel_slots=parallel,
+                                                                lanes=lanes)
             units.append(unit)
-        m.submodules.ports = ports = WeightPortArbiter(cfg, groups)
+        m.submodules.ports = ports = WeightPortArbiter(cfg, groups, lane_layers)
         m.submodules.readout = readout = ReadoutUnit(cfg)
         r = _Registers(cfg, len(units))
 
@@ -357,7 +376,10 @@ class LearnerCore(wiring.Component):
                              unit.basis_we.eq(host.basis_we)]
             else:
                 m.d.comb += unit.basis_we.eq(host.basis_we & (host.layer == served[0]))
-            wiring.connect(m, unit.weights, getattr(ports, f"unit{g}"))
+            if served[0] in lane_layers:
+                wiring.connect(m, unit.weights, cores[served[0]].lane_weights)
+            else:
+                wiring.connect(m, unit.weights, getattr(ports, f"unit{g}"))
             with m.If(unit.done):
                 m.d.sync += r.done_seen[g].eq(1)
         group_of = {l: g for g, served in enumerate(groups) for l in served}

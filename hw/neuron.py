@@ -9,7 +9,7 @@ from . import fixed
 from .formats import NetworkConfig
 
 
-__all__ = ["weight_port_signature", "LayerComponent", "LIFCore"]
+__all__ = ["weight_port_signature", "lane_port_signature", "LayerComponent", "LIFCore"]
 
 
 def weight_port_signature(depth: int, data_shape) -> wiring.Signature:
@@ -22,6 +22,22 @@ def weight_port_signature(depth: int, data_shape) -> wiring.Signature:
         "waddr": Out(range(depth)),
         "wdata": Out(data_shape),
         "we":    Out(1),
+    })
+
+
+def lane_port_signature(lanes: int, depth: int, data_shape) -> wiring.Signature:
+    """The weight memories of ``lanes`` neuron lanes seen from a user that accesses the same
+    word of every lane at once (:class:`LIFCore`'s ``lane_weights``): ``raddr``/``waddr`` are
+    addresses in a lane's memory of ``depth`` words, ``rdata``/``wdata`` and ``we`` have one
+    entry per lane; timing as :func:`weight_port_signature`. ``active`` says the port, not the
+    flat one, drives the memories."""
+    return wiring.Signature({
+        "active": Out(1),
+        "raddr":  Out(range(depth)),
+        "rdata":  In(data.ArrayLayout(data_shape, lanes)),
+        "waddr":  Out(range(depth)),
+        "wdata":  Out(data.ArrayLayout(data_shape, lanes)),
+        "we":     Out(lanes),
     })
 
 
@@ -81,6 +97,9 @@ class LIFCore(LayerComponent):
     each cycle and fires its neuron in the same cycle, so a step takes ``g`` neuron times
     instead of ``m``. The weight port keeps the flat row-major addresses (lane and word found
     by comparing the address with constants), so the update unit and the host do not change.
+    With ``lane_port`` a second port, ``lane_weights``, reaches the same word of every lane at
+    once (an update unit that changes a row of every lane at a time); while its ``active`` is
+    high it drives the memories instead of ``weights``.
 
     Protocol: hold ``negative``, ``invert``, ``perturb``, ``first``, ``both`` while ``busy``;
     pulse ``start`` while ``busy`` is low. The step's inputs are taken at ``start``: the vector
@@ -105,6 +124,8 @@ class LIFCore(LayerComponent):
         The inputs come as a list of spiking inputs, the same for both passes.
     lanes : int
         Neuron lanes (see above); no lane may be left without neurons.
+    lane_port : bool
+        Add the ``lane_weights`` port (see above).
 
     Members
     -------
@@ -124,14 +145,18 @@ class LIFCore(LayerComponent):
         data one cycle after the address, valid while idle.
     weights : ``In(weight_port_signature(m * (n + 1), master))``
         Master weight port for the learning unit; honoured only while idle.
+    lane_weights : ``In(lane_port_signature(lanes, g * (n + 1), master))``
+        With ``lane_port``: the same word of every lane at once (lane ``b``'s word ``k (n + 1)
+        + j`` is weight ``j`` of neuron ``b g + k``); honoured only while idle.
     """
 
     def __init__(self, config: NetworkConfig, layer: int, *, init=None, listed_inputs=False,
-                 lanes=1):
+                 lanes=1, lane_port=False):
         self.check_layer(config, layer)
         self._n, self._m = config.sizes[layer], config.sizes[layer + 1]
         self._listed = bool(listed_inputs)
         self._lanes, self._rows = lanes, self.lane_rows(config, layer, lanes)
+        self._lane_port = bool(lane_port)
         depth = self._m * (self._n + 1)
         if init is not None and len(init) != depth:
             raise ValueError(f"Initial weights must have {depth} words, not {len(init)}")
@@ -156,6 +181,9 @@ class LIFCore(LayerComponent):
             "v_data":     Out(fixed.shape(lif.membrane)),
             "count_data": Out(range(config.timesteps + 1)),
             "weights":    In(weight_port_signature(depth, fixed.shape(config.learning.master))),
+            **({"lane_weights": In(lane_port_signature(
+                lanes, self._rows * (self._n + 1), fixed.shape(config.learning.master)))}
+               if self._lane_port else {}),
         })
 
     @staticmethod
@@ -244,11 +272,24 @@ class LIFCore(LayerComponent):
         rdata_lane, v_data_lane = Signal.like(raddr_lane), Signal.like(v_lane)
         m.d.sync += [rdata_lane.eq(raddr_lane), v_data_lane.eq(v_lane)]
         for b in range(lanes):
+            if self._lane_port:
+                port = self.lane_weights
+                writes = [
+                    w_wrs[b].addr.eq(Mux(port.active, port.waddr, waddr_local)),
+                    w_wrs[b].data.eq(Mux(port.active, port.wdata[b], self.weights.wdata)),
+                    w_wrs[b].en.eq(~self.busy & Mux(port.active, port.we[b],
+                                                    self.weights.we & (waddr_lane == b))),
+                    port.rdata[b].eq(w_rds[b].data),
+                ]
+            else:
+                writes = [
+                    w_wrs[b].addr.eq(waddr_local),
+                    w_wrs[b].data.eq(self.weights.wdata),
+                    w_wrs[b].en.eq(self.weights.we & ~self.busy & (waddr_lane == b)),
+                ]
             m.d.comb += [
                 w_rds[b].addr.eq(weight_addr),
-                w_wrs[b].addr.eq(waddr_local),
-                w_wrs[b].data.eq(self.weights.wdata),
-                w_wrs[b].en.eq(self.weights.we & ~self.busy & (waddr_lane == b)),
+                *writes,
                 v_rds[b].addr.eq(Mux(self.busy, Cat(read_pass, group),
                                      Cat(self.v_pass, v_local))),
             ]
@@ -298,7 +339,8 @@ class LIFCore(LayerComponent):
         m.d.comb += read_pass.eq(this_pass)
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += weight_addr.eq(raddr_local)
+                m.d.comb += weight_addr.eq(Mux(self.lane_weights.active, self.lane_weights.raddr,
+                                               raddr_local) if self._lane_port else raddr_local)
                 with m.If(self.start):
                     m.d.sync += [self.busy.eq(1), first.eq(self.first), both.eq(self.both),
                                  group.eq(0), base.eq(0), this_pass.eq(0), *restart(0)]

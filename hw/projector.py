@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 from . import fixed
 from .formats import NetworkConfig
 from .memory import SinglePortRAM
-from .neuron import LayerComponent, weight_port_signature
+from .neuron import LayerComponent, LIFCore, lane_port_signature, weight_port_signature
 
 
 __all__ = ["ProjectorUpdate", "WeightStep"]
@@ -99,13 +99,14 @@ class ProjectorUpdate(LayerComponent):
        per cycle, rows with ``e_i == 0`` skipped (saturating read-modify-write);
     5. optionally the own centroid moves toward ``v``; ``done`` pulses and ``busy`` falls.
 
-    Cycles after the last ``e`` word, from the state machine (the learner's cycle model,
-    :mod:`cosim.performance`, checks them against the RTL counter):
-    ``(C + 1) * (n + 4)`` (dots) + ``(n + 1) * (C + 4)`` (expansion) when projecting
-    (``n + 4`` + ``n + 5`` with ``parallel_slots``), plus
-    ``r * (n + 2) + 2 + r * (n + 2) + n * (r + 3)`` with the low-rank part,
-    ``2 m + (active rows) * (n + 3)`` (update), ``n + 2`` (centroid), 1 (done). Every multiply
-    is registered before its add (a cycle more per dot product, expanded word and updated row).
+    Cycles after the last ``e`` word until ``done``, from the state machine, for ``n`` layer
+    inputs (``tests/test_blocks.py`` checks them to the cycle; the learner's cycle model,
+    :mod:`cosim.performance`, uses them): ``(C + 1) * (n + 4)`` (dots) + ``(n + 1) * (C + 4)``
+    (expansion) when projecting (``n + 4`` + ``n + 5`` with ``parallel_slots``), plus
+    ``r * (n + 4) + r * (n + 3) + (n + 1) * (r + 3)`` with the low-rank part;
+    ``2 m + (active rows) * (n + 4)`` (update; ``2 g + (active lane rows) * (n + 4)`` with
+    ``lanes``); 1, plus ``n + 3`` when the centroid moves. Every multiply is registered before
+    its add (a cycle more per dot product, expanded word and updated row).
     The re-orthonormalisation of the bases is the host's job (see ``docs/design.md``): it
     writes them through ``basis_*``.
 
@@ -120,6 +121,9 @@ class ProjectorUpdate(LayerComponent):
     centroid_raddr / centroid_rdata, u_raddr / u_rdata : read ports, data one cycle later, only
         while waiting for ``x`` (the centroid memory holds ``C + r`` rows: centroids, tracker)
     weights : ``Out(weight_port_signature(m * (n + 1), master))``
+        With ``lanes`` > 1: ``Out(lane_port_signature(lanes, g * (n + 1), master))``, the
+        layer's lane memories (:class:`hw.neuron.LIFCore`'s ``lane_weights``; ``active`` while
+        ``busy``).
     layer_select : ``In(range(len(layers)))``
         With several layers (one unit shared by them, updating them one after another): which
         one; hold it from the first ``x`` word to ``done``, and while using the basis/centroid
@@ -139,11 +143,19 @@ class ProjectorUpdate(LayerComponent):
         expanded word, at once: ``C + 1`` multipliers and the basis memory banked by slot (slot
         ``k < C`` in bank ``k``, the rows ``C ..`` in bank ``C``), for a unit of one layer. The
         dots take ``n + 4`` cycles and the expansion ``n + 5`` (``n`` layer inputs) instead of
-        ``(C + 1)(n + 4)`` and ``(n + 1)(C + 4)``; the low-rank stage stays one MAC a cycle (on bank ``C``). The
-        arithmetic, the ports and the host's basis addresses do not change.
+        ``(C + 1)(n + 4)`` and ``(n + 1)(C + 4)``; the low-rank stage stays one MAC a cycle
+        (on bank ``C``). The arithmetic, the ports and the host's basis addresses do not
+        change.
+    lanes : int
+        The neuron lanes of the layer (:class:`hw.neuron.LIFCore`, ``g = ceil(m / lanes)``
+        neurons each), for a unit of one layer: with more than one, the unit changes row ``k``
+        of every lane at once (rows ``k, g + k, 2 g + k, ...``: a :class:`WeightStep` per
+        lane, the errors banked by lane) through the lanes' port, and skips ``k`` when all of
+        them have a zero error. The update takes ``2 g + (active k) * (n + 4)`` cycles instead
+        of ``2 m + (active rows) * (n + 4)``.
     """
 
-    def __init__(self, config: NetworkConfig, layer, *, parallel_slots=False):
+    def __init__(self, config: NetworkConfig, layer, *, parallel_slots=False, lanes=1):
         layers = (layer,) if isinstance(layer, int) else tuple(layer)
         if not layers:
             raise TypeError("Layers must name at least one layer, not ()")
@@ -151,8 +163,11 @@ class ProjectorUpdate(LayerComponent):
             self.check_layer(config, one)
         if parallel_slots and len(layers) > 1:
             raise ValueError(f"Parallel slots need a unit of one layer, not of layers {layers}")
+        if lanes != 1 and len(layers) > 1:
+            raise ValueError(f"Lanes need a unit of one layer, not of layers {layers}")
         self._layers = layers
         self._parallel = bool(parallel_slots)
+        self._lanes, self._lane_rows = lanes, LIFCore.lane_rows(config, layers[0], lanes)
         self._ns = [config.sizes[one] + 1 for one in layers]
         self._ms = [config.sizes[one + 1] for one in layers]
         self._n, self._m = max(self._ns), max(self._ms)
@@ -177,7 +192,9 @@ class ProjectorUpdate(LayerComponent):
             "centroid_rdata":  Out(fixed.shape(learn.vector)),
             "u_raddr":         In(range(n)),
             "u_rdata":         Out(fixed.shape(learn.vector)),
-            "weights":         Out(weight_port_signature(words, fixed.shape(learn.master))),
+            "weights":         Out(
+                weight_port_signature(words, fixed.shape(learn.master)) if lanes == 1 else
+                lane_port_signature(lanes, self._lane_rows * n, fixed.shape(learn.master))),
         })
 
     @property
@@ -187,6 +204,10 @@ class ProjectorUpdate(LayerComponent):
     @property
     def parallel_slots(self):
         return self._parallel
+
+    @property
+    def lanes(self):
+        return self._lanes
 
     def elaborate(self, platform):
         m = Module()
@@ -213,7 +234,11 @@ class ProjectorUpdate(LayerComponent):
 
         d.x_rd, d.x_wr = memory("xmem", learn.vector, max(ns))      # v = counts << frac
         d.u_rd, d.u_wr = memory("umem", learn.vector, max(ns))      # projected vector
-        d.e_rd, d.e_wr = memory("emem", learn.delta, max(ms))       # per-neuron errors
+        if self._lanes == 1:
+            d.e_rd, d.e_wr = memory("emem", learn.delta, max(ms))   # per-neuron errors
+        else:                                                       # lane b's in emem<b>
+            d.e_ports = [memory(f"emem{b}", learn.delta, self._lane_rows)
+                         for b in range(self._lanes)]
         # The bases are the host's while idle and the unit's while busy: one port will do.
         if self._parallel:
             self._basis_banks(m, d)
@@ -222,8 +247,13 @@ class ProjectorUpdate(LayerComponent):
                                                        basis_rows * sum(ns))
         d.b_read_addr = Signal.like(d.bmem.addr)
         d.c_rd, d.c_wr = memory("cmem", learn.vector, centroid_rows * sum(ns))
-        m.submodules.step = d.step = WeightStep(
-            cfg, {learn.weight_shift_for(one, cfg.layers) for one in self._layers})
+        shifts = {learn.weight_shift_for(one, cfg.layers) for one in self._layers}
+        if self._lanes == 1:
+            m.submodules.step = d.step = WeightStep(cfg, shifts)
+        else:
+            d.steps = [WeightStep(cfg, shifts) for _ in range(self._lanes)]
+            for b, step in enumerate(d.steps):
+                m.submodules[f"step{b}"] = step
 
         d.coeff = Array(Signal(fixed.shape(learn.coeff), name=f"coeff{k}")
                         for k in range(clusters + 1))
@@ -250,6 +280,12 @@ class ProjectorUpdate(LayerComponent):
                                                           learn.coeff.width + 1)))
         d.own     = Signal(range(clusters))
         d.error   = Signal(fixed.shape(learn.delta))  # of the row being updated
+        if self._lanes > 1:                           # of each lane's row being updated
+            d.errors = [Signal(fixed.shape(learn.delta), name=f"error{b}")
+                        for b in range(self._lanes)]
+            d.changing = Signal(self._lanes)          # the lanes whose row changes
+            d.e_lane = Signal(range(self._lanes))     # where the next error word goes
+            d.e_row = Signal(range(self._lane_rows))
         d.step_shift = Signal.like(self.step_shift)
         d.project = Signal()
         d.centroid = Signal()
@@ -263,11 +299,22 @@ class ProjectorUpdate(LayerComponent):
             d.bmem.wdata.eq(self.basis_wdata), d.bmem.we.eq(self.basis_we & ~self.busy),
             self.basis_rdata.eq(d.bmem.rdata),
         ]
+        if self._lanes == 1:
+            steps = [
+                d.step.readout.eq(table([int(one == cfg.layers - 1) for one in self._layers])),
+                d.step.step_shift.eq(d.step_shift), d.step.error.eq(d.error),
+                d.step.old.eq(self.weights.rdata),
+                d.step.source.eq(Mux(d.project, d.u_rd.data, d.x_rd.data)),
+            ]
+        else:
+            steps = [self.weights.active.eq(self.busy)]
+            for b, step in enumerate(d.steps):
+                steps += [step.readout.eq(int(self._layers[0] == cfg.layers - 1)),
+                          step.step_shift.eq(d.step_shift), step.error.eq(d.errors[b]),
+                          step.old.eq(self.weights.rdata[b]),
+                          step.source.eq(Mux(d.project, d.u_rd.data, d.x_rd.data))]
         m.d.comb += [
-            d.step.readout.eq(table([int(one == cfg.layers - 1) for one in self._layers])),
-            d.step.step_shift.eq(d.step_shift), d.step.error.eq(d.error),
-            d.step.old.eq(self.weights.rdata),
-            d.step.source.eq(Mux(d.project, d.u_rd.data, d.x_rd.data)),
+            *steps,
             *basis_port,
             self.centroid_rdata.eq(d.c_rd.data),
             self.u_rdata.eq(d.u_rd.data),
@@ -369,10 +416,24 @@ class ProjectorUpdate(LayerComponent):
             m.d.comb += [d.x_wr.addr.eq(d.n - 1), d.x_wr.data.eq(cfg.timesteps << frac),
                          d.x_wr.en.eq(1)]
             m.d.sync += d.index.eq(0)
+            if self._lanes > 1:
+                m.d.sync += [d.e_lane.eq(0), d.e_row.eq(0)]
             m.next = "LOAD_E"
         with m.State("LOAD_E"):
-            m.d.comb += [self.e.ready.eq(1), d.e_wr.addr.eq(d.index),
-                         d.e_wr.data.eq(self.e.payload), d.e_wr.en.eq(self.e.valid)]
+            if self._lanes == 1:
+                m.d.comb += [self.e.ready.eq(1), d.e_wr.addr.eq(d.index),
+                             d.e_wr.data.eq(self.e.payload), d.e_wr.en.eq(self.e.valid)]
+            else:
+                # Error i (row i) is lane i // g's row i % g: counted, not divided.
+                m.d.comb += self.e.ready.eq(1)
+                for b, (_, e_wr) in enumerate(d.e_ports):
+                    m.d.comb += [e_wr.addr.eq(d.e_row), e_wr.data.eq(self.e.payload),
+                                 e_wr.en.eq(self.e.valid & (d.e_lane == b))]
+                with m.If(self.e.valid):
+                    with m.If(d.e_row == self._lane_rows - 1):
+                        m.d.sync += [d.e_row.eq(0), d.e_lane.eq(d.e_lane + 1)]
+                    with m.Else():
+                        m.d.sync += d.e_row.eq(d.e_row + 1)
             with m.If(self.e.valid):
                 m.d.sync += d.index.eq(d.index + 1)
                 with m.If(d.index == d.rows - 1):
@@ -499,8 +560,8 @@ class ProjectorUpdate(LayerComponent):
         """DOT_ALL (the ``C + 1`` dot products at once: a word of every slot read a cycle,
         multiplied the next, accumulated the one after) and EXPAND_ALL (``u_j`` from its
         ``C + 1`` terms: read, multiply, sum, write); ``n + 4`` and ``n + 5`` cycles for ``n``
-        layer inputs (the bias word is the ``n + 1``-th). One multiplier per slot serves both: its second operand is ``w_j``, then
-        the slot's coefficient."""
+        layer inputs (the bias word is the ``n + 1``-th). One multiplier per slot serves both:
+        its second operand is ``w_j``, then the slot's coefficient."""
         learn, clusters = self._config.learning, self._config.clusters
         acc_shape, slots = d.acc.shape(), clusters + 1
         product_shape = signed(learn.basis.width + max(learn.vector.width, learn.coeff.width))
@@ -555,21 +616,38 @@ class ProjectorUpdate(LayerComponent):
     def _update_states(self, m, d):
         """ROW / ROW_CHECK (rows with a zero error skipped), COLUMNS (saturating
         read-modify-write of ``W_i.``, a word a cycle, through :class:`WeightStep`), then the own
-        centroid (CENTROID_START, CENTROID) and DONE."""
+        centroid (CENTROID_START, CENTROID) and DONE. With lanes, ``row`` is a lane's row:
+        the same row of every lane at once."""
+        lanes, lane_rows, m_rows = self._lanes, self._lane_rows, self._ms[0]
         with m.State("ROW"):
-            m.d.comb += d.e_rd.addr.eq(d.row)
+            if lanes == 1:
+                m.d.comb += d.e_rd.addr.eq(d.row)
+            else:
+                m.d.comb += [e_rd.addr.eq(d.row) for e_rd, _ in d.e_ports]
             m.next = "ROW_CHECK"
         def next_row():
             """On to the next row, or to the centroid after the last one."""
-            with m.If(d.row == d.rows - 1):
+            with m.If(d.row == (d.rows - 1 if lanes == 1 else lane_rows - 1)):
                 m.next = "CENTROID_START"
             with m.Else():
                 m.d.sync += [d.row.eq(d.row + 1), d.base.eq(d.base + d.n)]
                 m.next = "ROW"
 
         with m.State("ROW_CHECK"):
-            m.d.sync += [d.error.eq(d.e_rd.data), d.index.eq(0), d.fetched.eq(0)]
-            with m.If(d.e_rd.data != 0):
+            if lanes == 1:
+                m.d.sync += [d.error.eq(d.e_rd.data), d.index.eq(0), d.fetched.eq(0)]
+                changes = d.e_rd.data != 0
+            else:
+                # The last lanes' rows past the layer's neurons have no error word.
+                errors = [Mux(C(1) if (b + 1) * lane_rows <= m_rows else
+                              b * lane_rows + d.row < m_rows, e_rd.data, 0)
+                          for b, (e_rd, _) in enumerate(d.e_ports)]
+                m.d.sync += [d.index.eq(0), d.fetched.eq(0),
+                             d.changing.eq(Cat(error != 0 for error in errors)),
+                             *(mine.eq(error) for mine, error in zip(d.errors, errors,
+                                                                     strict=True))]
+                changes = Cat(error != 0 for error in errors).any()
+            with m.If(changes):
                 m.next = "COLUMNS"
             with m.Else():
                 next_row()
@@ -582,8 +660,14 @@ class ProjectorUpdate(LayerComponent):
                              d.x_rd.addr.eq(d.index), d.u_rd.addr.eq(d.index)]
                 m.d.sync += d.index.eq(d.index + 1)
             with m.If(d.stepped):
-                m.d.comb += [self.weights.waddr.eq(d.write_addr), self.weights.we.eq(1),
-                             self.weights.wdata.eq(d.step.wdata)]
+                if lanes == 1:
+                    m.d.comb += [self.weights.waddr.eq(d.write_addr), self.weights.we.eq(1),
+                                 self.weights.wdata.eq(d.step.wdata)]
+                else:
+                    m.d.comb += [self.weights.waddr.eq(d.write_addr),
+                                 self.weights.we.eq(d.changing),
+                                 *(self.weights.wdata[b].eq(step.wdata)
+                                   for b, step in enumerate(d.steps))]
             with m.Elif(~d.fetched & (d.index == d.n)):
                 next_row()
         with m.State("CENTROID_START"):

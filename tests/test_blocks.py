@@ -94,18 +94,44 @@ def test_projector_matches_golden(config, layer, parallel, request):
     check_projector(config, layer, vectors, name=request.node.name, parallel_slots=parallel)
 
 
-def test_parallel_slots_take_the_documented_cycles(request):
-    # Same vectors, one MAC a cycle against all slots at once: per projecting sample the
-    # difference is the documented (C + 1)(n + 4) + (n + 1)(C + 4) - (n + 4) - (n + 5).
-    layer, n, clusters = 0, SMALL.sizes[0], SMALL.clusters
-    vectors = projector_vectors(SMALL, layer, samples=30, seed=5)
-    projecting = sum(bool(s["use_projector"]) for s in vectors["samples"])
-    assert projecting > 10
-    serial = check_projector(SMALL, layer, vectors, name=request.node.name)
-    parallel = check_projector(SMALL, layer, vectors, name=request.node.name,
-                               parallel_slots=True)
-    saved = (clusters + 1) * (n + 4) + (n + 1) * (clusters + 4) - (n + 4) - (n + 5)
-    assert serial - parallel == projecting * saved
+@pytest.mark.parametrize("config, layer, lanes, parallel",
+                         [(SMALL, 0, 3, False), (NARROW, 1, 2, True), (LOWRANK, 0, 2, True)],
+                         ids=["small-0-3-lanes", "narrow-1-2-lanes-one-partial",
+                              "lowrank-0-2-lanes-parallel"])
+def test_projector_with_lanes_matches_golden(config, layer, lanes, parallel, request):
+    # A row of every lane at once through the lanes' port (a write to a row the layer does
+    # not have, past the last neuron, fails the served memory).
+    vectors = projector_vectors(config, layer, samples=120, seed=0x51)
+    check_projector(config, layer, vectors, name=request.node.name, parallel_slots=parallel,
+                    lanes=lanes)
+
+
+def _documented_cycles(config, layer, sample, parallel, lanes):
+    """ProjectorUpdate's cycles for one sample, as its docstring states them."""
+    n, m, clusters = config.sizes[layer], config.sizes[layer + 1], config.clusters
+    rank, errors = config.learning.rank, sample["errors"]
+    cycles = 1 + (n + 3 if sample["update_centroid"] else 0)
+    if sample["use_projector"]:
+        cycles += (n + 4) + (n + 5) if parallel else \
+            (clusters + 1) * (n + 4) + (n + 1) * (clusters + 4)
+        cycles += rank * (n + 4) + rank * (n + 3) + (n + 1) * (rank + 3) if rank else 0
+    rows = LIFCore.lane_rows(config, layer, lanes)
+    active = sum(any(b * rows + k < m and errors[b * rows + k] for b in range(lanes))
+                 for k in range(rows))
+    return cycles + 2 * rows + active * (n + 4)
+
+
+@pytest.mark.parametrize("config, layer, parallel, lanes",
+                         [(SMALL, 0, False, 1), (SMALL, 0, True, 1), (SMALL, 0, False, 3),
+                          (SMALL, 1, True, 2), (LOWRANK, 0, False, 1), (LOWRANK, 0, True, 3)],
+                         ids=["serial", "parallel-slots", "3-lanes", "both-one-partial-lane",
+                              "lowrank", "lowrank-both"])
+def test_projector_takes_the_documented_cycles(config, layer, parallel, lanes, request):
+    vectors = projector_vectors(config, layer, samples=30, seed=7)
+    want = sum(_documented_cycles(config, layer, sample, parallel, lanes)
+               for sample in vectors["samples"])
+    assert check_projector(config, layer, vectors, name=request.node.name,
+                           parallel_slots=parallel, lanes=lanes) == want
 
 
 def test_projector_default_size(request):
@@ -163,6 +189,12 @@ def test_components_reject_bad_parameters():
     with pytest.raises(ValueError, match=r"^Parallel slots need a unit of one layer, not of "
                                          r"layers \(0, 1\)$"):
         ProjectorUpdate(DEFAULT_NETWORK, (0, 1), parallel_slots=True)
+    with pytest.raises(ValueError, match=r"^Lanes need a unit of one layer, not of layers "
+                                         r"\(0, 1\)$"):
+        ProjectorUpdate(DEFAULT_NETWORK, (0, 1), lanes=2)
+    with pytest.raises(ValueError, match=r"^Lanes must be a positive integer that leaves no "
+                                         r"lane without neurons \(layer 1 has 10\), not 9$"):
+        ProjectorUpdate(DEFAULT_NETWORK, 1, lanes=9)
     with pytest.raises(ValueError, match=r"^Initial weights must have 2080 words, not 3$"):
         LIFCore(DEFAULT_NETWORK, 0, init=[1, 2, 3])
     for lanes in (0, 1.0, True, 12):    # 12 lanes of 3 neurons leave the last one none
