@@ -205,7 +205,7 @@ class _Registers:
         self.encoding  = Signal()                    # the encoder runs
         self.enc_index = Signal(range(n0 + 1))       # its input read this cycle
         self.enc_fetched = Signal()                  # its read data arrives this cycle
-        self.index     = Signal(range(max(n0, classes, len(self.signs)) + 1))
+        self.index     = Signal(range(max(classes, len(self.signs)) + 1))   # signs, readout
         self.previous  = (self.index - 1)[:len(self.index)]   # whose read data arrived
         self.fetched   = Signal()
         self.label     = Signal(range(classes))
@@ -512,7 +512,8 @@ class LearnerCore(wiring.Component):
     def _feed_states(self, m, r, in_rd, cores, unit_of, offsets):
         """Feeding the update units, one layer after another: its presynaptic counts, then its
         errors, each read from memory (FEED_* addresses the first word; OFFER_* offers a word a
-        cycle, addressing the next one as the unit takes it). A unit starts on its last error
+        cycle, addressing the next one as the unit takes it, but for the last: only addresses
+        in range). A unit starts on its last error
         word; separate units work while the next is fed, a shared one is waited for (FINISH
         once all are done)."""
         cfg = self._config
@@ -535,7 +536,8 @@ class LearnerCore(wiring.Component):
                 with m.Case(l):
                     addr, count = count_source(l)
                     x = unit_of[l].x
-                    m.d.comb += [addr.eq(Mux(x.ready, r.feed + 1, r.feed)),
+                    more = x.ready & (r.feed != sizes[l] - 1)
+                    m.d.comb += [addr.eq(Mux(more, r.feed + 1, r.feed)),
                                  x.payload.eq(count), x.valid.eq(1)]
                     with m.If(x.ready):
                         m.d.sync += r.feed.eq(r.feed + 1)
@@ -556,7 +558,8 @@ class LearnerCore(wiring.Component):
                         mask = C(1)
                     else:
                         count = cores[l].count_data
-                        m.d.comb += cores[l].v_addr.eq(Mux(e.ready, r.feed + 1, r.feed))
+                        more = e.ready & (r.feed != sizes[l + 1] - 1)
+                        m.d.comb += cores[l].v_addr.eq(Mux(more, r.feed + 1, r.feed))
                         mask = (count > 0) & (count < steps)
                     negative = r.signs.bit_select(offsets[l] + r.feed, 1)
                     error = Mux(mask, Mux(negative, -self.delta, self.delta), 0)

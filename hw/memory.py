@@ -17,11 +17,11 @@ class SinglePortRAM(wiring.Component):
 
     On an iCE40UP platform a ``SB_SPRAM256KA`` (16 K x 16) stands for it, which frees block RAM
     on the UP5K; elsewhere (and in simulation) an :class:`amaranth.lib.memory.Memory` with both
-    ports on the one address behaves the same.
+    ports on the one address behaves the same, with ``attrs`` (e.g. yosys's ``ram_style``).
     """
 
-    def __init__(self, shape, depth: int):
-        self._shape, self._depth = shape, depth
+    def __init__(self, shape, depth: int, *, attrs=None):
+        self._shape, self._depth, self._attrs = shape, depth, attrs
         super().__init__({
             "addr":  In(range(depth)),
             "wdata": In(shape),
@@ -42,7 +42,8 @@ class SinglePortRAM(wiring.Component):
                 i_SLEEP=0, i_POWEROFF=1, o_DATAOUT=data_out)
             m.d.comb += self.rdata.eq(data_out[:width])
         else:
-            m.submodules.memory = memory = Memory(shape=self._shape, depth=self._depth, init=[])
+            m.submodules.memory = memory = Memory(shape=self._shape, depth=self._depth, init=[],
+                                                  attrs=self._attrs)
             read, write = memory.read_port(), memory.write_port()
             m.d.comb += [read.addr.eq(self.addr), write.addr.eq(self.addr),
                          write.data.eq(self.wdata), write.en.eq(self.we),

@@ -66,6 +66,10 @@ class WeightStep(wiring.Component):
         return m
 
 
+# Slot banks of at most this many words are asked for distributed (LUT) RAM.
+_DISTRIBUTED_BANK_WORDS = 256
+
+
 def _tree_sum(values):
     """The sum of ``values`` as a balanced tree of adders (depth ``ceil(log2(len))``)."""
     values = list(values)
@@ -349,7 +353,10 @@ class ProjectorUpdate(LayerComponent):
         is bank ``C``, the one the one-MAC-a-cycle states read."""
         cfg, n = self._config, self._ns[0]
         shape = fixed.shape(cfg.learning.basis)
-        d.banks = [SinglePortRAM(shape, n) for _ in range(cfg.clusters)]
+        # A bank of a few hundred words would leave most of a block RAM (1 024 x 18 on the
+        # ECP5) empty, and C of them per unit do not fit beside the MNIST build's weights.
+        attrs = {"ram_style": "distributed"} if n <= _DISTRIBUTED_BANK_WORDS else None
+        d.banks = [SinglePortRAM(shape, n, attrs=attrs) for _ in range(cfg.clusters)]
         d.banks.append(SinglePortRAM(shape, (cfg.basis_rows - cfg.clusters) * n))
         for k, bank in enumerate(d.banks):
             m.submodules[f"bank{k}"] = bank
