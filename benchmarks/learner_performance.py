@@ -4,8 +4,9 @@ boards' organisations, and the MNIST-size build (784-128-10 on the ULX3S) on MNI
 Trains one whole digits epoch (shuffled, host basis refresh every 64 samples; ``--mnist-limit``
 MNIST samples for the MNIST-size network) on the learner compiled by Verilator, reading each
 TRAIN reply's cycle count (the gateware's own counter), then INFERs the test set; converts the
-averages to samples/s at the board clock and at the achieved Fmax (read from
-``build/<build>/report.json`` when ``loco build`` has run).
+averages to samples/s at the learner's clock (the build's PLL clock, read with the achieved
+Fmax from ``build/<build>/report.json`` when ``loco build`` has run; else the board's default
+clock) and at the achieved Fmax.
 
 Beside the measured cycles, two models of the same samples (:mod:`cosim.performance`; the
 golden model trained in step gives each sample's spike counts and updated rows): the analytic
@@ -33,14 +34,14 @@ from cosim.performance import analytic_cycles, port_bound, workload
 from cosim.verilator import VerilatorTransport
 from hw.formats import DEFAULT_NETWORK as NET
 from hw.formats import ENCODER_SEED, TEST_INDEX_BASE
-from boards.build import board_config, board_gateware, build_name, described
+from boards.build import board_clock, board_config, board_gateware, build_name, described
 from loco_sw.data import load_digits_split, load_mnist5k
 from loco_sw.golden import init_state, refresh_bases, sample_seed, train_step
 from loco_sw.host import LearnerHost
 from loco_sw.train import to_intensity
 
-# device, board clock (the organisation is boards.build's: board_gateware)
-BOARDS = {"icebreaker": ("iCE40UP5K", 12.0), "ulx3s-85f": ("ECP5-85F", 25.0)}
+# the device of each board (the organisation is boards.build's: board_gateware)
+BOARDS = {"icebreaker": "iCE40UP5K", "ulx3s-85f": "ECP5-85F"}
 
 
 REFRESH = 64
@@ -91,7 +92,7 @@ def main():
 
     rows, boards = [], {}
     for name, board, net, dataset, loader, limit in builds(args.limit, args.mnist_limit):
-        device, clock = BOARDS[board]
+        device = BOARDS[board]
         gateware = board_gateware(board, net)
         shared = gateware["shared_update"]
         x, y, xt, yt = loader()
@@ -102,6 +103,7 @@ def main():
         report = ROOT / "build" / name / "report.json"
         built = json.loads(report.read_text()) if report.exists() else {}
         fmax = min(built["fmax_mhz"].values()) if "fmax_mhz" in built else None
+        clock = built.get("clock_mhz", board_clock(board, config=net))
         boards[name] = {
             "device": device, "network": list(net.sizes), **described(gateware),
             "dataset": dataset,

@@ -1,6 +1,6 @@
 """Build a board bitstream with the YoWASP toolchain and report utilisation and timing.
 
-``loco build --board {icebreaker,ulx3s-85f} [--sizes 64,32,10] [--rank R]`` writes
+``loco build --board {icebreaker,ulx3s-85f} [--sizes 64,32,10] [--rank R] [--clock MHZ]`` writes
 ``build/<board>/loco.{bin,bit}`` (``build/<board>-<sizes>/`` for another network,
 ``build/<board>-rank<R>/`` with ``--rank``),
 ``build/<board>/report.json`` (resources used vs available,
@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 from amaranth_boards.icebreaker import ICEBreakerPlatform
 from amaranth_boards.ulx3s import ULX3S_85F_Platform
@@ -20,18 +21,36 @@ from amaranth_boards.ulx3s import ULX3S_85F_Platform
 from hw.formats import DEFAULT_NETWORK, NetworkConfig
 from hw.neuron import LIFCore
 
+from .clocks import ecp5_pll, ice40_pll
 from .top import BAUD, LearnerBoard
 
-__all__ = ["BOARDS", "BuildError", "board_config", "board_gateware", "build_board", "build_name",
-           "described",
+__all__ = ["BOARDS", "Board", "BuildError", "board_clock", "board_config", "board_gateware",
+           "build_board", "build_name", "described",
            "build_options", "nextpnr_fmax"]
 
 ROOT = Path(__file__).resolve().parent.parent
-# platform, bitstream file, one update unit shared by the layers (the UP5K is small), neuron
-# lanes per layer at most (the UP5K has no memory block left for a second lane)
+
+
+class Board(NamedTuple):
+    platform: type
+    bitstream: str          # file name
+    shared_update: bool     # one update unit for the layers (the UP5K is small)
+    most_lanes: int         # neuron lanes per layer at most (the UP5K has no block RAM left)
+    clock_mhz: float        # the learner's clock, from the PLL (the oscillator's: no PLL)
+    wide_clock_mhz: float   # the same for a network of more than WIDE_INPUTS inputs
+    pll: object             # the PLL's settings for a clock (boards.clocks), checked early
+
+
+# A network wider than this (MNIST's 784 inputs) gets the board's slower default clock: its
+# 784-entry input list and nearly full block RAM columns placed at 42.65 MHz on the ECP5.
+WIDE_INPUTS = 256
+
+
 BOARDS = {
-    "icebreaker": (ICEBreakerPlatform, "loco.bin", True, 1),    # iCE40UP5K, 12 MHz
-    "ulx3s-85f":  (ULX3S_85F_Platform, "loco.bit", False, 8),   # ECP5 LFE5U-85F, 25 MHz
+    # iCE40UP5K, 12 MHz oscillator; 18 MHz: every nextpnr seed reached 18.9-19.5 MHz
+    "icebreaker": Board(ICEBreakerPlatform, "loco.bin", True, 1, 18.0, 18.0, ice40_pll),
+    # ECP5 LFE5U-85F, 25 MHz oscillator
+    "ulx3s-85f":  Board(ULX3S_85F_Platform, "loco.bit", False, 8, 50.0, 40.0, ecp5_pll),
 }
 # What a board's network leaves out of DEFAULT_NETWORK to fit (docs/design.md): the UP5K has no
 # room for the step-size schedule's shifter (5 472 of 5 280 logic cells with it).
@@ -93,7 +112,7 @@ def board_gateware(board: str, config: NetworkConfig) -> dict:
     """The learner's organisation on ``board`` (:class:`hw.learner.LearnerCore`'s
     ``shared_update``, ``lanes`` and ``parallel_slots``) for the network ``config``. A unit
     per layer (which also changes a row of every lane at once) projects its slots at once."""
-    _, _, shared, most = BOARDS[board]
+    shared, most = BOARDS[board].shared_update, BOARDS[board].most_lanes
     return {"shared_update": shared,
             "lanes": tuple(_lanes_up_to(config, layer, most) for layer in range(config.layers)),
             "parallel_slots": (not shared,) * config.layers}
@@ -122,11 +141,35 @@ def build_options(board: str, sizes=None) -> str:
     return f"--board {board}" + (f" --sizes {','.join(map(str, sizes))}" if sizes else "")
 
 
-def build_board(board: str, sizes=None, *, rank=None, build_root=ROOT / "build",
-                program=False) -> dict:
+def board_clock(board: str, clock_mhz=None, config: NetworkConfig = DEFAULT_NETWORK) -> float:
+    """The learner's clock on ``board`` for the network ``config``: ``clock_mhz`` (default the
+    board's for that network's width), checked against what the board's PLL can make.
+
+    Raises
+    ------
+    ValueError
+        For an unknown board, a clock that is not a positive number, or one the PLL cannot
+        make exactly (:class:`boards.clocks.ClockError`).
+    """
+    if board not in BOARDS:
+        raise ValueError(f"Unknown board {board!r}; choose from {', '.join(BOARDS)}")
+    spec = BOARDS[board]
+    default = spec.wide_clock_mhz if config.sizes[0] > WIDE_INPUTS else spec.clock_mhz
+    clock = default if clock_mhz is None else clock_mhz
+    if isinstance(clock, bool) or not isinstance(clock, (int, float)) or not clock > 0:
+        raise ValueError(f"Clock must be a positive number of MHz, not {clock_mhz!r}")
+    oscillator = spec.platform().default_clk_frequency / 1e6
+    if clock != oscillator:
+        spec.pll(oscillator, clock)             # raises ClockError (a ValueError)
+    return float(clock)
+
+
+def build_board(board: str, sizes=None, *, rank=None, clock_mhz=None,
+                build_root=ROOT / "build", program=False) -> dict:
     config = board_config(board, sizes, rank)
+    target = board_clock(board, clock_mhz, config)
     _use_yowasp()
-    platform_class, bitstream, _, _ = BOARDS[board]
+    platform_class, bitstream = BOARDS[board].platform, BOARDS[board].bitstream
     gateware = board_gateware(board, config)
     platform = platform_class()
     out = Path(build_root) / build_name(board, config)
@@ -134,7 +177,8 @@ def build_board(board: str, sizes=None, *, rank=None, build_root=ROOT / "build",
     synth_opts = "-dsp" if platform.family == "iCE40" else ""
     # --timing-allow-fail: a build that misses the clock still gets its bitstream and report
     # (timing_met false, the Fmax it reached); it is never programmed.
-    plan = platform.build(LearnerBoard(config, **gateware), name="loco", do_build=False,
+    plan = platform.build(LearnerBoard(config, clock_mhz=target, **gateware), name="loco",
+                          do_build=False,
                           synth_opts=synth_opts,
                           nextpnr_opts="--report report.json --seed 1 --timing-allow-fail")
     # execute_local instead of build(): the ULX3S platform insists on its programmer otherwise.
@@ -147,7 +191,6 @@ def build_board(board: str, sizes=None, *, rank=None, build_root=ROOT / "build",
         stale.unlink()
     report = json.loads((out / "report.json").read_text())
     fmax = nextpnr_fmax(report)
-    target = platform.default_clk_frequency / 1e6
     utilisation = {kind: {"used": v["used"], "available": v["available"]}
                    for kind, v in report["utilization"].items() if v["used"]}
     result = {"board": board, "device": platform.device, "sizes": list(config.sizes),

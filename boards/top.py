@@ -6,6 +6,8 @@ from amaranth.lib import io
 from hw.formats import NetworkConfig
 from hw.uart import UARTLearner
 
+from .clocks import PLLDomain
+
 
 __all__ = ["BAUD", "LearnerBoard"]
 
@@ -13,7 +15,8 @@ BAUD = 115_200
 
 
 class LearnerBoard(Elaboratable):
-    """The UART learner on the platform's default clock; LED 0 lights while a command runs.
+    """The UART learner on the platform's default clock, or on ``clock_mhz`` from the PLL; LED 0
+    shows the UART lines' activity.
 
     Parameters
     ----------
@@ -22,19 +25,26 @@ class LearnerBoard(Elaboratable):
         Initial master weights per layer (otherwise zeros; the host loads weights).
     shared_update, lanes, parallel_slots :
         The learner's organisation (see :class:`hw.learner.LearnerCore`).
+    clock_mhz : float, optional
+        The learner's clock (:class:`boards.clocks.PLLDomain`); default: the oscillator's.
     """
 
     def __init__(self, config: NetworkConfig, *, init=None, baud: int = BAUD,
-                 shared_update=False, lanes=None, parallel_slots=None):
+                 shared_update=False, lanes=None, parallel_slots=None, clock_mhz=None):
         if not isinstance(config, NetworkConfig):
             raise TypeError(f"Config must be a NetworkConfig, not {config!r}")
         self._config, self._init, self._baud = config, init, baud
+        self._clock_mhz = clock_mhz
         self._shared, self._lanes = shared_update, lanes
         self._parallel_slots = parallel_slots
 
     def elaborate(self, platform):
         m = Module()
-        divisor = round(platform.default_clk_frequency / self._baud)
+        frequency = platform.default_clk_frequency
+        if self._clock_mhz is not None and self._clock_mhz * 1e6 != frequency:
+            m.submodules.clock = PLLDomain(self._clock_mhz)
+            frequency = self._clock_mhz * 1e6
+        divisor = round(frequency / self._baud)
         m.submodules.learner = learner = UARTLearner(self._config, divisor, init=self._init,
                                                      shared_update=self._shared,
                                                      lanes=self._lanes,

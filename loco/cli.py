@@ -103,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--sizes", type=int_list,
                        help=f"layer sizes (default {','.join(map(str, DEFAULT_NETWORK.sizes))})")
         p.add_argument("--rank", type=int, help="low-rank part on, rank R (default: off)")
+        p.add_argument("--clock", type=float, metavar="MHZ",
+                       help="the learner's clock from the PLL (default: the board's, "
+                            "icebreaker 18, ulx3s-85f 50; 40 above 256 inputs)")
         p.set_defaults(run=_build, program=name == "program")
 
     p = sub.add_parser("report", help="one-page report of BOARD's build (after `loco build`)",
@@ -137,13 +140,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _build(parser, args):
-    from boards.build import build_board
+    from boards.build import board_clock, board_config, build_board
     if args.sizes is not None and (len(args.sizes) < 2 or min(args.sizes) < 1):
         parser.error(f"--sizes needs at least two positive sizes, not {args.sizes}")
     if args.rank is not None and args.rank < 1:
         parser.error(f"--rank must be at least 1, not {args.rank}")
+    try:
+        clock = board_clock(args.board, args.clock, board_config(args.board, args.sizes))
+    except ValueError as error:
+        parser.error(f"--clock: {error}")
     from pathlib import Path
-    result = build_board(args.board, args.sizes, rank=args.rank, program=args.program)
+    result = build_board(args.board, args.sizes, rank=args.rank, clock_mhz=clock,
+                         program=args.program)
     print((Path(result["bitstream"]).parent / "report.md").read_text())
     print(json.dumps({k: result[k] for k in ("board", "fmax_mhz", "timing_met", "bitstream")}))
     return result

@@ -6,7 +6,8 @@ test_netlist.py)."""
 
 import pytest
 
-from boards.build import build_board
+from boards.build import board_clock, board_config, build_board
+from boards.clocks import ClockError, ecp5_pll, ice40_pll
 from boards.report import ReportError, board_report
 from boards.seeds import SeedSweepError, seed_sweep
 from boards.top import LearnerBoard
@@ -31,7 +32,15 @@ def test_board_bitstream_builds_and_meets_timing(board, tmp_path):
     assert summary["timing"]["slack_ns"] > 0
     page = (tmp_path / board / "report.md").read_text()
     assert "**PASS**: 20 training samples" in page and "(digits) | not measured" in page
-    # Placement robustness: the same netlist placed with another nextpnr seed.
+
+
+@pytest.mark.slow
+def test_seed_sweep_places_the_same_netlist_again(tmp_path):
+    # Placement robustness: the same netlist placed with another nextpnr seed, in the report.
+    # (A second place and route of the ULX3S learner: ≈ 5 min, so in the slow tier; CI checks
+    # the sweep's errors below.)
+    board = "ulx3s-85f"
+    build_board(board, build_root=tmp_path)
     sweep = seed_sweep(board, [2], build_root=tmp_path)
     assert set(sweep["fmax_mhz"]) == {1, 2} and min(sweep["fmax_mhz"].values()) > 0
     board_report(board, samples=1, build_root=tmp_path)
@@ -55,6 +64,28 @@ def test_report_and_seed_sweep_need_a_build_first(tmp_path):
         board_report("ulx3s-85f", sizes=[784, 128, 10], build_root=tmp_path)
     with pytest.raises(ValueError, match=r"^Samples must be a positive integer, not 0$"):
         board_report("icebreaker", samples=0, build_root=tmp_path)
+
+
+def test_pll_settings_make_the_clock_exactly():
+    # The tools' own answers: icepll -i 12 -o 18 and ecppll -i 12 -o 16 (serv's ECP5 PLL).
+    assert ice40_pll(12, 18) == {"DIVR": 0, "DIVF": 47, "DIVQ": 5, "FILTER_RANGE": 1}
+    assert ecp5_pll(12, 16) == {"CLKI_DIV": 3, "CLKFB_DIV": 4, "CLKOP_DIV": 37,
+                                "CLKOP_CPHASE": 18}
+    for mhz in (16.875, 18, 24, 36):
+        s = ice40_pll(12, mhz)
+        vco = 12 / (s["DIVR"] + 1) * (s["DIVF"] + 1)
+        assert 533 <= vco <= 1066 and vco / 2 ** s["DIVQ"] == mhz
+    for mhz in (40, 50, 62.5, 75):
+        s = ecp5_pll(25, mhz)
+        assert 25 / s["CLKI_DIV"] * s["CLKFB_DIV"] == mhz
+        assert 400 <= mhz * s["CLKOP_DIV"] <= 800
+    with pytest.raises(ClockError, match=r"^The ECP5 PLL cannot make exactly 1000 MHz"):
+        ecp5_pll(25, 1000)
+    assert board_clock("icebreaker") == 18.0 and board_clock("ulx3s-85f", 25) == 25.0
+    mnist = board_config("ulx3s-85f", [784, 128, 10])
+    assert board_clock("ulx3s-85f") == 50.0 and board_clock("ulx3s-85f", config=mnist) == 40.0
+    with pytest.raises(ValueError, match=r"^The iCE40 PLL cannot make exactly 19\.1 MHz"):
+        board_clock("icebreaker", 19.1)
 
 
 def test_unknown_board_is_rejected():
