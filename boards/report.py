@@ -204,7 +204,8 @@ port bound {cosim['port_bound_cycles']:.0f} ({rate['cycles_over_port_bound']:.2f
 {rows}
 
 Shared update unit: {'yes' if built['shared_update'] else 'no'}; neuron lanes per layer: \
-{', '.join(map(str, built['lanes']))}; reduced variant: \
+{', '.join(map(str, built['lanes']))}; projection slots at once: \
+{', '.join('yes' if on else 'no' for on in built['parallel_slots'])}; reduced variant: \
 {built['reduced'] or 'none'}; UART {built['baud']} baud. Made by `{made}`.
 """
 
