@@ -70,12 +70,13 @@ def analytic_cycles(config, work, gateware: dict) -> float:
     parallel = gateware.get("parallel_slots") or (False,) * config.layers
     at_once = _update_lanes(config, gateware)
 
-    def update(layer, m):
-        """Rows (a row of each lane at once) visited and changed by the update."""
+    def update(layer, n, m):
+        """The update's cycles: 2 per row visited, ``n + 4`` per row changed (a row of each
+        lane at once with lane updates)."""
         if at_once[layer] == 1:
-            return 2 * m, work["rows"][layer]
+            return 2 * m + work["rows"][layer] * (n + 4)
         group = rows[layer]
-        return 2 * group, len({i % group for i in work["changed"][layer]})
+        return 2 * group + len({i % group for i in work["changed"][layer]}) * (n + 4)
 
     def core(layer, step):
         first, second = (work["step_spikes"][layer][p][step] for p in range(2))
@@ -90,7 +91,7 @@ def analytic_cycles(config, work, gateware: dict) -> float:
         passes += max(stages) + 1
     feed = sum(n + m + 3 for n, m in layers)                           # counts + errors
     units = [_projection(n, clusters, parallel[layer])                 # dots + expansion
-             + update(layer, m)[0] + update(layer, m)[1] * (n + 4)     # update
+             + update(layer, n, m)                                      # update
              + 1 + n + 3 + 1                                           # centroid, done
              for layer, (n, m) in enumerate(layers)]
     return passes + feed + (sum(units) if gateware.get("shared_update") else max(units))
