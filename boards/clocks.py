@@ -1,17 +1,17 @@
 """The learner's clock from the board oscillator through the FPGA's PLL.
 
 :func:`ice40_pll` and :func:`ecp5_pll` find the divider settings that make an output frequency
-exactly (raising :class:`ClockError` when the PLL cannot), and :class:`PLLDomain` drives the
-``sync`` domain from the PLL, held in reset until it locks. nextpnr derives the PLL output's
-timing constraint from the oscillator pin's (its log says "Derived frequency constraint").
+exactly (raising :class:`ClockError` when the PLL cannot), and :class:`PLL` instantiates the
+device's PLL on the oscillator pad (the board top defines ``sync`` from its ``clock`` and holds
+it in reset until ``locked``). nextpnr derives the PLL output's timing constraint from the
+oscillator pin's (its log says "Derived frequency constraint").
 """
 
 from amaranth import *
 from amaranth.lib import io
-from amaranth.lib.cdc import ResetSynchronizer
 
 
-__all__ = ["ClockError", "ice40_pll", "ecp5_pll", "PLLDomain"]
+__all__ = ["ClockError", "ice40_pll", "ecp5_pll", "PLL"]
 
 
 class ClockError(ValueError):
@@ -61,18 +61,26 @@ def ecp5_pll(input_mhz: float, output_mhz: float) -> dict:
                      f"{input_mhz:g} MHz (f_in CLKFB_DIV / CLKI_DIV, VCO 400-800 MHz)")
 
 
-class PLLDomain(Elaboratable):
-    """The ``sync`` clock domain at ``mhz`` from the platform's default clock through the
-    device's PLL (iCE40: ``SB_PLL40_PAD`` on the clock pad; ECP5: ``EHXPLLL``); ``sync`` is in
-    reset until the PLL locks."""
+class PLL(Elaboratable):
+    """The device's PLL making ``mhz`` from the platform's default clock pad (iCE40:
+    ``SB_PLL40_PAD``; ECP5: ``EHXPLLL``).
+
+    Attributes
+    ----------
+    clock : Signal
+        The PLL's output clock.
+    locked : Signal
+        High while the PLL is locked.
+    """
 
     def __init__(self, mhz: float):
         self._mhz = mhz
+        self.clock, self.locked = Signal(name="pll_clock"), Signal(name="pll_locked")
 
     def elaborate(self, platform):
         m = Module()
         input_mhz = platform.default_clk_frequency / 1e6
-        clock, locked = Signal(name="pll_clock"), Signal(name="pll_locked")
+        clock, locked = self.clock, self.locked
         pad = platform.request(platform.default_clk, dir="-")
         family = platform.family.lower()
         if family == "ice40":
@@ -99,7 +107,4 @@ class PLLDomain(Elaboratable):
                 i_PLLWAKESYNC=0, i_ENCLKOP=0, o_CLKOP=clock, o_LOCK=locked)
         else:
             raise ClockError(f"No PLL for the {platform.family} family")
-        m.domains.sync = ClockDomain("sync")
-        m.d.comb += ClockSignal("sync").eq(clock)
-        m.submodules.reset = ResetSynchronizer(~locked, domain="sync")
         return m

@@ -2,11 +2,12 @@
 
 from amaranth import *
 from amaranth.lib import io
+from amaranth.lib.cdc import ResetSynchronizer
 
 from hw.formats import NetworkConfig
 from hw.uart import UARTLearner
 
-from .clocks import PLLDomain
+from .clocks import PLL
 
 
 __all__ = ["BAUD", "LearnerBoard"]
@@ -26,7 +27,8 @@ class LearnerBoard(Elaboratable):
     shared_update, lanes, parallel_slots :
         The learner's organisation (see :class:`hw.learner.LearnerCore`).
     clock_mhz : float, optional
-        The learner's clock (:class:`boards.clocks.PLLDomain`); default: the oscillator's.
+        The learner's clock, from the PLL (:class:`boards.clocks.PLL`; ``sync`` is held in reset
+        until it locks); default: the oscillator's.
     """
 
     def __init__(self, config: NetworkConfig, *, init=None, baud: int = BAUD,
@@ -42,7 +44,10 @@ class LearnerBoard(Elaboratable):
         m = Module()
         frequency = platform.default_clk_frequency
         if self._clock_mhz is not None and self._clock_mhz * 1e6 != frequency:
-            m.submodules.clock = PLLDomain(self._clock_mhz)
+            m.submodules.pll = pll = PLL(self._clock_mhz)
+            m.domains.sync = ClockDomain("sync")
+            m.d.comb += ClockSignal("sync").eq(pll.clock)
+            m.submodules.reset = ResetSynchronizer(~pll.locked, domain="sync")
             frequency = self._clock_mhz * 1e6
         divisor = round(frequency / self._baud)
         m.submodules.learner = learner = UARTLearner(self._config, divisor, init=self._init,

@@ -4,9 +4,12 @@ tier (its place-and-route at 98 % of the UP5K takes 5-25 min here; CI keeps the 
 UP5K noise-block bitstream of test_synth.py and the learner's synth_ice40 netlist simulation of
 test_netlist.py)."""
 
+import dataclasses
+import warnings
+
 import pytest
 
-from boards.build import board_clock, board_config, build_board
+from boards.build import BOARDS, board_clock, board_config, build_board
 from boards.clocks import ClockError, ecp5_pll, ice40_pll
 from boards.report import ReportError, board_report
 from boards.seeds import SeedSweepError, seed_sweep
@@ -91,6 +94,19 @@ def test_pll_settings_make_the_clock_exactly():
 def test_unknown_board_is_rejected():
     with pytest.raises(ValueError, match=r"^Unknown board 'de10'; choose from icebreaker, "):
         build_board("de10")
+
+
+@pytest.mark.parametrize("board", ["icebreaker", "ulx3s-85f"])
+def test_board_top_defines_its_pll_clock_domain_itself(board):
+    # The PLL's `sync` is defined in the top, not in a submodule: Amaranth 0.5 warns (0.6
+    # rejects) a domain defined in a child and used beside it.
+    config = dataclasses.replace(DEFAULT_NETWORK, sizes=(8, 4, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plan = BOARDS[board].platform().build(LearnerBoard(config, clock_mhz=board_clock(board)),
+                                              name="loco", do_build=False)
+    netlist = plan.files["loco.il"]
+    assert ("SB_PLL40_PAD" if board == "icebreaker" else "EHXPLLL") in netlist
 
 
 def test_board_top_rejects_bad_config():
