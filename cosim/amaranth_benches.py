@@ -121,10 +121,11 @@ class AmaranthBench(benches.BenchVerbs):
         return result[0]
 
 
-def check_lif(config, layer, vectors, *, name, listed_inputs=False, lanes=1):
+def check_lif(config, layer, vectors, *, name, listed_inputs=False, appends=1, lanes=1):
     """Returns the cycles the steps took."""
-    return AmaranthBench(LIFCore(config, layer, listed_inputs=listed_inputs, lanes=lanes)).run(
-        benches.lif_bench, config, layer, vectors, listed=listed_inputs, name=name)
+    core = LIFCore(config, layer, listed_inputs=listed_inputs, appends=appends, lanes=lanes)
+    return AmaranthBench(core).run(benches.lif_bench, config, layer, vectors,
+                                   listed=listed_inputs, appends=appends, name=name)
 
 
 def check_projector(config, layer, vectors, *, name, seed=0, parallel_slots=False, lanes=1):

@@ -62,13 +62,14 @@ class BenchVerbs:
             await self.tick()
 
 
-async def lif_bench(bench, config, layer, vectors, *, listed=False):
+async def lif_bench(bench, config, layer, vectors, *, listed=False, appends=1):
     """A two-pass :class:`hw.neuron.LIFCore` (built with zero weights): load
     ``vectors["init"]`` through the update port, run every step; every pass's spikes every step,
     its membranes and spike counts at the end of every run. ``listed``: the core takes its
     inputs as a list (``listed_inputs``; the vectors' passes must share their spikes), the next
     step's appended in a random order while the core runs; otherwise the spike vector changes
-    to the next step's while the core runs (it must have sampled it at start). Returns the
+    to the next step's while the core runs (it must have sampled it at start); ``appends = 2``:
+    one or two inputs appended a cycle, at random (a single one in either slot). Returns the
     cycles the steps took."""
     n, m = config.sizes[layer], config.sizes[layer + 1]
     await bench.write_port("weights.waddr", "weights.wdata", "weights.we", vectors["init"])
@@ -81,7 +82,7 @@ async def lif_bench(bench, config, layer, vectors, *, listed=False):
         return steps[step]["spikes_in"][0] | steps[step]["spikes_in"][1] << n
 
     if listed:
-        await _append_spikes(bench, steps[0]["spikes_in"][0], n)
+        await _append_spikes(bench, steps[0]["spikes_in"][0], n, appends)
     cycles = 0
     for step, vec in enumerate(steps):
         if not listed:
@@ -94,7 +95,8 @@ async def lif_bench(bench, config, layer, vectors, *, listed=False):
         cycles += 1
         if step + 1 < len(steps):           # the next step's inputs, while this one runs
             if listed:
-                cycles += await _append_spikes(bench, inputs(step + 1) & (1 << n) - 1, n)
+                cycles += await _append_spikes(bench, inputs(step + 1) & (1 << n) - 1, n,
+                                               appends)
             else:
                 bench.set("spikes_in", inputs(step + 1))
         cycles += await bench.wait_while("busy")
@@ -118,14 +120,24 @@ async def lif_bench(bench, config, layer, vectors, *, listed=False):
     return cycles
 
 
-async def _append_spikes(bench, spikes, n):
-    """Append the inputs set in ``spikes`` to a listed core's next list, shuffled; returns the
-    cycles of it that the core was busy."""
+async def _append_spikes(bench, spikes, n, appends=1):
+    """Append the inputs set in ``spikes`` to a listed core's next list, shuffled (``appends =
+    2``: one or two a cycle); returns the cycles of it that the core was busy."""
     indices = [i for i in range(n) if spikes >> i & 1]
+    bench.rng.shuffle(indices)
     busy = 0
-    bench.set("append", 1)
-    for index in bench.rng.sample(indices, len(indices)):
-        bench.set("append_index", index)
+    bits = max(n - 1, 1).bit_length()       # an ``append_index`` entry's width
+    while indices:
+        if appends == 1:
+            bench.set("append", 1)
+            bench.set("append_index", indices.pop())
+        elif len(indices) > 1 and bench.rng.random() < 0.5:
+            bench.set("append", 0b11)
+            bench.set("append_index", indices.pop() | indices.pop() << bits)
+        else:
+            slot = bench.rng.randrange(2)
+            bench.set("append", 1 << slot)
+            bench.set("append_index", indices.pop() << slot * bits)
         busy += bench.get("busy")
         await bench.tick()
     bench.set("append", 0)

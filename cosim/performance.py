@@ -3,7 +3,8 @@
 * :func:`analytic_cycles`: the cycle formulas the blocks document (``LIFCore``, both passes in
   one step: ``1 + g (a0 + 3)`` plus ``g`` for layer 0's second pass, which shares the first
   pass's input sums, or ``g (a1 + 3)`` for a later layer's, ``g`` the neurons per lane; the
-  encoder ``n0 + 3``; ``ProjectorUpdate``: dots, expansion, update, centroid), combined as
+  encoder ``n0 + 3``, ``ceil(n0 / 2) + 3`` when layer 0 has lanes (two inputs a cycle);
+  ``ProjectorUpdate``: dots, expansion, update, centroid), combined as
   ``LearnerCore`` sequences them (encoder and layers side by side in waves, the slowest setting
   the pace; per-layer units update at the same time, a row of every lane at once, a shared unit
   one layer after another, a row at a time);
@@ -60,7 +61,8 @@ def _projection(n: int, clusters: int, parallel: bool) -> int:
 def analytic_cycles(config, work, gateware: dict) -> float:
     """The learner's cycles for one TRAIN from the blocks' documented formulas (rank 0: the
     low-rank stage's cycles are not modelled). The steps run as ``T + L`` waves: in wave
-    ``w`` the encoder (``n0 + 3`` cycles from the wave's start) encodes step ``w`` while layer
+    ``w`` the encoder (``ceil(n0 / e) + 3`` cycles from the wave's start, ``e`` inputs a
+    cycle: 2 when layer 0 has lanes) encodes step ``w`` while layer
     ``l`` computes step ``w - 1 - l``; a wave lasts its slowest stage, plus a cycle."""
     if config.learning.rank:
         raise ValueError("The cycle model covers rank 0 only (no low-rank stage)")
@@ -83,9 +85,10 @@ def analytic_cycles(config, work, gateware: dict) -> float:
         return 1 + rows[layer] * (first + 3) + \
             (rows[layer] if layer == 0 else rows[layer] * (second + 3))
 
+    per_cycle = 2 if (gateware.get("lanes") or (1,))[0] > 1 else 1   # encoder inputs a cycle
     passes = 0
     for wave in range(steps + len(layers)):
-        stages = [sizes[0] + 3] if wave < steps else []
+        stages = [-(-sizes[0] // per_cycle) + 3] if wave < steps else []
         stages += [core(layer, wave - 1 - layer) for layer in range(len(layers))
                    if 0 <= wave - 1 - layer < steps]
         passes += max(stages) + 1

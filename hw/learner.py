@@ -247,8 +247,10 @@ class LearnerCore(wiring.Component):
     lanes : tuple of int, optional
         Neuron lanes per layer (:class:`hw.neuron.LIFCore`; default one each): more lanes,
         fewer cycles a step and more memories and logic. A layer's own update unit changes a
-        row of every lane at once (:class:`ProjectorUpdate`'s ``lanes``). The arithmetic does
-        not change.
+        row of every lane at once (:class:`ProjectorUpdate`'s ``lanes``). With lanes in layer 0
+        the encoder takes two inputs a cycle (the input memory in two banks, two encoder draws
+        a cycle, two appends to layer 0's list): layer 0 would otherwise wait for it. The
+        arithmetic does not change.
     parallel_slots : tuple of bool, optional
         Per layer, whether its update unit computes the projection's ``C + 1`` slots at once
         (:class:`ProjectorUpdate`'s ``parallel_slots``: ``C + 1`` multipliers, the basis memory
@@ -305,7 +307,9 @@ class LearnerCore(wiring.Component):
         m = Module()
         cfg, learn = self._config, self._config.learning
         sizes, layers = cfg.sizes, cfg.layers
-        m.submodules.noise = noise = NoiseGenerator()
+        # Layer 0 in lanes would wait for an encoder of one input a cycle: it takes two.
+        pairs = self._lanes[0] > 1
+        m.submodules.noise = noise = NoiseGenerator(paired=("encoder",) if pairs else ())
         # A unit of its own updates a row of every lane of its layer at once.
         lane_layers = {l for l in range(layers) if not self._shared and self._lanes[l] > 1}
         cores = []
@@ -314,6 +318,7 @@ class LearnerCore(wiring.Component):
             # Layer 0's input, the same in both passes, comes as a list of the inputs that
             # spiked (written while encoding); one weight read serves both passes.
             m.submodules[f"core{l}"] = core = LIFCore(cfg, l, init=init, listed_inputs=l == 0,
+                                                      appends=2 if pairs and l == 0 else 1,
                                                       lanes=self._lanes[l],
                                                       lane_port=l in lane_layers)
             cores.append(core)
@@ -335,11 +340,15 @@ class LearnerCore(wiring.Component):
         # (the cores keep their neurons' counts beside the membranes likewise).
         word = data.StructLayout({"intensity": ENCODER_BITS,
                                   "count": (cfg.timesteps + 1).bit_length()})
-        m.submodules.inputs = input_mem = Memory(shape=word, depth=sizes[0], init=[])
-        inputs = input_mem.read_port(), input_mem.write_port()
-        m.d.comb += [inputs[1].addr.eq(self.inputs.addr),
-                     inputs[1].data.intensity.eq(self.inputs.data),
-                     inputs[1].en.eq(self.inputs.we & ~self.busy)]
+        if pairs:
+            inputs, counts = self._input_banks(m, word)
+        else:
+            m.submodules.inputs = input_mem = Memory(shape=word, depth=sizes[0], init=[])
+            inputs = [(input_mem.read_port(), input_mem.write_port())]
+            m.d.comb += [inputs[0][1].addr.eq(self.inputs.addr),
+                         inputs[0][1].data.intensity.eq(self.inputs.data),
+                         inputs[0][1].en.eq(self.inputs.we & ~self.busy)]
+            counts = inputs[0][0].addr, inputs[0][0].data.count
         # The first pass's outputs, for the loss difference and the host (READ_OUTPUTS): a
         # memory, not registers (on the UP5K a spare SPRAM block saves ~250 logic cells). Idle,
         # it is the host's read port.
@@ -400,14 +409,32 @@ class LearnerCore(wiring.Component):
             m.d.sync += self.cycles.eq(self.cycles + 1)
 
         with m.FSM():
-            self._pass_states(m, r, noise, inputs, cores, readout)
+            self._pass_states(m, r, noise, cores, readout)
             self._readout_states(m, r, cores[-1], y_first, readout)
-            self._feed_states(m, r, inputs[0], cores, [units[group_of[l]]
+            self._feed_states(m, r, counts, cores, [units[group_of[l]]
                                                        for l in range(layers)], offsets)
         self._encoder(m, r, noise.encoder, inputs, cores[0])
         return m
 
-    def _pass_states(self, m, r, noise, inputs, cores, readout):
+    def _input_banks(self, m, word):
+        """The input memory as two, even and odd inputs (``inputs_even``, ``inputs_odd``), for
+        the encoder of two inputs a cycle. Returns the banks' (read, write) ports and the
+        update feed's (input address, its count a cycle later)."""
+        n0 = self._config.sizes[0]
+        inputs = []
+        for parity, name in enumerate(("even", "odd")):
+            mem = Memory(shape=word, depth=(n0 + 1 - parity) // 2, init=[])
+            m.submodules[f"inputs_{name}"] = mem
+            rd, wr = mem.read_port(), mem.write_port()
+            m.d.comb += [wr.addr.eq(self.inputs.addr[1:]), wr.data.intensity.eq(self.inputs.data),
+                         wr.en.eq(self.inputs.we & ~self.busy & (self.inputs.addr[0] == parity))]
+            inputs.append((rd, wr))
+        address, odd = Signal(range(n0)), Signal()
+        m.d.comb += [rd.addr.eq(address[1:]) for rd, _ in inputs]
+        m.d.sync += odd.eq(address[0])
+        return inputs, (address, Mux(odd, inputs[1][0].data.count, inputs[0][0].data.count))
+
+    def _pass_states(self, m, r, noise, cores, readout):
         """IDLE -> PASS (reseed) -> SIGNS (a TRAIN's) -> ``T + L`` waves (WAVE starts them,
         WAVE_WAIT waits for all): in wave ``w`` the encoder encodes step ``w`` into layer 0's
         input list while layer ``l`` computes step ``w - 1 - l`` (both passes of a TRAIN), each
@@ -458,25 +485,44 @@ class LearnerCore(wiring.Component):
     def _encoder(self, m, r, enc, inputs, core):
         """The encoder, beside the state machine while ``r.encoding``: input ``j`` spikes when
         the low bits of its encoder word are below its intensity; its count is updated in the
-        same memory word, and a spike is appended to layer 0's input list. ``n0 + 2`` cycles."""
+        same memory word, and a spike is appended to layer 0's input list. One input a cycle,
+        ``n0 + 2`` cycles; with two input banks (even and odd inputs, ``inputs``' pairs of
+        ports) two, the even one taking the earlier of two draws, ``ceil(n0 / 2) + 2``."""
         n0 = self._config.sizes[0]
-        in_rd, in_wr = inputs
+        width = len(inputs)
+        reads = -(-n0 // width)                              # per bank
         previous = (r.enc_index - 1)[:len(r.enc_index)]      # whose read data arrives
         with m.If(r.encoding):
-            m.d.sync += r.enc_fetched.eq(r.enc_index < n0)
-            with m.If(r.enc_index < n0):     # no address n0 while the last read drains
-                m.d.comb += in_rd.addr.eq(r.enc_index)
+            m.d.sync += r.enc_fetched.eq(r.enc_index < reads)
+            with m.If(r.enc_index < reads):  # no address past the end while the last drains
+                m.d.comb += [rd.addr.eq(r.enc_index) for rd, _ in inputs]
                 m.d.sync += r.enc_index.eq(r.enc_index + 1)
             with m.If(r.enc_fetched):
-                spike = enc.word[:ENCODER_BITS] < in_rd.data.intensity
-                m.d.comb += [
-                    enc.advance.eq(1),
-                    in_wr.addr.eq(previous), in_wr.en.eq(1),
-                    in_wr.data.intensity.eq(in_rd.data.intensity),
-                    in_wr.data.count.eq(Mux(r.wave == 0, 0, in_rd.data.count) + spike),
-                    core.append.eq(spike), core.append_index.eq(previous),
-                ]
-            with m.Elif(r.enc_index == n0):
+                draws = [enc.word, enc.next_word] if width == 2 else [enc.word]
+                spikes = []
+                for parity, (rd, wr) in enumerate(inputs):
+                    # An odd n0 has no odd input in the last pair.
+                    spike = draws[parity][:ENCODER_BITS] < rd.data.intensity
+                    present = C(1)
+                    if parity and n0 % 2:
+                        present = previous != reads - 1
+                        spike &= present
+                    m.d.comb += [
+                        wr.addr.eq(previous), wr.en.eq(present),
+                        wr.data.intensity.eq(rd.data.intensity),
+                        wr.data.count.eq(Mux(r.wave == 0, 0, rd.data.count) + spike),
+                    ]
+                    spikes.append(spike)
+                if width == 1:
+                    m.d.comb += [enc.advance.eq(1), core.append.eq(spikes[0]),
+                                 core.append_index.eq(previous)]
+                else:
+                    last_single = previous == reads - 1 if n0 % 2 else C(0)
+                    m.d.comb += [enc.advance_two.eq(~last_single), enc.advance.eq(last_single),
+                                 core.append.eq(Cat(spikes)),
+                                 *(core.append_index[parity].eq(Cat(C(parity, 1), previous))
+                                   for parity in range(2))]
+            with m.Elif(r.enc_index == reads):
                 m.d.sync += r.encoding.eq(0)
 
     def _readout_states(self, m, r, readout_core, y_first, readout):
@@ -509,7 +555,7 @@ class LearnerCore(wiring.Component):
             m.d.sync += [r.feed_layer.eq(0), r.feed.eq(0), r.done_seen.eq(0)]
             m.next = "FEED_X"
 
-    def _feed_states(self, m, r, in_rd, cores, unit_of, offsets):
+    def _feed_states(self, m, r, input_counts, cores, unit_of, offsets):
         """Feeding the update units, one layer after another: its presynaptic counts, then its
         errors, each read from memory (FEED_* addresses the first word; OFFER_* offers a word a
         cycle, addressing the next one as the unit takes it, but for the last: only addresses
@@ -522,7 +568,7 @@ class LearnerCore(wiring.Component):
         def count_source(l):
             """(read address, count data) of layer ``l``'s input spike counts."""
             if l == 0:
-                return in_rd.addr, in_rd.data.count
+                return input_counts
             return cores[l - 1].v_addr, cores[l - 1].count_data
 
         with m.State("FEED_X"):

@@ -89,7 +89,9 @@ class LIFCore(LayerComponent):
     both passes see the same encoded input) as a *list* of the inputs that spiked, appended
     while idle: the weight address is the list word plus the row base (no ``n``-bit priority
     encoder on the path: at ``n = 784`` that encoder limited the clock), and a neuron's input
-    sum is read once and serves both passes.
+    sum is read once and serves both passes. With ``appends = 2`` up to two inputs are
+    appended a cycle (an encoder of two inputs a cycle): the list is kept in two memories,
+    even and odd entries.
 
     With ``lanes`` > 1 the neurons are split into lanes of ``g = ceil(m / lanes)``: lane ``b``
     holds neurons ``b g ... b g + g - 1``, their weight rows in a memory of its own and their
@@ -105,7 +107,8 @@ class LIFCore(LayerComponent):
     pulse ``start`` while ``busy`` is low. The step's inputs are taken at ``start``: the vector
     ``spikes_in`` is sampled then (it may change while the core runs), and (listed inputs) the
     list is the inputs appended (``append`` with ``append_index``, once per input that spiked,
-    in any order) since the previous ``start`` — appends may go on while the core runs, for the
+    in any order; with ``appends = 2``, ``append`` bit ``k`` appends ``append_index[k]``, bit
+    0's first) since the previous ``start`` — appends may go on while the core runs, for the
     next step (double-buffered list); an append in the ``start`` cycle belongs to the next
     step. ``busy`` rises on the next cycle and falls when ``spikes_out`` holds the step's spikes.
     ``first`` treats every membrane as zero (the first step of a pass).
@@ -122,6 +125,8 @@ class LIFCore(LayerComponent):
         Initial master weight words, row-major ``(m, n + 1)``, bias last in each row.
     listed_inputs : bool
         The inputs come as a list of spiking inputs, the same for both passes.
+    appends : int
+        Inputs appended to the list a cycle at most, 1 or 2 (listed inputs).
     lanes : int
         Neuron lanes (see above); no lane may be left without neurons.
     lane_port : bool
@@ -130,7 +135,8 @@ class LIFCore(LayerComponent):
     Members
     -------
     spikes_in : ``In(ArrayLayout(n, 2))``        per pass (vector inputs)
-    append : ``In(1)``; append_index : ``In(range(n))``   (listed inputs)
+    append : ``In(appends)``; append_index : ``In(range(n))``, with ``appends = 2``
+    ``In(ArrayLayout(range(n), 2))``   (listed inputs)
     negative : ``In(m)``
         Per neuron, perturbation sign (1: ``-sigma``); used in a pass whose ``perturb`` is set.
     invert, perturb : ``In(2)``
@@ -151,10 +157,14 @@ class LIFCore(LayerComponent):
     """
 
     def __init__(self, config: NetworkConfig, layer: int, *, init=None, listed_inputs=False,
-                 lanes=1, lane_port=False):
+                 appends=1, lanes=1, lane_port=False):
         self.check_layer(config, layer)
         self._n, self._m = config.sizes[layer], config.sizes[layer + 1]
         self._listed = bool(listed_inputs)
+        if appends not in (1, 2) or isinstance(appends, bool) or \
+                (appends == 2 and not self._listed):
+            raise ValueError(f"Appends must be 1, or 2 with listed inputs, not {appends!r}")
+        self._appends = appends
         self._lanes, self._rows = lanes, self.lane_rows(config, layer, lanes)
         self._lane_port = bool(lane_port)
         depth = self._m * (self._n + 1)
@@ -163,7 +173,8 @@ class LIFCore(LayerComponent):
         self._init = list(init) if init is not None else [0] * depth
         lif = config.lif(layer)
         if self._listed:
-            inputs = {"append": In(1), "append_index": In(range(self._n))}
+            index = range(self._n) if appends == 1 else data.ArrayLayout(range(self._n), 2)
+            inputs = {"append": In(appends), "append_index": In(index)}
         else:
             inputs = {"spikes_in": In(data.ArrayLayout(self._n, 2))}
         super().__init__(config, layer, {
@@ -206,6 +217,10 @@ class LIFCore(LayerComponent):
     @property
     def listed_inputs(self):
         return self._listed
+
+    @property
+    def appends(self):
+        return self._appends
 
     @property
     def lanes(self):
@@ -303,10 +318,18 @@ class LIFCore(LayerComponent):
 
         # Each lane's perturbation sign of the group's neuron, registered: the group changes as
         # ACCUMULATE starts, which lasts two cycles or more before FIRE (the ``m``-way choice
-        # was the head of both builds' critical path, into the membrane sum).
+        # was the head of both builds' critical path, into the membrane sum). With lanes, twice:
+        # the second register can sit by its lane's datapath (the ECP5 build with 16 lanes
+        # missed 50 MHz by 0.01 MHz on 2.7 ns of routing from the one register to a lane).
         signs = [Signal(name=named("sign", b)) for b in range(lanes)]
-        m.d.sync += [sign.eq(self.negative[b * rows:(b + 1) * rows].bit_select(group, 1))
-                     for b, sign in enumerate(signs)]
+        chosen = [self.negative[b * rows:(b + 1) * rows].bit_select(group, 1)
+                  for b in range(lanes)]
+        if lanes > 1:
+            early = [Signal(name=named("sign_early", b)) for b in range(lanes)]
+            m.d.sync += [*(e.eq(c) for e, c in zip(early, chosen, strict=True)),
+                         *(s.eq(e) for s, e in zip(signs, early, strict=True))]
+        else:
+            m.d.sync += signs[0].eq(chosen[0])
 
         def fire(b):
             """Lane ``b``'s neuron of this group: (membrane and count to write, spike)."""
@@ -411,37 +434,87 @@ class LIFCore(LayerComponent):
         return load, issue
 
     def _listed_reader(self, m, address, base):
-        """Listed inputs: the list's entries, then the bias. Two lists in one memory (entry
-        ``e`` of list ``b`` at ``2 e + b``): the one being read and the one being appended to,
-        swapped at ``start``. The read port holds entry 0 outside ACCUMULATE, so the first
-        weight read starts at once."""
+        """Listed inputs: the list's entries, then the bias. Two lists (entry ``e`` of list ``b``
+        at ``2 e + b``; with two appends a cycle, even and odd entries in memories of their own,
+        entry ``e`` at ``2 (e >> 1) + b`` of memory ``e & 1``): the one being read and the one
+        being appended to, swapped at ``start``. The read port holds entry 0 outside
+        ACCUMULATE, so the first weight read starts at once."""
         n = self._n
-        m.submodules.spike_list = spike_list = Memory(shape=range(n), depth=2 * n, init=[])
-        list_rd, list_wr = spike_list.read_port(), spike_list.write_port()
         reading_list = Signal()           # the list being read; the other is appended to
         length = Signal(range(n + 1))     # entries in the list being read
         appended = Signal(range(n + 1))   # entries in the list being appended to
         position = Signal(range(n + 2))   # entry on the read port; ``length``: the bias
         taking = self.start & ~self.busy  # the lists swap
-        m.d.comb += [list_wr.addr.eq(Mux(taking, Cat(reading_list, 0),
-                                         Cat(~reading_list, appended))),
-                     list_wr.data.eq(self.append_index), list_wr.en.eq(self.append),
-                     # entry 0 of the list read next (the appended one, from ``start`` on)
-                     list_rd.addr.eq(Cat(Mux(taking, ~reading_list, reading_list), 0))]
+        if self._appends == 1:
+            entry, request, added = self._single_list(m, reading_list, appended, taking)
+        else:
+            entry, request, added = self._paired_list(m, reading_list, appended, taking)
         with m.If(taking):
             m.d.sync += [reading_list.eq(~reading_list), length.eq(appended),
-                         appended.eq(self.append)]
-        with m.Elif(self.append):
-            m.d.sync += appended.eq(appended + 1)
+                         appended.eq(added)]
+        with m.Elif(self.append.any()):
+            m.d.sync += appended.eq(appended + (1 if self._appends == 1 else added))
 
         def load(pass_):
             return [position.eq(0)]
 
         def issue():
             reading = position <= length
-            m.d.comb += [list_rd.addr.eq(Cat(reading_list, position + 1)),
-                         address.eq(base + Mux(position == length, n, list_rd.data))]
+            m.d.comb += [request(reading_list, position + 1),
+                         address.eq(base + Mux(position == length, n, entry))]
             with m.If(reading):
                 m.d.sync += position.eq(position + 1)
             return reading
         return load, issue
+
+    def _single_list(self, m, reading_list, appended, taking):
+        """The lists in one memory, an append a cycle. Returns the entry on the read port,
+        ``request(list, entry)`` (the statement reading that entry next cycle) and the
+        entries appended this cycle."""
+        n = self._n
+        m.submodules.spike_list = spike_list = Memory(shape=range(n), depth=2 * n, init=[])
+        list_rd, list_wr = spike_list.read_port(), spike_list.write_port()
+        m.d.comb += [list_wr.addr.eq(Mux(taking, Cat(reading_list, 0),
+                                         Cat(~reading_list, appended))),
+                     list_wr.data.eq(self.append_index), list_wr.en.eq(self.append),
+                     # entry 0 of the list read next (the appended one, from ``start`` on)
+                     list_rd.addr.eq(Cat(Mux(taking, ~reading_list, reading_list), 0))]
+
+        def request(which, entry):
+            return list_rd.addr.eq(Cat(which, entry))
+        return list_rd.data, request, self.append
+
+    def _paired_list(self, m, reading_list, appended, taking):
+        """The lists in two memories, even and odd entries, up to two appends a cycle (the
+        first at the list's next entry, the second at the one after, in the other memory).
+        Returns what :meth:`_single_list` does."""
+        n = self._n
+        rds, wrs = [], []
+        for parity in ("even", "odd"):
+            bank = Memory(shape=range(n), depth=2 * ((n + 1) // 2), init=[])
+            m.submodules[f"spike_list_{parity}"] = bank
+            rds.append(bank.read_port())
+            wrs.append(bank.write_port())
+        added = Signal(2)
+        m.d.comb += added.eq(self.append[0] + self.append[1])
+        first = Mux(self.append[0], self.append_index[0], self.append_index[1])
+        target = Mux(taking, reading_list, ~reading_list)   # the list appended to
+        entry = Mux(taking, 0, appended)                     # where the first append goes
+        after = entry + 1
+        for parity, wr in enumerate(wrs):
+            firsts_here = entry[0] == parity
+            m.d.comb += [wr.addr.eq(Cat(target, Mux(firsts_here, entry, after)[1:])),
+                         wr.data.eq(Mux(firsts_here, first, self.append_index[1])),
+                         wr.en.eq(Mux(firsts_here, added != 0, added == 2))]
+        # Entry e is in the even memory at (e + 1) >> 1 or the odd one at e >> 1: each reads
+        # e or e + 1, and the parity of e, registered, picks.
+        wanted_list, wanted = Signal(), Signal(range(n + 2))
+        odd = Signal()
+        m.d.comb += [wanted_list.eq(Mux(taking, ~reading_list, reading_list)), wanted.eq(0),
+                     rds[0].addr.eq(Cat(wanted_list, (wanted + 1)[1:])),
+                     rds[1].addr.eq(Cat(wanted_list, wanted[1:]))]
+        m.d.sync += odd.eq(wanted[0])
+
+        def request(which, entry):
+            return [wanted_list.eq(which), wanted.eq(entry)]
+        return Mux(odd, rds[1].data, rds[0].data), request, added

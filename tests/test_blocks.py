@@ -2,6 +2,7 @@
 """Every block in the Amaranth simulator against the golden model, every output word compared."""
 
 import dataclasses
+import random
 
 import pytest
 
@@ -12,6 +13,8 @@ from hw.formats import (DEFAULT_LEARNING, DEFAULT_NETWORK, ENCODER_SEED, PERTURB
 from hw.neuron import LIFCore
 from hw.noise import NoiseGenerator
 from hw.projector import ProjectorUpdate
+from hw.testing import run_simulation
+from loco_sw.golden import xorshift_words
 
 # Small layers keep thousands of vectors fast; the default size runs a few passes too.
 SMALL = dataclasses.replace(DEFAULT_NETWORK, sizes=(12, 6, 3), timesteps=8, clusters=3)
@@ -27,18 +30,24 @@ LOWRANK = dataclasses.replace(SMALL, learning=dataclasses.replace(SMALL.learning
 LANES = {"encoder": ENCODER_SEED, "perturb": PERTURB_SEED}
 
 
-@pytest.mark.parametrize("config, layer, listed, lanes",
-                         [(SMALL, 0, True, 1), (SMALL, 0, False, 1), (SMALL, 1, False, 1),
-                          (NARROW, 0, True, 1), (NARROW, 1, False, 1),
-                          (SMALL, 0, True, 2), (SMALL, 0, False, 3), (SMALL, 1, False, 2)],
+# An odd number of inputs: the last pair of appends is a single one.
+ODD = dataclasses.replace(SMALL, sizes=(11, 6, 3))
+
+
+@pytest.mark.parametrize("config, layer, listed, lanes, appends",
+                         [(SMALL, 0, True, 1, 1), (SMALL, 0, False, 1, 1), (SMALL, 1, False, 1, 1),
+                          (NARROW, 0, True, 1, 1), (NARROW, 1, False, 1, 1),
+                          (SMALL, 0, True, 2, 1), (SMALL, 0, False, 3, 1), (SMALL, 1, False, 2, 1),
+                          (SMALL, 0, True, 2, 2), (ODD, 0, True, 1, 2)],
                          ids=["small-lif-listed", "small-lif", "small-readout",
                               "narrow-lif-listed", "narrow-readout", "small-lif-listed-2-lanes",
-                              "small-lif-3-lanes", "small-readout-2-lanes-one-partial"])
-def test_lif_core_matches_golden(config, layer, listed, lanes, request):
+                              "small-lif-3-lanes", "small-readout-2-lanes-one-partial",
+                              "small-lif-listed-2-lanes-2-appends", "odd-lif-listed-2-appends"])
+def test_lif_core_matches_golden(config, layer, listed, lanes, appends, request):
     vectors = lif_vectors(config, layer, runs=100, seed=0x10C0, same_inputs=listed)
     assert len(vectors["steps"]) * config.sizes[layer + 1] >= 1000   # thousands of words
     check_lif(config, layer, vectors, name=request.node.name, listed_inputs=listed,
-              lanes=lanes)
+              lanes=lanes, appends=appends)
 
 
 def test_lif_core_default_size(request):
@@ -65,22 +74,23 @@ def test_lif_core_reaches_threshold_exactly(request):
     check_lif(config, 0, vectors, name=request.node.name)
 
 
-@pytest.mark.parametrize("lanes", [1, 2, 4], ids=["one-lane", "2-lanes", "4-lanes-one-partial"])
-def test_lif_core_latency(lanes):
+@pytest.mark.parametrize("lanes, appends", [(1, 1), (2, 1), (4, 1), (2, 2)],
+                         ids=["one-lane", "2-lanes", "4-lanes-one-partial", "2-lanes-2-appends"])
+def test_lif_core_latency(lanes, appends):
     """The documented latency: ``1 + g (a0 + 3)`` a step, ``g = ceil(m / lanes)`` neurons per
     lane, plus ``g`` for the second pass of listed inputs or ``g (a1 + 3)`` for a second pass
     of its own."""
     config = dataclasses.replace(SMALL, sizes=(12, 7, 3))
     rows = -(-config.sizes[1] // lanes)
-    for listed in (False, True):
+    for listed in (False, True) if appends == 1 else (True,):
         vectors = lif_vectors(config, 0, runs=6, seed=7, same_inputs=listed)
         want = 0
         for vec in vectors["steps"]:
             active = [bin(s).count("1") for s in vec["spikes_in"]]
             second = (1 if listed else active[1] + 3) if vec["both"] else 0
             want += 1 + rows * (active[0] + 3 + second)
-        assert check_lif(config, 0, vectors, name=f"latency-{listed}-{lanes}",
-                         listed_inputs=listed, lanes=lanes) == want
+        assert check_lif(config, 0, vectors, name=f"latency-{listed}-{lanes}-{appends}",
+                         listed_inputs=listed, lanes=lanes, appends=appends) == want
 
 
 @pytest.mark.parametrize("config, layer, parallel",
@@ -157,6 +167,33 @@ def test_noise_matches_golden(request):
     check_noise(LANES, noise_vectors(LANES, draws=3000, seed=4), name=request.node.name)
 
 
+def test_paired_noise_lane_moves_two_draws_a_cycle(request):
+    # A random mix of advance, advance_two and idle cycles (and a reseed): ``word`` and
+    # ``next_word`` are always the golden stream's next two draws.
+    rng = random.Random(8)
+    seed = 0x1234_5678
+    stream = xorshift_words([seed], 3000)[0].tolist()
+    dut = NoiseGenerator({"lane": seed}, paired=("lane",))
+
+    async def testbench(ctx):
+        position = 0
+        for cycle in range(1000):
+            got = ctx.get(dut.lane.word), ctx.get(dut.lane.next_word)
+            assert got == tuple(stream[position:position + 2]), f"cycle {cycle}: {got}"
+            if cycle == 500:
+                ctx.set(dut.lane.seed, seed)
+                ctx.set(dut.lane.reseed, 1)
+                position = 0
+            else:
+                move = rng.choice((0, 1, 2))
+                ctx.set(dut.lane.advance, move == 1)
+                ctx.set(dut.lane.advance_two, move == 2)
+                position += move
+            await ctx.tick()
+            ctx.set(dut.lane.reseed, 0)
+    run_simulation(dut, testbench, name=request.node.name)
+
+
 # A deliberately wrong golden parameter must make the comparison fail: each mutant changes one
 # constant of the model only (the gateware keeps the right one).
 def test_wrong_leak_is_caught(request):
@@ -206,3 +243,7 @@ def test_components_reject_bad_parameters():
         NoiseGenerator({"a": 0})
     with pytest.raises(TypeError, match=r"^Lane name must be an identifier, not '1x'$"):
         NoiseGenerator({"1x": 5})
+    with pytest.raises(ValueError, match=r"^Paired lanes must be lanes, not \['b'\]$"):
+        NoiseGenerator({"a": 5}, paired=("b",))
+    with pytest.raises(ValueError, match=r"^Appends must be 1, or 2 with listed inputs, not 2$"):
+        LIFCore(DEFAULT_NETWORK, 1, appends=2)

@@ -12,6 +12,8 @@ from hw.learner import LearnerCore
 
 SMALL = dataclasses.replace(DEFAULT_NETWORK, sizes=(12, 6, 4), timesteps=8, clusters=4)
 DEEP = dataclasses.replace(DEFAULT_NETWORK, sizes=(10, 6, 5, 3), timesteps=4, clusters=3)
+# Layer 0 in lanes encodes two inputs a cycle; an odd count leaves the last one alone.
+ODD = dataclasses.replace(SMALL, sizes=(11, 6, 4))
 
 
 @pytest.mark.parametrize("config, use_projector", [(SMALL, True), (SMALL, False), (DEEP, True)],
@@ -28,8 +30,8 @@ def test_shared_update_unit_is_bit_exact(config, request):
     check_learner(config, vectors, name=request.node.name, shared_update=True)
 
 
-@pytest.mark.parametrize("config, lanes", [(SMALL, (3, 4)), (DEEP, (2, 3, 2))],
-                         ids=["small-3-4", "deep-2-3-2-one-partial"])
+@pytest.mark.parametrize("config, lanes", [(SMALL, (3, 4)), (DEEP, (2, 3, 2)), (ODD, (3, 2))],
+                         ids=["small-3-4", "deep-2-3-2-one-partial", "odd-inputs-3-2"])
 def test_neuron_lanes_are_bit_exact(config, lanes, request):
     vectors = learner_vectors(config, samples=12, seed=9, refresh=4)
     cycles = check_learner(config, vectors, name=request.node.name, lanes=lanes, infer_every=4)
