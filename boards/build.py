@@ -36,21 +36,23 @@ class Board(NamedTuple):
     bitstream: str          # file name
     shared_update: bool     # one update unit for the layers (the UP5K is small)
     most_lanes: int         # neuron lanes per layer at most (the UP5K has no block RAM left)
+    wide_most_lanes: int    # the same for a network of more than WIDE_INPUTS inputs
     clock_mhz: float        # the learner's clock, from the PLL (the oscillator's: no PLL)
     wide_clock_mhz: float   # the same for a network of more than WIDE_INPUTS inputs
     pll: object             # the PLL's settings for a clock (boards.clocks), checked early
 
 
-# A network wider than this (MNIST's 784 inputs) gets the board's slower default clock: its
-# 784-entry input list and nearly full block RAM columns placed at 42.65 MHz on the ECP5.
+# A network wider than this (MNIST's 784 inputs) gets the board's slower default clock and fewer
+# lanes: its 784-entry input list and nearly full block RAM columns placed at 42.65 MHz on the
+# ECP5, and 784-128-10's layer 0 in 16 lanes would take 8 DP16KD more than the 6 it leaves.
 WIDE_INPUTS = 256
 
 
 BOARDS = {
     # iCE40UP5K, 12 MHz oscillator; 18 MHz: every nextpnr seed reached 18.9-19.5 MHz
-    "icebreaker": Board(ICEBreakerPlatform, "loco.bin", True, 1, 18.0, 18.0, ice40_pll),
+    "icebreaker": Board(ICEBreakerPlatform, "loco.bin", True, 1, 1, 18.0, 18.0, ice40_pll),
     # ECP5 LFE5U-85F, 25 MHz oscillator
-    "ulx3s-85f":  Board(ULX3S_85F_Platform, "loco.bit", False, 8, 50.0, 40.0, ecp5_pll),
+    "ulx3s-85f":  Board(ULX3S_85F_Platform, "loco.bit", False, 16, 8, 50.0, 40.0, ecp5_pll),
 }
 # What a board's network leaves out of DEFAULT_NETWORK to fit (docs/design.md): the UP5K has no
 # room for the step-size schedule's shifter (5 472 of 5 280 logic cells with it).
@@ -112,7 +114,9 @@ def board_gateware(board: str, config: NetworkConfig) -> dict:
     """The learner's organisation on ``board`` (:class:`hw.learner.LearnerCore`'s
     ``shared_update``, ``lanes`` and ``parallel_slots``) for the network ``config``. A unit
     per layer (which also changes a row of every lane at once) projects its slots at once."""
-    shared, most = BOARDS[board].shared_update, BOARDS[board].most_lanes
+    spec = BOARDS[board]
+    most = spec.wide_most_lanes if config.sizes[0] > WIDE_INPUTS else spec.most_lanes
+    shared = spec.shared_update
     return {"shared_update": shared,
             "lanes": tuple(_lanes_up_to(config, layer, most) for layer in range(config.layers)),
             "parallel_slots": (not shared,) * config.layers}
@@ -164,13 +168,18 @@ def board_clock(board: str, clock_mhz=None, config: NetworkConfig = DEFAULT_NETW
     return float(clock)
 
 
-def build_board(board: str, sizes=None, *, rank=None, clock_mhz=None,
+def build_board(board: str, sizes=None, *, rank=None, clock_mhz=None, gateware=None,
                 build_root=ROOT / "build", program=False) -> dict:
+    """Build ``board``'s bitstream of the network ``sizes`` (``rank``: its low-rank part) at
+    ``clock_mhz`` (default :func:`board_clock`'s) into ``build_root/<build_name>``; returns
+    what ``report.json`` records. ``gateware`` is the learner's organisation (default
+    :func:`board_gateware`'s; CI builds a smaller one), recorded in the report."""
     config = board_config(board, sizes, rank)
     target = board_clock(board, clock_mhz, config)
     _use_yowasp()
     platform_class, bitstream = BOARDS[board].platform, BOARDS[board].bitstream
-    gateware = board_gateware(board, config)
+    if gateware is None:
+        gateware = board_gateware(board, config)
     platform = platform_class()
     out = Path(build_root) / build_name(board, config)
     # -dsp: the iCE40UP's multipliers (Amaranth's script leaves them out by default)

@@ -100,10 +100,11 @@ def _accuracy(board: str, benchmarks: Path) -> dict:
     return found
 
 
-def board_report(board: str, *, sizes=None, samples: int = 200,
+def board_report(board: str, *, sizes=None, samples: int = 200, gateware=None,
                  build_root: Path = ROOT / "build") -> dict:
     """Make ``build/<build>/report.{md,json}`` for ``board`` with the network ``sizes``
-    (default: the board's); returns the summary."""
+    (default: the board's) and the learner's organisation ``gateware`` (default
+    :func:`boards.build.board_gateware`'s; the build must be of it); returns the summary."""
     if board not in BOARDS:
         raise ValueError(f"Unknown board {board!r}; choose from {', '.join(BOARDS)}")
     if not isinstance(samples, int) or samples < 1:
@@ -119,7 +120,8 @@ def board_report(board: str, *, sizes=None, samples: int = 200,
                           f"first")
     built = json.loads(path.read_text())
     config = board_config(board, built["sizes"], built["rank"] or None)
-    gateware = board_gateware(board, config)
+    if gateware is None:
+        gateware = board_gateware(board, config)
     if any(built.get(key) != value for key, value in described(gateware).items()):
         raise ReportError(f"{path} is of an older organisation of the learner than this "
                           f"checkout's ({gateware}): run `loco build "

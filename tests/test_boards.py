@@ -1,15 +1,18 @@
 # amaranth: UnusedElaboratable=no
-"""Board bitstreams: the whole UART learner for the ULX3S in CI, and for the iCEBreaker in the slow
-tier (its place-and-route at 98 % of the UP5K takes 5-25 min here; CI keeps the iCE40 flow in the
-UP5K noise-block bitstream of test_synth.py and the learner's synth_ice40 netlist simulation of
-test_netlist.py)."""
+"""Board bitstreams. CI builds the whole UART learner for the ULX3S with a small organisation of
+the learner (the UP5K's: one shared update unit, one neuron lane a layer; ≈ 3 min) and reports on
+it; the boards' own organisations build in the slow tier (the ULX3S's, 16 and 10 lanes and
+per-layer units working on many words at once, takes 15-20 min to place and route here; the
+iCEBreaker's, at 98 % of the UP5K, 5-25 min). CI keeps the iCE40 flow in the UP5K noise-block
+bitstream of test_synth.py and the learner's synth_ice40 netlist simulation of
+test_netlist.py; the boards' organisations are co-simulated bit-exactly in test_compiled.py."""
 
 import dataclasses
 import warnings
 
 import pytest
 
-from boards.build import BOARDS, board_clock, board_config, build_board
+from boards.build import BOARDS, board_clock, board_config, board_gateware, build_board
 from boards.clocks import ClockError, ecp5_pll, ice40_pll
 from boards.report import ReportError, board_report
 from boards.seeds import SeedSweepError, seed_sweep
@@ -17,18 +20,25 @@ from boards.top import LearnerBoard
 from hw.formats import DEFAULT_NETWORK
 
 
-@pytest.mark.parametrize("board", [pytest.param("icebreaker", marks=pytest.mark.slow),
-                                   "ulx3s-85f"])
-def test_board_bitstream_builds_and_meets_timing(board, tmp_path):
-    result = build_board(board, build_root=tmp_path)
+# The UP5K's organisation of the learner, for the ULX3S build CI runs.
+SMALL = {"shared_update": True, "lanes": (1, 1), "parallel_slots": (False, False)}
+
+
+@pytest.mark.parametrize("board, gateware", [
+    pytest.param("icebreaker", None, marks=pytest.mark.slow),
+    pytest.param("ulx3s-85f", None, marks=pytest.mark.slow),
+    pytest.param("ulx3s-85f", SMALL, id="ulx3s-85f-small-organisation")])
+def test_board_bitstream_builds_and_meets_timing(board, gateware, tmp_path):
+    result = build_board(board, gateware=gateware, build_root=tmp_path)
     assert result["timing_met"], result["fmax_mhz"]
+    assert result["lanes"] == list((gateware or board_gateware(board, DEFAULT_NETWORK))["lanes"])
     assert (tmp_path / board / result["bitstream"].rsplit("/", 1)[1]).stat().st_size > 100_000
     assert (tmp_path / board / "report.md").read_text().startswith(f"# {board}")
     used = result["utilisation"]
     assert all(v["used"] <= v["available"] for v in used.values())
     # The one-page report: this build's configuration co-simulated bit-exactly, its cycles
     # modelled, its timing and utilisation.
-    summary = board_report(board, samples=20, build_root=tmp_path)
+    summary = board_report(board, samples=20, gateware=gateware, build_root=tmp_path)
     assert summary["cosimulation"]["status"] == "PASS"
     assert summary["cosimulation"]["mismatched_words"] == 0
     assert summary["cosimulation"]["words_compared"] > 20 * result["sizes"][0]
@@ -89,6 +99,16 @@ def test_pll_settings_make_the_clock_exactly():
     assert board_clock("ulx3s-85f") == 50.0 and board_clock("ulx3s-85f", config=mnist) == 40.0
     with pytest.raises(ValueError, match=r"^The iCE40 PLL cannot make exactly 19\.1 MHz"):
         board_clock("icebreaker", 19.1)
+
+
+def test_boards_choose_their_organisations():
+    # The ULX3S: up to 16 lanes a layer, 8 for a network wider than 256 inputs (block RAM);
+    # the UP5K: one shared unit, one lane (no block RAM left).
+    digits, mnist = board_config("ulx3s-85f"), board_config("ulx3s-85f", [784, 128, 10])
+    assert board_gateware("ulx3s-85f", digits) == {"shared_update": False, "lanes": (16, 10),
+                                                   "parallel_slots": (True, True)}
+    assert board_gateware("ulx3s-85f", mnist)["lanes"] == (8, 5)
+    assert board_gateware("icebreaker", board_config("icebreaker")) == SMALL
 
 
 def test_unknown_board_is_rejected():
