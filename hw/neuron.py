@@ -214,6 +214,13 @@ class LIFCore(LayerComponent):
                              f"neurons (layer {layer} has {count}), not {lanes!r}")
         return rows
 
+    @staticmethod
+    def lane_holds(config, layer, lanes, lane, row):
+        """Whether row ``row`` (a value) of lane ``lane`` of ``layer`` in ``lanes`` lanes is one
+        of the layer's neurons: only the last lanes' rows can lie past them."""
+        rows, count = LIFCore.lane_rows(config, layer, lanes), config.sizes[layer + 1]
+        return C(1) if (lane + 1) * rows <= count else lane * rows + row < count
+
     @property
     def listed_inputs(self):
         return self._listed
@@ -242,7 +249,7 @@ class LIFCore(LayerComponent):
 
     def elaborate(self, platform):
         m = Module()
-        cfg, n, count = self._config, self._n, self._m
+        cfg, n = self._config, self._n
         lanes, rows = self._lanes, self._rows
         lif = cfg.lif(self._layer)
         lane_words = rows * (n + 1)
@@ -387,7 +394,7 @@ class LIFCore(LayerComponent):
                     spikes = [self.spikes_out[p][b * rows:(b + 1) * rows].bit_select(group, 1)
                               for p in range(2)]
                     # The last lanes' groups past the layer's neurons compute nothing kept.
-                    with m.If(C(1) if (b + 1) * rows <= count else b * rows + group < count):
+                    with m.If(self.lane_holds(cfg, self._layer, lanes, b, group)):
                         with m.If(this_pass):
                             m.d.sync += spikes[1].eq(spike)
                         with m.Else():

@@ -625,7 +625,7 @@ class ProjectorUpdate(LayerComponent):
         read-modify-write of ``W_i.``, a word a cycle, through :class:`WeightStep`), then the own
         centroid (CENTROID_START, CENTROID) and DONE. With lanes, ``row`` is a lane's row:
         the same row of every lane at once."""
-        lanes, lane_rows, m_rows = self._lanes, self._lane_rows, self._ms[0]
+        lanes, lane_rows = self._lanes, self._lane_rows
         with m.State("ROW"):
             if lanes == 1:
                 m.d.comb += d.e_rd.addr.eq(d.row)
@@ -646,14 +646,14 @@ class ProjectorUpdate(LayerComponent):
                 changes = d.e_rd.data != 0
             else:
                 # The last lanes' rows past the layer's neurons have no error word.
-                errors = [Mux(C(1) if (b + 1) * lane_rows <= m_rows else
-                              b * lane_rows + d.row < m_rows, e_rd.data, 0)
+                errors = [Mux(LIFCore.lane_holds(self._config, self._layers[0], lanes, b, d.row),
+                              e_rd.data, 0)
                           for b, (e_rd, _) in enumerate(d.e_ports)]
-                m.d.sync += [d.index.eq(0), d.fetched.eq(0),
-                             d.changing.eq(Cat(error != 0 for error in errors)),
+                nonzero = Cat(error != 0 for error in errors)
+                m.d.sync += [d.index.eq(0), d.fetched.eq(0), d.changing.eq(nonzero),
                              *(mine.eq(error) for mine, error in zip(d.errors, errors,
                                                                      strict=True))]
-                changes = Cat(error != 0 for error in errors).any()
+                changes = nonzero.any()
             with m.If(changes):
                 m.next = "COLUMNS"
             with m.Else():
