@@ -35,8 +35,9 @@ class Board(NamedTuple):
     platform: type
     bitstream: str          # file name
     shared_update: bool     # one update unit for the layers (the UP5K is small)
-    most_lanes: int         # neuron lanes per layer at most (the UP5K has no block RAM left)
-    wide_most_lanes: int    # the same for a network of more than WIDE_INPUTS inputs
+    most_lanes: tuple       # neuron lanes at most: (layer 0, later layers); the UP5K has no
+                            # block RAM left for a second lane
+    wide_most_lanes: tuple  # the same for a network of more than WIDE_INPUTS inputs
     clock_mhz: float        # the learner's clock, from the PLL (the oscillator's: no PLL)
     wide_clock_mhz: float   # the same for a network of more than WIDE_INPUTS inputs
     pll: object             # the PLL's settings for a clock (boards.clocks), checked early
@@ -45,14 +46,19 @@ class Board(NamedTuple):
 # A network wider than this (MNIST's 784 inputs) gets the board's slower default clock and fewer
 # lanes: its 784-entry input list and nearly full block RAM columns placed at 42.65 MHz on the
 # ECP5, and 784-128-10's layer 0 in 16 lanes would take 8 DP16KD more than the 6 it leaves.
+# Later layers are small and wait for layer 0 anyway: 64-32-10's readout in 10 lanes instead of
+# 5 saved 26 of ≈ 1 350 cycles, and its ten one-row memories' flat write-address split headed
+# the ECP5's critical path (43.04 MHz).
 WIDE_INPUTS = 256
 
 
 BOARDS = {
     # iCE40UP5K, 12 MHz oscillator; 18 MHz: every nextpnr seed reached 18.9-19.5 MHz
-    "icebreaker": Board(ICEBreakerPlatform, "loco.bin", True, 1, 1, 18.0, 18.0, ice40_pll),
+    "icebreaker": Board(ICEBreakerPlatform, "loco.bin", True, (1, 1), (1, 1), 18.0, 18.0,
+                         ice40_pll),
     # ECP5 LFE5U-85F, 25 MHz oscillator
-    "ulx3s-85f":  Board(ULX3S_85F_Platform, "loco.bit", False, 16, 8, 50.0, 40.0, ecp5_pll),
+    "ulx3s-85f":  Board(ULX3S_85F_Platform, "loco.bit", False, (16, 8), (8, 8), 50.0, 40.0,
+                         ecp5_pll),
 }
 # What a board's network leaves out of DEFAULT_NETWORK to fit (docs/design.md): the UP5K has no
 # room for the step-size schedule's shifter (5 472 of 5 280 logic cells with it).
@@ -115,10 +121,11 @@ def board_gateware(board: str, config: NetworkConfig) -> dict:
     ``shared_update``, ``lanes`` and ``parallel_slots``) for the network ``config``. A unit
     per layer (which also changes a row of every lane at once) projects its slots at once."""
     spec = BOARDS[board]
-    most = spec.wide_most_lanes if config.sizes[0] > WIDE_INPUTS else spec.most_lanes
+    first, later = spec.wide_most_lanes if config.sizes[0] > WIDE_INPUTS else spec.most_lanes
     shared = spec.shared_update
     return {"shared_update": shared,
-            "lanes": tuple(_lanes_up_to(config, layer, most) for layer in range(config.layers)),
+            "lanes": tuple(_lanes_up_to(config, layer, later if layer else first)
+                           for layer in range(config.layers)),
             "parallel_slots": (not shared,) * config.layers}
 
 

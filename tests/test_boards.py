@@ -102,10 +102,11 @@ def test_pll_settings_make_the_clock_exactly():
 
 
 def test_boards_choose_their_organisations():
-    # The ULX3S: up to 16 lanes a layer, 8 for a network wider than 256 inputs (block RAM);
-    # the UP5K: one shared unit, one lane (no block RAM left).
+    # The ULX3S: up to 16 lanes in layer 0 (8 for a network wider than 256 inputs: block RAM),
+    # 8 in a later layer (10 neurons: 5 lanes of 2); the UP5K: one shared unit, one lane (no
+    # block RAM left).
     digits, mnist = board_config("ulx3s-85f"), board_config("ulx3s-85f", [784, 128, 10])
-    assert board_gateware("ulx3s-85f", digits) == {"shared_update": False, "lanes": (16, 10),
+    assert board_gateware("ulx3s-85f", digits) == {"shared_update": False, "lanes": (16, 5),
                                                    "parallel_slots": (True, True)}
     assert board_gateware("ulx3s-85f", mnist)["lanes"] == (8, 5)
     assert board_gateware("icebreaker", board_config("icebreaker")) == SMALL
