@@ -57,7 +57,7 @@ BOARDS = {
     "icebreaker": Board(ICEBreakerPlatform, "loco.bin", True, (1, 1), (1, 1), 18.0, 18.0,
                          ice40_pll),
     # ECP5 LFE5U-85F, 25 MHz oscillator
-    "ulx3s-85f":  Board(ULX3S_85F_Platform, "loco.bit", False, (16, 8), (8, 8), 50.0, 40.0,
+    "ulx3s-85f":  Board(ULX3S_85F_Platform, "loco.bit", False, (32, 8), (8, 8), 50.0, 40.0,
                          ecp5_pll),
 }
 # What a board's network leaves out of DEFAULT_NETWORK to fit (docs/design.md): the UP5K has no

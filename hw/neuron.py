@@ -329,6 +329,15 @@ class LIFCore(LayerComponent):
         # the second register can sit by its lane's datapath (the ECP5 build with 16 lanes
         # missed 50 MHz by 0.01 MHz on 2.7 ns of routing from the one register to a lane).
         signs = [Signal(name=named("sign", b)) for b in range(lanes)]
+        # With lanes the passes' controls, which reach every lane, are taken at ``start`` into
+        # registers of the core's own (the learner's command register, 4.25 ns of routing away
+        # from 32 lanes, headed the ECP5's critical path); they are held while busy anyway.
+        if lanes > 1:
+            invert, perturb = Signal.like(self.invert), Signal.like(self.perturb)
+            with m.If(~self.busy):
+                m.d.sync += [invert.eq(self.invert), perturb.eq(self.perturb)]
+        else:
+            invert, perturb = self.invert, self.perturb
         chosen = [self.negative[b * rows:(b + 1) * rows].bit_select(group, 1)
                   for b in range(lanes)]
         if lanes > 1:
@@ -344,8 +353,8 @@ class LIFCore(LayerComponent):
             v_rd = v_rds[b]
             v_old  = Mux(first, 0, v_rd.data.v)
             count_old = Mux(first, 0, v_rd.data.count)
-            negative = signs[b] ^ self.invert.bit_select(this_pass, 1)
-            noise  = Mux(self.perturb.bit_select(this_pass, 1), Mux(negative, -sigma, sigma), 0)
+            negative = signs[b] ^ invert.bit_select(this_pass, 1)
+            noise  = Mux(perturb.bit_select(this_pass, 1), Mux(negative, -sigma, sigma), 0)
             current = accs[b] + noise
             v_leak = v_old - (v_old >> lif.leak_shift) if lif.leak_shift else v_old
             v_sum  = Signal(fixed.shape(lif.membrane), name=named("v_sum", b))
