@@ -1,7 +1,7 @@
 # amaranth: UnusedElaboratable=no
 """Board bitstreams. CI builds the whole UART learner for the ULX3S with a small organisation of
 the learner (the UP5K's: one shared update unit, one neuron lane a layer; ≈ 3 min) and reports on
-it; the boards' own organisations build in the slow tier (the ULX3S's, 16 and 10 lanes and
+it; the boards' own organisations build in the slow tier (the ULX3S's, 32 and 5 lanes and
 per-layer units working on many words at once, takes 15-20 min to place and route here; the
 iCEBreaker's, at 98 % of the UP5K, 5-25 min). CI keeps the iCE40 flow in the UP5K noise-block
 bitstream of test_synth.py and the learner's synth_ice40 netlist simulation of
@@ -102,11 +102,11 @@ def test_pll_settings_make_the_clock_exactly():
 
 
 def test_boards_choose_their_organisations():
-    # The ULX3S: up to 16 lanes in layer 0 (8 for a network wider than 256 inputs: block RAM),
+    # The ULX3S: up to 32 lanes in layer 0 (8 for a network wider than 256 inputs: block RAM),
     # 8 in a later layer (10 neurons: 5 lanes of 2); the UP5K: one shared unit, one lane (no
     # block RAM left).
     digits, mnist = board_config("ulx3s-85f"), board_config("ulx3s-85f", [784, 128, 10])
-    assert board_gateware("ulx3s-85f", digits) == {"shared_update": False, "lanes": (16, 5),
+    assert board_gateware("ulx3s-85f", digits) == {"shared_update": False, "lanes": (32, 5),
                                                    "parallel_slots": (True, True)}
     assert board_gateware("ulx3s-85f", mnist)["lanes"] == (8, 5)
     assert board_gateware("icebreaker", board_config("icebreaker")) == SMALL
