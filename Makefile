@@ -37,11 +37,11 @@ setup: $(VENV)/.stamp simulators  ## venv with every dependency, plus Debian's i
 demo: setup      ## float LOCO/NP/BP, fixed-point LOCO, gateware in simulation -> runs/demo/
 	$(PY) -m loco_sw.demo
 
-test: setup      ## the CI suite: lint, fast tests, every simulator, the ULX3S bitstream
+test: setup      ## the CI suite: lint, fast tests, every simulator, a ULX3S bitstream (small organisation)
 	$(PY) -m ruff check .
 	$(PY) -m pytest -m "not slow" -n $(PYTEST_WORKERS) --durations=10
 
-test-all: setup  ## everything, including the iCEBreaker build and per-block place and route
+test-all: setup  ## everything, including both boards' own builds and per-block place and route
 	$(PY) -m pytest -n $(PYTEST_WORKERS)
 
 lint: setup      ## ruff, no auto-formatting
