@@ -116,12 +116,17 @@ def _lanes_up_to(config: NetworkConfig, layer: int, most: int) -> int:
     raise AssertionError("one lane always fits")
 
 
+def _wide(config: NetworkConfig) -> bool:
+    """Whether ``config`` gets a board's wide-network defaults (more than WIDE_INPUTS inputs)."""
+    return config.sizes[0] > WIDE_INPUTS
+
+
 def board_gateware(board: str, config: NetworkConfig) -> dict:
     """The learner's organisation on ``board`` (:class:`hw.learner.LearnerCore`'s
     ``shared_update``, ``lanes`` and ``parallel_slots``) for the network ``config``. A unit
     per layer (which also changes a row of every lane at once) projects its slots at once."""
     spec = BOARDS[board]
-    first, later = spec.wide_most_lanes if config.sizes[0] > WIDE_INPUTS else spec.most_lanes
+    first, later = spec.wide_most_lanes if _wide(config) else spec.most_lanes
     shared = spec.shared_update
     return {"shared_update": shared,
             "lanes": tuple(_lanes_up_to(config, layer, later if layer else first)
@@ -165,7 +170,7 @@ def board_clock(board: str, clock_mhz=None, config: NetworkConfig = DEFAULT_NETW
     if board not in BOARDS:
         raise ValueError(f"Unknown board {board!r}; choose from {', '.join(BOARDS)}")
     spec = BOARDS[board]
-    default = spec.wide_clock_mhz if config.sizes[0] > WIDE_INPUTS else spec.clock_mhz
+    default = spec.wide_clock_mhz if _wide(config) else spec.clock_mhz
     clock = default if clock_mhz is None else clock_mhz
     if isinstance(clock, bool) or not isinstance(clock, (int, float)) or not clock > 0:
         raise ValueError(f"Clock must be a positive number of MHz, not {clock_mhz!r}")

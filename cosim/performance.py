@@ -20,6 +20,7 @@ Both take a sample's :func:`workload`, read off the golden model's result of tha
 them; a missing one takes ``LearnerCore``'s default).
 """
 
+from hw.learner import LearnerCore
 from hw.neuron import LIFCore
 
 __all__ = ["workload", "analytic_cycles", "port_bound"]
@@ -85,7 +86,7 @@ def analytic_cycles(config, work, gateware: dict) -> float:
         return 1 + rows[layer] * (first + 3) + \
             (rows[layer] if layer == 0 else rows[layer] * (second + 3))
 
-    per_cycle = 2 if (gateware.get("lanes") or (1,))[0] > 1 else 1   # encoder inputs a cycle
+    per_cycle = LearnerCore.inputs_per_cycle(gateware.get("lanes") or (1,) * config.layers)
     passes = 0
     for wave in range(steps + len(layers)):
         stages = [-(-sizes[0] // per_cycle) + 3] if wave < steps else []

@@ -303,12 +303,17 @@ class LearnerCore(wiring.Component):
     def config(self):
         return self._config
 
+    @staticmethod
+    def inputs_per_cycle(lanes) -> int:
+        """Inputs the encoder takes a cycle with neuron ``lanes`` per layer: two when layer 0
+        has lanes (it would otherwise wait for the encoder), else one."""
+        return 2 if lanes[0] > 1 else 1
+
     def elaborate(self, platform):
         m = Module()
         cfg, learn = self._config, self._config.learning
         sizes, layers = cfg.sizes, cfg.layers
-        # Layer 0 in lanes would wait for an encoder of one input a cycle: it takes two.
-        pairs = self._lanes[0] > 1
+        pairs = self.inputs_per_cycle(self._lanes) == 2
         m.submodules.noise = noise = NoiseGenerator(paired=("encoder",) if pairs else ())
         # A unit of its own updates a row of every lane of its layer at once.
         lane_layers = {l for l in range(layers) if not self._shared and self._lanes[l] > 1}

@@ -329,23 +329,21 @@ class LIFCore(LayerComponent):
         # the second register can sit by its lane's datapath (the ECP5 build with 16 lanes
         # missed 50 MHz by 0.01 MHz on 2.7 ns of routing from the one register to a lane).
         signs = [Signal(name=named("sign", b)) for b in range(lanes)]
-        # With lanes the passes' controls, which reach every lane, are taken at ``start`` into
-        # registers of the core's own (the learner's command register, 4.25 ns of routing away
-        # from 32 lanes, headed the ECP5's critical path); they are held while busy anyway.
-        if lanes > 1:
-            invert, perturb = Signal.like(self.invert), Signal.like(self.perturb)
-            with m.If(~self.busy):
-                m.d.sync += [invert.eq(self.invert), perturb.eq(self.perturb)]
-        else:
-            invert, perturb = self.invert, self.perturb
         chosen = [self.negative[b * rows:(b + 1) * rows].bit_select(group, 1)
                   for b in range(lanes)]
         if lanes > 1:
             early = [Signal(name=named("sign_early", b)) for b in range(lanes)]
             m.d.sync += [*(e.eq(c) for e, c in zip(early, chosen, strict=True)),
                          *(s.eq(e) for s, e in zip(signs, early, strict=True))]
+            # The passes' controls, which reach every lane, are taken at ``start`` into
+            # registers of the core's own (the learner's command register, 4.25 ns of routing
+            # away from 32 lanes, headed the ECP5's critical path); they are held while busy.
+            invert, perturb = Signal.like(self.invert), Signal.like(self.perturb)
+            with m.If(~self.busy):
+                m.d.sync += [invert.eq(self.invert), perturb.eq(self.perturb)]
         else:
             m.d.sync += signs[0].eq(chosen[0])
+            invert, perturb = self.invert, self.perturb
 
         def fire(b):
             """Lane ``b``'s neuron of this group: (membrane and count to write, spike)."""

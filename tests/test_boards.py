@@ -2,7 +2,7 @@
 """Board bitstreams. CI builds the whole UART learner for the ULX3S with a small organisation of
 the learner (the UP5K's: one shared update unit, one neuron lane a layer; ≈ 3 min) and reports on
 it; the boards' own organisations build in the slow tier (the ULX3S's, 32 and 5 lanes and
-per-layer units working on many words at once, takes 15-20 min to place and route here; the
+per-layer units working on many words at once, takes 12-18 min to place and route here; the
 iCEBreaker's, at 98 % of the UP5K, 5-25 min). CI keeps the iCE40 flow in the UP5K noise-block
 bitstream of test_synth.py and the learner's synth_ice40 netlist simulation of
 test_netlist.py; the boards' organisations are co-simulated bit-exactly in test_compiled.py."""
