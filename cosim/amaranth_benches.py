@@ -24,8 +24,8 @@ class AmaranthBench(benches.BenchVerbs):
     (:func:`hw.neuron.lane_port_signature`), the words of a lane (lane ``b``'s word ``a`` is
     flat word ``b lane_words + a``)."""
 
-    def __init__(self, dut, *, seed: int = 0, memories=(), lane_words=None):
-        self.dut, self.rng = dut, random.Random(seed)
+    def __init__(self, dut, *, seed: int = 0, pauses=True, memories=(), lane_words=None):
+        self.dut, self.rng, self.pauses = dut, random.Random(seed), pauses
         self._ctx, self._served = None, dict.fromkeys(memories)
         self._lane_words = lane_words or {}
 
@@ -128,13 +128,16 @@ def check_lif(config, layer, vectors, *, name, listed_inputs=False, appends=1, l
                                    listed=listed_inputs, appends=appends, name=name)
 
 
-def check_projector(config, layer, vectors, *, name, seed=0, parallel_slots=False, lanes=1):
-    """Returns the cycles the samples took (idle stream cycles included)."""
+def check_projector(config, layer, vectors, *, name, seed=0, pauses=True, parallel_slots=False,
+                    lanes=1, early=False):
+    """Returns the cycles the samples took after their last error word (idle stream cycles
+    included; ``pauses`` false: none)."""
     lane_words = {"weights": LIFCore.lane_rows(config, layer, lanes) *
                   (config.sizes[layer] + 1)} if lanes > 1 else None
     bench = AmaranthBench(ProjectorUpdate(config, layer, parallel_slots=parallel_slots,
-                                          lanes=lanes),
-                          seed=seed, memories=("weights",), lane_words=lane_words)
+                                          lanes=lanes, early=early),
+                          seed=seed, pauses=pauses, memories=("weights",),
+                          lane_words=lane_words)
     return bench.run(benches.projector_bench, config, layer, vectors, name=name)
 
 

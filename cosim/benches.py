@@ -31,7 +31,10 @@ PAUSES = (0, 0, 0, 1, 2, 3)
 
 
 class BenchVerbs:
-    """The verbs an adapter builds on its ``set``, ``get`` and ``tick``."""
+    """The verbs an adapter builds on its ``set``, ``get`` and ``tick``; ``pauses`` false: no
+    idle cycles before stream words (a bench that counts cycles to a formula)."""
+
+    pauses = True
 
     async def wait_while(self, name) -> int:
         ticks = 0
@@ -58,7 +61,7 @@ class BenchVerbs:
 
     async def idle(self):
         """A random number of cycles (:data:`PAUSES`) before a stream word is offered."""
-        for _ in range(self.rng.choice(PAUSES)):
+        for _ in range(self.rng.choice(PAUSES) if self.pauses else 0):
             await self.tick()
 
 

@@ -87,18 +87,40 @@ def analytic_cycles(config, work, gateware: dict) -> float:
             (rows[layer] if layer == 0 else rows[layer] * (second + 3))
 
     per_cycle = LearnerCore.inputs_per_cycle(gateware.get("lanes") or (1,) * config.layers)
-    passes = 0
+    wave_starts = [0]
     for wave in range(steps + len(layers)):
         stages = [-(-sizes[0] // per_cycle) + 3] if wave < steps else []
         stages += [core(layer, wave - 1 - layer) for layer in range(len(layers))
                    if 0 <= wave - 1 - layer < steps]
-        passes += max(stages) + 1
-    feed = sum(n + m + 3 for n, m in layers)                           # counts + errors
-    units = [_projection(n, clusters, parallel[layer])                 # dots + expansion
-             + update(layer, n, m)                                      # update
-             + 1 + n + 3 + 1                                           # centroid, done
-             for layer, (n, m) in enumerate(layers)]
-    return passes + feed + (sum(units) if gateware.get("shared_update") else max(units))
+        wave_starts.append(wave_starts[-1] + max(stages) + 1)
+    passes = wave_starts[-1]
+    # Dots + expansion, CENTROID_START and the centroid's move (beside the dots with parallel
+    # slots).
+    projections = [_projection(n, clusters, parallel[layer]) + 1 +
+                   (0 if parallel[layer] else n + 3) for layer, (n, _) in enumerate(layers)]
+    if gateware.get("shared_update"):
+        feed = sum(n + m + 3 for n, m in layers)                       # counts + errors
+        units = [projection + update(layer, n, m) + 1                  # update, done
+                 for layer, ((n, m), projection) in enumerate(zip(layers, projections,
+                                                                  strict=True))]
+        return passes + feed + sum(units)
+    # Per-layer units: layer l's counts fed from wave T + l on (after the layer before's), a
+    # word a cycle after an addressing cycle; the unit projects from the cycle after them
+    # (BIAS) while the readout (classes + 1 cycles a pass, then DELTA_ROUND) runs; the
+    # errors follow, layer after layer (FEED_E, m words, NEXT_LAYER); a unit's rows start once
+    # both its projection and its errors are in.
+    ready, fed = [], wave_starts[steps]
+    for layer, (n, _) in enumerate(layers):
+        addressed = max(fed, wave_starts[steps + layer])
+        fed = addressed + n + 1                                      # its BIAS cycle
+        ready.append(fed + 1 + projections[layer])
+    feeding = max(passes + 2 * (sizes[-1] + 1) + 1, fed)
+    done = 0
+    for layer, (n, m) in enumerate(layers):
+        last_error = feeding + m
+        done = max(done, max(ready[layer], last_error + 1) + update(layer, n, m))
+        feeding = last_error + 2
+    return sum(sizes[1:]) + 2 + done + 3                   # PASS, SIGNS; the units seen, FINISH
 
 
 def port_bound(config, work, gateware: dict) -> int:

@@ -194,7 +194,7 @@ class ReadoutUnit(wiring.Component):
 class _Registers:
     """The learner's sequencing registers, shared by its groups of states."""
 
-    def __init__(self, cfg: NetworkConfig, units: int):
+    def __init__(self, cfg: NetworkConfig, units: int, *, feed_counts: bool):
         sizes, learn = cfg.sizes, cfg.learning
         n0, classes = sizes[0], sizes[-1]
         self.signs     = Signal(sum(sizes[1:]))      # perturbation signs, layer 0 first
@@ -213,6 +213,13 @@ class _Registers:
         self.feed_layer = Signal(range(cfg.layers))
         self.feed      = Signal(range(max(sizes) + 1))       # word being offered to the unit
         self.done_seen = Signal(units)
+        if not feed_counts:
+            return
+        # Per-layer units take their counts during the last waves (LearnerCore._feed_counts).
+        self.x_feeding = Signal()
+        self.x_layer   = Signal(range(cfg.layers))
+        self.x_feed    = Signal(range(max(sizes) + 1))
+        self.x_addressed = Signal()                          # word x_feed's data arrives
 
 
 class LearnerCore(wiring.Component):
@@ -227,11 +234,13 @@ class LearnerCore(wiring.Component):
     wave ``w`` the encoder encodes step ``w`` while layer ``l`` computes step ``w - 1 - l``.
     The readout gives ``delta``; each
     layer's :class:`ProjectorUpdate` is fed its presynaptic counts and errors, one layer after
-    another (a word a cycle), and the units then update their layers *at the same time*
-    (the O(1)-in-depth update; with ``shared_update`` one unit takes the layers in turn);
-    ``busy`` falls when all are done. ``INFER`` runs one clean pass. ``prediction`` is the
-    argmax of the first pass's outputs (lowest index on ties). ``step_shift`` is added to the
-    update shifts (the host's step-size schedule).
+    another (a word a cycle), and the units update their layers *at the same time* (the
+    O(1)-in-depth update): a layer's counts are fed as soon as they are final, during the
+    last waves, and its unit (started early) projects while the waves and the readout run,
+    then takes its errors. With ``shared_update`` one unit takes the layers in turn, fed
+    counts and errors after the readout. ``busy`` falls when all are done. ``INFER`` runs one
+    clean pass. ``prediction`` is the argmax of the first pass's outputs (lowest index on
+    ties). ``step_shift`` is added to the update shifts (the host's step-size schedule).
 
     The host's memory ports, ``inputs``, ``weights``, ``projector`` and ``outputs``, are
     described by :func:`host_ports` (all honoured only while ``busy`` is low).
@@ -335,11 +344,12 @@ class LearnerCore(wiring.Component):
             lanes = self._lanes[served[0]] if served[0] in lane_layers else 1
             m.submodules[f"update{g}"] = unit = ProjectorUpdate(cfg, served,
                                                                 parallel_slots=parallel,
-                                                                lanes=lanes)
+                                                                lanes=lanes,
+                                                                early=not self._shared)
             units.append(unit)
         m.submodules.ports = ports = WeightPortArbiter(cfg, groups, lane_layers)
         m.submodules.readout = readout = ReadoutUnit(cfg)
-        r = _Registers(cfg, len(units))
+        r = _Registers(cfg, len(units), feed_counts=not self._shared)
 
         # Input memory: each word holds an intensity and the input's spike count in this pass
         # (the cores keep their neurons' counts beside the membranes likewise).
@@ -374,7 +384,9 @@ class LearnerCore(wiring.Component):
                 core.perturb.eq(Cat(first_perturbed, 1)),
                 core.first.eq(r.wave == l + 1),
                 core.both.eq(train),
-                core.v_pass.eq(r.noisy),
+                # Per-layer units: a hidden layer's counts and membranes are read only for the
+                # update, the second pass's, from the last waves on (before r.noisy rises).
+                core.v_pass.eq(1 if not self._shared and l < layers - 1 else r.noisy),
             ]
             wiring.connect(m, getattr(ports, f"core{l}"), core.weights)
         host = self.projector                 # the host's port to the update units
@@ -413,12 +425,21 @@ class LearnerCore(wiring.Component):
         with m.If(self.busy):
             m.d.sync += self.cycles.eq(self.cycles + 1)
 
+        unit_of = [units[group_of[l]] for l in range(layers)]
+
+        def count_source(l):
+            """(read address, count data a cycle later) of layer ``l``'s input spike counts."""
+            if l == 0:
+                return counts
+            return cores[l - 1].v_addr, cores[l - 1].count_data
+
         with m.FSM():
             self._pass_states(m, r, noise, cores, readout)
             self._readout_states(m, r, cores[-1], y_first, readout)
-            self._feed_states(m, r, counts, cores, [units[group_of[l]]
-                                                       for l in range(layers)], offsets)
+            self._feed_states(m, r, count_source, cores, unit_of, offsets)
         self._encoder(m, r, noise.encoder, inputs, cores[0])
+        if not self._shared:
+            self._feed_counts(m, r, count_source, unit_of)
         return m
 
     def _input_banks(self, m, word):
@@ -476,6 +497,11 @@ class LearnerCore(wiring.Component):
         with m.State("WAVE"):
             with m.If(r.wave < steps):
                 m.d.sync += [r.encoding.eq(1), r.enc_index.eq(0), r.enc_fetched.eq(0)]
+            if not self._shared:
+                # The input counts are final: per-layer units take their counts from now on.
+                with m.If((r.wave == steps) & (r.command == Command.TRAIN)):
+                    m.d.sync += [r.x_feeding.eq(1), r.x_layer.eq(0), r.x_feed.eq(0),
+                                 r.x_addressed.eq(0)]
             for l, core in enumerate(cores):
                 m.d.comb += core.start.eq((r.wave >= l + 1) & (r.wave <= steps + l))
             m.next = "WAVE_WAIT"
@@ -558,49 +584,52 @@ class LearnerCore(wiring.Component):
         with m.State("DELTA_ROUND"):
             m.d.comb += readout.finish.eq(1)
             m.d.sync += [r.feed_layer.eq(0), r.feed.eq(0), r.done_seen.eq(0)]
-            m.next = "FEED_X"
+            m.next = "FEED_X" if self._shared else "FEED_E"
 
-    def _feed_states(self, m, r, input_counts, cores, unit_of, offsets):
-        """Feeding the update units, one layer after another: its presynaptic counts, then its
-        errors, each read from memory (FEED_* addresses the first word; OFFER_* offers a word a
-        cycle, addressing the next one as the unit takes it, but for the last: only addresses
-        in range). A unit starts on its last error
-        word; separate units work while the next is fed, a shared one is waited for (FINISH
-        once all are done)."""
+    def _feed_states(self, m, r, count_source, cores, unit_of, offsets):
+        """Feeding the update units, one layer after another: a shared unit its presynaptic
+        counts, then its errors; per-layer units, which took their counts during the last
+        waves (:meth:`_feed_counts`), their errors. Each word is read from memory (FEED_*
+        addresses the first word; OFFER_* offers a word a cycle, addressing the next one as
+        the unit takes it, but for the last: only addresses in range). A shared unit starts on
+        its last error word and is waited for; per-layer units work while the next is fed
+        (FINISH once all are done)."""
         cfg = self._config
         sizes, layers, steps = cfg.sizes, cfg.layers, cfg.timesteps
 
-        def count_source(l):
-            """(read address, count data) of layer ``l``'s input spike counts."""
-            if l == 0:
-                return input_counts
-            return cores[l - 1].v_addr, cores[l - 1].count_data
-
-        with m.State("FEED_X"):
-            with m.Switch(r.feed_layer):
+        if self._shared:
+            with m.State("FEED_X"):
+                with m.Switch(r.feed_layer):
+                    for l in range(layers):
+                        with m.Case(l):
+                            m.d.comb += count_source(l)[0].eq(r.feed)
+                m.next = "OFFER_X"
+            with m.State("OFFER_X"), m.Switch(r.feed_layer):
                 for l in range(layers):
                     with m.Case(l):
-                        m.d.comb += count_source(l)[0].eq(r.feed)
-            m.next = "OFFER_X"
-        with m.State("OFFER_X"), m.Switch(r.feed_layer):
-            for l in range(layers):
-                with m.Case(l):
-                    addr, count = count_source(l)
-                    x = unit_of[l].x
-                    more = x.ready & (r.feed != sizes[l] - 1)
-                    m.d.comb += [addr.eq(Mux(more, r.feed + 1, r.feed)),
-                                 x.payload.eq(count), x.valid.eq(1)]
-                    with m.If(x.ready):
-                        m.d.sync += r.feed.eq(r.feed + 1)
-                        with m.If(r.feed == sizes[l] - 1):
-                            m.d.sync += r.feed.eq(0)
-                            m.next = "FEED_E"
-        with m.State("FEED_E"):
+                        addr, count = count_source(l)
+                        x = unit_of[l].x
+                        more = x.ready & (r.feed != sizes[l] - 1)
+                        m.d.comb += [addr.eq(Mux(more, r.feed + 1, r.feed)),
+                                     x.payload.eq(count), x.valid.eq(1)]
+                        with m.If(x.ready):
+                            m.d.sync += r.feed.eq(r.feed + 1)
+                            with m.If(r.feed == sizes[l] - 1):
+                                m.d.sync += r.feed.eq(0)
+                                m.next = "FEED_E"
+        def address_first_error():
             with m.Switch(r.feed_layer):
                 for l in range(layers - 1):
                     with m.Case(l):
                         m.d.comb += cores[l].v_addr.eq(r.feed)
             m.next = "OFFER_E"
+
+        with m.State("FEED_E"):
+            if self._shared:
+                address_first_error()
+            else:
+                with m.If(~r.x_feeding):      # a hidden layer's memory is free again
+                    address_first_error()
         with m.State("OFFER_E"), m.Switch(r.feed_layer):
             for l in range(layers):
                 with m.Case(l):
@@ -635,10 +664,40 @@ class LearnerCore(wiring.Component):
                     m.next = "WAIT_UPDATES"
                 with m.Else():
                     m.d.sync += r.feed_layer.eq(r.feed_layer + 1)
-                    m.next = "FEED_X"
+                    m.next = "FEED_E"
         with m.State("WAIT_UPDATES"):
             with m.If(r.done_seen.all()):
                 m.next = "FINISH"
         with m.State("FINISH"):
             m.d.sync += [self.busy.eq(0), self.samples.eq(self.samples + 1)]
             m.next = "IDLE"
+
+    def _feed_counts(self, m, r, count_source, unit_of):
+        """Per-layer units' counts, beside the state machine while ``r.x_feeding`` (from wave
+        ``T``, a TRAIN's): layer ``l``'s once its source is final, the inputs' from wave ``T``
+        and layer ``l - 1``'s from wave ``T + l`` (its last step was wave ``T + l - 1``), one
+        layer after another, a word a cycle (addressed a cycle ahead, as OFFER_X). The units
+        project (and move their centroids) while the last waves and the readout run."""
+        cfg = self._config
+        sizes, steps = cfg.sizes, cfg.timesteps
+        with m.If(r.x_feeding), m.Switch(r.x_layer):
+            for l in range(cfg.layers):
+                with m.Case(l):
+                    addr, count = count_source(l)
+                    x = unit_of[l].x
+                    with m.If(~r.x_addressed):
+                        with m.If(r.wave >= steps + l):
+                            m.d.comb += addr.eq(r.x_feed)
+                            m.d.sync += r.x_addressed.eq(1)
+                    with m.Else():
+                        more = x.ready & (r.x_feed != sizes[l] - 1)
+                        m.d.comb += [addr.eq(Mux(more, r.x_feed + 1, r.x_feed)),
+                                     x.payload.eq(count), x.valid.eq(1)]
+                        with m.If(x.ready):
+                            m.d.sync += r.x_feed.eq(r.x_feed + 1)
+                            with m.If(r.x_feed == sizes[l] - 1):
+                                m.d.sync += [r.x_feed.eq(0), r.x_addressed.eq(0)]
+                                if l == cfg.layers - 1:
+                                    m.d.sync += r.x_feeding.eq(0)
+                                else:
+                                    m.d.sync += r.x_layer.eq(l + 1)

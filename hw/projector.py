@@ -109,8 +109,13 @@ class ProjectorUpdate(LayerComponent):
     (expansion) when projecting (``n + 4`` + ``n + 5`` with ``parallel_slots``), plus
     ``r * (n + 4) + r * (n + 3) + (n + 1) * (r + 3)`` with the low-rank part;
     ``2 m + (active rows) * (n + 4)`` (update; ``2 g + (active lane rows) * (n + 4)`` with
-    ``lanes``); 1, plus ``n + 3`` when the centroid moves. Every multiply is registered before
-    its add (a cycle more per dot product, expanded word and updated row).
+    ``lanes``); 1, plus ``n + 3`` when the centroid moves (with ``parallel_slots`` while
+    projecting it moves beside the cluster stage's dots: nothing more). Every multiply is
+    registered before its add (a cycle more per dot product, expanded word and updated row).
+    ``early``: the projection and the centroid's cycles ``D`` run from the cycle after the
+    bias word (BIAS), the update's ``U`` start a cycle after both they and the last ``e`` word
+    are done: with the ``m`` errors a word a cycle right after the counts,
+    ``max(1 + D - m, 1) + U`` cycles after the last one.
     The re-orthonormalisation of the bases is the host's job (see ``docs/design.md``): it
     writes them through ``basis_*``.
 
@@ -147,9 +152,16 @@ class ProjectorUpdate(LayerComponent):
         expanded word, at once: ``C + 1`` multipliers and the basis memory banked by slot (slot
         ``k < C`` in bank ``k``, the rows ``C ..`` in bank ``C``), for a unit of one layer. The
         dots take ``n + 4`` cycles and the expansion ``n + 5`` (``n`` layer inputs) instead of
-        ``(C + 1)(n + 4)`` and ``(n + 1)(C + 4)``; the low-rank stage stays one MAC a cycle
-        (on bank ``C``). The arithmetic, the ports and the host's basis addresses do not
+        ``(C + 1)(n + 4)`` and ``(n + 1)(C + 4)``, and the own centroid moves beside the dots
+        (the same reads of ``v``); the low-rank stage stays one MAC a cycle (on bank ``C``).
+        The arithmetic, the ports and the host's basis addresses do not
         change.
+    early : bool
+        Start on the counts, for a unit of one layer: the sample's controls are latched (and
+        ``busy`` rises) in the cycle after the last ``x`` word, the projection and then the
+        centroid move run at once, and the ``e`` words are taken meanwhile (or later); the
+        rows are updated once both are done (the centroid moves before the rows: separate
+        memories, the same results). A learner can feed the counts before it knows the errors.
     lanes : int
         The neuron lanes of the layer (:class:`hw.neuron.LIFCore`, ``g = ceil(m / lanes)``
         neurons each), for a unit of one layer: with more than one, the unit changes row ``k``
@@ -159,7 +171,8 @@ class ProjectorUpdate(LayerComponent):
         of ``2 m + (active rows) * (n + 4)``.
     """
 
-    def __init__(self, config: NetworkConfig, layer, *, parallel_slots=False, lanes=1):
+    def __init__(self, config: NetworkConfig, layer, *, parallel_slots=False, lanes=1,
+                 early=False):
         layers = (layer,) if isinstance(layer, int) else tuple(layer)
         if not layers:
             raise TypeError("Layers must name at least one layer, not ()")
@@ -169,7 +182,10 @@ class ProjectorUpdate(LayerComponent):
             raise ValueError(f"Parallel slots need a unit of one layer, not of layers {layers}")
         if lanes != 1 and len(layers) > 1:
             raise ValueError(f"Lanes need a unit of one layer, not of layers {layers}")
+        if early and len(layers) > 1:
+            raise ValueError(f"An early start needs a unit of one layer, not of layers {layers}")
         self._layers = layers
+        self._early = bool(early)
         self._parallel = bool(parallel_slots)
         self._lanes, self._lane_rows = lanes, LIFCore.lane_rows(config, layers[0], lanes)
         self._ns = [config.sizes[one] + 1 for one in layers]
@@ -212,6 +228,10 @@ class ProjectorUpdate(LayerComponent):
     @property
     def lanes(self):
         return self._lanes
+
+    @property
+    def early(self):
+        return self._early
 
     def elaborate(self, platform):
         m = Module()
@@ -290,6 +310,15 @@ class ProjectorUpdate(LayerComponent):
             d.changing = Signal(self._lanes)          # the lanes whose row changes
             d.e_lane = Signal(range(self._lanes))     # where the next error word goes
             d.e_row = Signal(range(self._lane_rows))
+        # Errors taken: the position's own counter early, else the loads' (d.index).
+        d.e_count = Signal(range(top_m)) if self._early else d.index
+        if self._early:
+            d.e_open = Signal()                       # taking errors
+        # The order of the stages: projection, rows, centroid; early, projection, centroid,
+        # (errors), rows.
+        d.after_projection = "CENTROID_START" if self._early else "ROW"
+        d.after_centroid = "WAIT_E" if self._early else "DONE"
+        d.after_rows = "DONE" if self._early else "CENTROID_START"
         d.step_shift = Signal.like(self.step_shift)
         d.project = Signal()
         d.centroid = Signal()
@@ -335,6 +364,7 @@ class ProjectorUpdate(LayerComponent):
         d.lowrank_base = C(clusters * ns[0]) if self._parallel else \
             d.basis_base + table_product(ns, 2 * clusters)
         d.tracker_base = d.centroid_base + table_product(ns, clusters)
+        d.centroid_row = lambda own: d.centroid_base + table_product(ns, own)
         if self._parallel:
             self._connect_basis_banks(m, d)
 
@@ -345,6 +375,8 @@ class ProjectorUpdate(LayerComponent):
             if self._parallel:
                 self._parallel_projection_states(m, d)
             self._update_states(m, d)
+        if self._early:
+            self._early_errors(m, d)
         return m
 
     def _basis_banks(self, m, d):
@@ -403,8 +435,10 @@ class ProjectorUpdate(LayerComponent):
 
     def _load_states(self, m, d):
         """LOAD_X (the counts, shifted to vector words) -> BIAS (T appended) -> LOAD_E (the
-        errors; the last one latches the sample's controls and starts the unit). Waiting for
-        ``x``, the centroid and ``u`` memories are the host's read ports."""
+        errors; the last one latches the sample's controls and starts the unit). Early, BIAS
+        latches them and starts the unit, and the errors are taken beside the projection
+        (:meth:`_take_errors`). Waiting for ``x``, the centroid and ``u`` memories are the
+        host's read ports."""
         cfg, learn = self._config, self._config.learning
         frac, rank = learn.vector.frac_bits, learn.rank
         with m.State("LOAD_X"):
@@ -419,49 +453,82 @@ class ProjectorUpdate(LayerComponent):
                 m.d.sync += d.index.eq(d.index + 1)
                 with m.If(d.index == d.n - 2):
                     m.next = "BIAS"
+
+        def start():
+            """Latch the sample's controls, raise ``busy`` and go to the first stage."""
+            m.d.sync += [
+                self.busy.eq(1), d.index.eq(0), d.slot.eq(0), d.acc.eq(0),
+                d.fetched.eq(0), d.row.eq(0),
+                d.base.eq(Mux(self.use_projector,
+                              d.lowrank_base if rank else
+                              d.centroid_row(self.own) if self._parallel else d.basis_base, 0)),
+                d.lowrank.eq(self.use_projector if rank else 0),
+                d.own.eq(self.own),
+                # Slot C + own: in bank C (row own) when banked, else in bmem.
+                d.own_base.eq(d.table_product(self._ns, self.own) if self._parallel
+                              else d.basis_base + d.table_product(
+                                  self._ns, cfg.clusters + self.own)),
+                d.project.eq(self.use_projector), d.centroid.eq(self.update_centroid),
+                d.step_shift.eq(self.step_shift),
+            ]
+            with m.If(self.use_projector):
+                m.next = "DOT_ALL" if self._parallel and not rank else "DOT"
+            with m.Else():
+                m.next = d.after_projection
+
         with m.State("BIAS"):
             m.d.comb += [d.x_wr.addr.eq(d.n - 1), d.x_wr.data.eq(cfg.timesteps << frac),
                          d.x_wr.en.eq(1)]
             m.d.sync += d.index.eq(0)
+            if self._early:
+                m.d.sync += d.e_count.eq(0)
             if self._lanes > 1:
                 m.d.sync += [d.e_lane.eq(0), d.e_row.eq(0)]
-            m.next = "LOAD_E"
-        with m.State("LOAD_E"):
-            if self._lanes == 1:
-                m.d.comb += [self.e.ready.eq(1), d.e_wr.addr.eq(d.index),
-                             d.e_wr.data.eq(self.e.payload), d.e_wr.en.eq(self.e.valid)]
+            if self._early:
+                m.d.sync += d.e_open.eq(1)
+                start()
             else:
-                # Error i (row i) is lane i // g's row i % g: counted, not divided.
-                m.d.comb += self.e.ready.eq(1)
-                for b, (_, e_wr) in enumerate(d.e_ports):
-                    m.d.comb += [e_wr.addr.eq(d.e_row), e_wr.data.eq(self.e.payload),
-                                 e_wr.en.eq(self.e.valid & (d.e_lane == b))]
-                with m.If(self.e.valid):
-                    with m.If(d.e_row == self._lane_rows - 1):
-                        m.d.sync += [d.e_row.eq(0), d.e_lane.eq(d.e_lane + 1)]
-                    with m.Else():
-                        m.d.sync += d.e_row.eq(d.e_row + 1)
+                m.next = "LOAD_E"
+        if self._early:
+            with m.State("WAIT_E"):
+                # The rows start from row 0, word 0 of the weights once every error is in.
+                m.d.sync += [d.row.eq(0), d.base.eq(0), d.index.eq(0), d.fetched.eq(0)]
+                with m.If(~d.e_open):
+                    m.next = "ROW"
+        else:
+            with m.State("LOAD_E"):
+                self._take_errors(m, d, start)
+
+    def _early_errors(self, m, d):
+        """Early, beside the state machine: the errors are taken from BIAS on (``e_open``),
+        while the projection and the centroid move run."""
+        def close():
+            m.d.sync += d.e_open.eq(0)
+
+        with m.If(d.e_open):
+            self._take_errors(m, d, close)
+
+    def _take_errors(self, m, d, on_last):
+        """Take the ``e`` stream's word into the error memory (error ``i`` of row ``i``, or
+        lane ``i // g``'s row ``i % g``: counted, not divided; ``d.e_count`` counts them);
+        ``on_last()`` adds what happens as the last one is taken."""
+        m.d.comb += self.e.ready.eq(1)
+        if self._lanes == 1:
+            m.d.comb += [d.e_wr.addr.eq(d.e_count), d.e_wr.data.eq(self.e.payload),
+                         d.e_wr.en.eq(self.e.valid)]
+        else:
+            for b, (_, e_wr) in enumerate(d.e_ports):
+                m.d.comb += [e_wr.addr.eq(d.e_row), e_wr.data.eq(self.e.payload),
+                             e_wr.en.eq(self.e.valid & (d.e_lane == b))]
             with m.If(self.e.valid):
-                m.d.sync += d.index.eq(d.index + 1)
-                with m.If(d.index == d.rows - 1):
-                    m.d.sync += [
-                        self.busy.eq(1), d.index.eq(0), d.slot.eq(0), d.acc.eq(0),
-                        d.fetched.eq(0), d.row.eq(0),
-                        d.base.eq(Mux(self.use_projector,
-                                      d.lowrank_base if rank else d.basis_base, 0)),
-                        d.lowrank.eq(self.use_projector if rank else 0),
-                        d.own.eq(self.own),
-                        # Slot C + own: in bank C (row own) when banked, else in bmem.
-                        d.own_base.eq(d.table_product(self._ns, self.own) if self._parallel
-                                      else d.basis_base + d.table_product(
-                                          self._ns, cfg.clusters + self.own)),
-                        d.project.eq(self.use_projector), d.centroid.eq(self.update_centroid),
-                        d.step_shift.eq(self.step_shift),
-                    ]
-                    with m.If(self.use_projector):
-                        m.next = "DOT_ALL" if self._parallel and not rank else "DOT"
-                    with m.Else():
-                        m.next = "ROW"
+                with m.If(d.e_row == self._lane_rows - 1):
+                    m.d.sync += [d.e_row.eq(0), d.e_lane.eq(d.e_lane + 1)]
+                with m.Else():
+                    m.d.sync += d.e_row.eq(d.e_row + 1)
+        with m.If(self.e.valid):
+            m.d.sync += d.e_count.eq(d.e_count + 1)
+            with m.If(d.e_count == d.rows - 1):
+                on_last()
 
     def _projection_states(self, m, d):
         """DOT (``a_k = q_k . w``, a MAC a cycle), TRACK (the low-rank tracker rows), EXPAND
@@ -551,15 +618,16 @@ class ProjectorUpdate(LayerComponent):
                     m.d.sync += d.index.eq(0)
                     if rank:
                         with m.If(d.lowrank):
-                            m.d.sync += [d.lowrank.eq(0), d.base.eq(d.basis_base),
-                                         d.fetched.eq(0)]
+                            m.d.sync += [d.lowrank.eq(0), d.fetched.eq(0),
+                                         d.base.eq(d.centroid_row(d.own) if self._parallel
+                                                   else d.basis_base)]
                             m.next = "DOT_ALL" if self._parallel else "DOT"
                         with m.Else():
                             m.d.sync += d.base.eq(0)
-                            m.next = "ROW"
+                            m.next = d.after_projection
                     else:
                         m.d.sync += d.base.eq(0)
-                        m.next = "ROW"
+                        m.next = d.after_projection
                 with m.Else():
                     m.d.sync += d.index.eq(d.index + 1)
 
@@ -592,6 +660,9 @@ class ProjectorUpdate(LayerComponent):
 
         with m.State("DOT_ALL"):
             read_slots()
+            # The own centroid moves beside the dots (the same reads of v; d.base: its row).
+            with m.If(d.centroid):
+                self._move_row_toward(m, d, lambda v: v)
             with m.If(d.multiplied):
                 m.d.sync += [acc.eq(acc + product)
                              for acc, product in zip(accs, products, strict=True)]
@@ -601,7 +672,7 @@ class ProjectorUpdate(LayerComponent):
                                                  learn.coeff))
                     for k, acc in enumerate(accs)]
                 m.d.sync += [acc.eq(0) for acc in accs]
-                m.d.sync += [d.index.eq(0), d.waddr.eq(0), expanding.eq(1)]
+                m.d.sync += [d.index.eq(0), d.waddr.eq(0), expanding.eq(1), d.centroid.eq(0)]
                 m.next = "EXPAND_ALL"
 
         with m.State("EXPAND_ALL"):
@@ -618,7 +689,7 @@ class ProjectorUpdate(LayerComponent):
                 m.d.sync += d.waddr.eq(d.waddr + 1)
             with m.Elif(~d.fetched & ~d.multiplied & (d.index == d.n)):
                 m.d.sync += [d.index.eq(0), d.base.eq(0), expanding.eq(0)]
-                m.next = "ROW"
+                m.next = d.after_projection
 
     def _update_states(self, m, d):
         """ROW / ROW_CHECK (rows with a zero error skipped), COLUMNS (saturating
@@ -633,9 +704,9 @@ class ProjectorUpdate(LayerComponent):
                 m.d.comb += [e_rd.addr.eq(d.row) for e_rd, _ in d.e_ports]
             m.next = "ROW_CHECK"
         def next_row():
-            """On to the next row, or to the centroid after the last one."""
+            """On to the next row, or on after the last one."""
             with m.If(d.row == (d.rows - 1 if lanes == 1 else lane_rows - 1)):
-                m.next = "CENTROID_START"
+                m.next = d.after_rows
             with m.Else():
                 m.d.sync += [d.row.eq(d.row + 1), d.base.eq(d.base + d.n)]
                 m.next = "ROW"
@@ -678,15 +749,14 @@ class ProjectorUpdate(LayerComponent):
             with m.Elif(~d.fetched & (d.index == d.n)):
                 next_row()
         with m.State("CENTROID_START"):
-            m.d.sync += [d.index.eq(0), d.fetched.eq(0),
-                         d.base.eq(d.centroid_base + d.table_product(self._ns, d.own))]
+            m.d.sync += [d.index.eq(0), d.fetched.eq(0), d.base.eq(d.centroid_row(d.own))]
             with m.If(d.centroid):
                 m.next = "CENTROID"
             with m.Else():
-                m.next = "DONE"
+                m.next = d.after_centroid
         with m.State("CENTROID"):
             with m.If(self._move_row_toward(m, d, lambda v: v)):
-                m.next = "DONE"
+                m.next = d.after_centroid
         with m.State("DONE"):
             m.d.comb += self.done.eq(1)
             m.d.sync += [self.busy.eq(0), d.index.eq(0)]

@@ -116,11 +116,23 @@ def test_projector_with_lanes_matches_golden(config, layer, lanes, parallel, req
                     lanes=lanes)
 
 
-def _documented_cycles(config, layer, sample, parallel, lanes):
-    """ProjectorUpdate's cycles for one sample, as its docstring states them."""
+@pytest.mark.parametrize("config, layer, lanes, parallel",
+                         [(SMALL, 0, 1, False), (LOWRANK, 0, 2, True), (NARROW, 1, 2, False)],
+                         ids=["small-0", "lowrank-0-2-lanes-parallel", "narrow-1-2-lanes"])
+def test_early_projector_matches_golden(config, layer, lanes, parallel, request):
+    # Started on the counts, the errors taken beside the projection (random idle cycles).
+    vectors = projector_vectors(config, layer, samples=120, seed=0xE4)
+    check_projector(config, layer, vectors, name=request.node.name, parallel_slots=parallel,
+                    lanes=lanes, early=True)
+
+
+def _documented_cycles(config, layer, sample, parallel, lanes, early):
+    """ProjectorUpdate's cycles for one sample after its last error word, as its docstring
+    states them (early: the errors a word a cycle right after the counts)."""
     n, m, clusters = config.sizes[layer], config.sizes[layer + 1], config.clusters
     rank, errors = config.learning.rank, sample["errors"]
-    cycles = 1 + (n + 3 if sample["update_centroid"] else 0)
+    beside_dots = parallel and sample["use_projector"]        # the centroid's move
+    cycles = 1 + (n + 3 if sample["update_centroid"] and not beside_dots else 0)
     if sample["use_projector"]:
         cycles += (n + 4) + (n + 5) if parallel else \
             (clusters + 1) * (n + 4) + (n + 1) * (clusters + 4)
@@ -128,20 +140,25 @@ def _documented_cycles(config, layer, sample, parallel, lanes):
     rows = LIFCore.lane_rows(config, layer, lanes)
     active = sum(any(b * rows + k < m and errors[b * rows + k] for b in range(lanes))
                  for k in range(rows))
-    return cycles + 2 * rows + active * (n + 4)
+    update = 2 * rows + active * (n + 4)
+    return max(1 + cycles - m, 1) + update if early else cycles + update
 
 
-@pytest.mark.parametrize("config, layer, parallel, lanes",
-                         [(SMALL, 0, False, 1), (SMALL, 0, True, 1), (SMALL, 0, False, 3),
-                          (SMALL, 1, True, 2), (LOWRANK, 0, False, 1), (LOWRANK, 0, True, 3)],
+@pytest.mark.parametrize("config, layer, parallel, lanes, early",
+                         [(SMALL, 0, False, 1, False), (SMALL, 0, True, 1, False),
+                          (SMALL, 0, False, 3, False), (SMALL, 1, True, 2, False),
+                          (LOWRANK, 0, False, 1, False), (LOWRANK, 0, True, 3, False),
+                          (SMALL, 0, True, 1, True), (SMALL, 1, False, 2, True),
+                          (LOWRANK, 0, True, 3, True)],
                          ids=["serial", "parallel-slots", "3-lanes", "both-one-partial-lane",
-                              "lowrank", "lowrank-both"])
-def test_projector_takes_the_documented_cycles(config, layer, parallel, lanes, request):
+                              "lowrank", "lowrank-both", "early-parallel-slots",
+                              "early-one-partial-lane", "early-lowrank-both"])
+def test_projector_takes_the_documented_cycles(config, layer, parallel, lanes, early, request):
     vectors = projector_vectors(config, layer, samples=30, seed=7)
-    want = sum(_documented_cycles(config, layer, sample, parallel, lanes)
+    want = sum(_documented_cycles(config, layer, sample, parallel, lanes, early)
                for sample in vectors["samples"])
-    assert check_projector(config, layer, vectors, name=request.node.name,
-                           parallel_slots=parallel, lanes=lanes) == want
+    assert check_projector(config, layer, vectors, name=request.node.name, pauses=False,
+                           parallel_slots=parallel, lanes=lanes, early=early) == want
 
 
 def test_projector_default_size(request):
@@ -229,6 +246,9 @@ def test_components_reject_bad_parameters():
     with pytest.raises(ValueError, match=r"^Lanes need a unit of one layer, not of layers "
                                          r"\(0, 1\)$"):
         ProjectorUpdate(DEFAULT_NETWORK, (0, 1), lanes=2)
+    with pytest.raises(ValueError, match=r"^An early start needs a unit of one layer, not of "
+                                         r"layers \(0, 1\)$"):
+        ProjectorUpdate(DEFAULT_NETWORK, (0, 1), early=True)
     with pytest.raises(ValueError, match=r"^Lanes must be a positive integer that leaves no "
                                          r"lane without neurons \(layer 1 has 10\), not 9$"):
         ProjectorUpdate(DEFAULT_NETWORK, 1, lanes=9)
