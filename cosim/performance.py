@@ -52,11 +52,10 @@ def _changed_per_lane(work, layer, lanes, rows):
     return [sum(1 for i in work["changed"][layer] if i // rows == b) for b in range(lanes)]
 
 
-def _projection(n: int, clusters: int, parallel: bool) -> int:
-    """Cycles of a unit's dot products and expansion for ``n`` layer inputs."""
-    if parallel:
-        return (n + 4) + (n + 5)
-    return (clusters + 1) * (n + 4) + (n + 1) * (clusters + 4)
+def _projection(n: int, clusters: int) -> int:
+    """Cycles of a unit's dot products and expansion for ``n`` layer inputs, one slot at a
+    time, then its centroid's move (after CENTROID_START)."""
+    return (clusters + 1) * (n + 4) + (n + 1) * (clusters + 4) + 1 + n + 3
 
 
 def analytic_cycles(config, work, gateware: dict) -> float:
@@ -94,11 +93,8 @@ def analytic_cycles(config, work, gateware: dict) -> float:
                    if 0 <= wave - 1 - layer < steps]
         wave_starts.append(wave_starts[-1] + max(stages) + 1)
     passes = wave_starts[-1]
-    # Dots + expansion, CENTROID_START and the centroid's move (beside the dots with parallel
-    # slots).
-    projections = [_projection(n, clusters, parallel[layer]) + 1 +
-                   (0 if parallel[layer] else n + 3) for layer, (n, _) in enumerate(layers)]
     if gateware.get("shared_update"):
+        projections = [_projection(n, clusters) for n, _ in layers]
         feed = sum(n + m + 3 for n, m in layers)                       # counts + errors
         units = [projection + update(layer, n, m) + 1                  # update, done
                  for layer, ((n, m), projection) in enumerate(zip(layers, projections,
@@ -109,6 +105,10 @@ def analytic_cycles(config, work, gateware: dict) -> float:
     # (BIAS) while the readout (classes + 1 cycles a pass, then DELTA_ROUND) runs; the
     # errors follow, layer after layer (FEED_E, m words, NEXT_LAYER); a unit's rows start once
     # both its projection and its errors are in.
+    # Early units: with parallel slots the dots run on the loads of the counts (3 cycles drain
+    # them) and the centroid moves beside the expansion; then CENTROID_START.
+    projections = [3 + (n + 5) + 1 if parallel[layer] else _projection(n, clusters)
+                   for layer, (n, _) in enumerate(layers)]
     ready, fed = [], wave_starts[steps]
     for layer, (n, _) in enumerate(layers):
         addressed = max(fed, wave_starts[steps + layer])

@@ -110,7 +110,9 @@ class ProjectorUpdate(LayerComponent):
     ``r * (n + 4) + r * (n + 3) + (n + 1) * (r + 3)`` with the low-rank part;
     ``2 m + (active rows) * (n + 4)`` (update; ``2 g + (active lane rows) * (n + 4)`` with
     ``lanes``); 1, plus ``n + 3`` when the centroid moves (with ``parallel_slots`` while
-    projecting it moves beside the cluster stage's dots: nothing more). Every multiply is
+    projecting it moves beside the expansion: nothing more). With ``parallel_slots`` and
+    ``early`` (rank 0) the dots run as the counts load: their ``n + 4`` cycles become 3, also
+    without the projector. Every multiply is
     registered before its add (a cycle more per dot product, expanded word and updated row).
     ``early``: the projection and the centroid's cycles ``D`` run from the cycle after the
     bias word (BIAS), the update's ``U`` start a cycle after both they and the last ``e`` word
@@ -152,8 +154,9 @@ class ProjectorUpdate(LayerComponent):
         expanded word, at once: ``C + 1`` multipliers and the basis memory banked by slot (slot
         ``k < C`` in bank ``k``, the rows ``C ..`` in bank ``C``), for a unit of one layer. The
         dots take ``n + 4`` cycles and the expansion ``n + 5`` (``n`` layer inputs) instead of
-        ``(C + 1)(n + 4)`` and ``(n + 1)(C + 4)``, and the own centroid moves beside the dots
-        (the same reads of ``v``); the low-rank stage stays one MAC a cycle (on bank ``C``).
+        ``(C + 1)(n + 4)`` and ``(n + 1)(C + 4)``, and the own centroid moves beside the
+        expansion (the same reads of ``v``); early (rank 0), the dots run on the loads of
+        ``x``, and 3 cycles drain them; the low-rank stage stays one MAC a cycle (on bank ``C``).
         The arithmetic, the ports and the host's basis addresses do not
         change.
     early : bool
@@ -365,8 +368,15 @@ class ProjectorUpdate(LayerComponent):
             d.basis_base + table_product(ns, 2 * clusters)
         d.tracker_base = d.centroid_base + table_product(ns, clusters)
         d.centroid_row = lambda own: d.centroid_base + table_product(ns, own)
+        # Early with parallel slots and no low-rank stage, the cluster stage's dots run as the
+        # counts load.
+        d.dots_on_load = self._parallel and self._early and not rank
         if self._parallel:
+            d.c_waddr = Signal.like(d.base)               # the centroid's, beside EXPAND_ALL
+            d.unit_reads = Signal()                       # the unit addresses the banks
+            m.d.comb += d.unit_reads.eq(self.busy)
             self._connect_basis_banks(m, d)
+            self._slot_multipliers(m, d)
 
         with m.FSM():
             self._load_states(m, d)
@@ -398,8 +408,8 @@ class ProjectorUpdate(LayerComponent):
     def _connect_basis_banks(self, m, d):
         """The host's flat basis address ``row * n + j`` split into (bank, word) by comparing
         with the row starts; reads answer a cycle later from the bank addressed then. While
-        ``busy``, banks ``0 .. C-1`` read at ``d.slot_read_addr`` and bank ``C`` at
-        ``d.b_read_addr``."""
+        ``d.unit_reads`` (``busy``, and loads when the dots run on them), banks ``0 .. C-1``
+        read at ``d.slot_read_addr`` and bank ``C`` at ``d.b_read_addr``."""
         clusters, n = self._config.clusters, self._ns[0]
         host_bank = Signal(range(clusters + 1))
         host_word = Signal(range(n))                   # in banks 0 .. C-1
@@ -413,24 +423,26 @@ class ProjectorUpdate(LayerComponent):
         m.d.comb += self.basis_rdata.eq(Array(bank.rdata for bank in d.banks)[read_bank])
         for k, bank in enumerate(d.banks):
             m.d.comb += [
-                bank.addr.eq(Mux(self.busy, d.b_read_addr, own_word) if k == clusters else
-                             Mux(self.busy, d.slot_read_addr, host_word)),
+                bank.addr.eq(Mux(d.unit_reads, d.b_read_addr, own_word) if k == clusters else
+                             Mux(d.unit_reads, d.slot_read_addr, host_word)),
                 bank.wdata.eq(self.basis_wdata),
                 bank.we.eq(self.basis_we & ~self.busy & (host_bank == k)),
             ]
 
-    def _move_row_toward(self, m, d, target):
+    def _move_row_toward(self, m, d, target, waddr=None):
         """Move the centroid-memory row at ``base`` toward ``target(v_j)`` by
-        ``2**-centroid_shift``, a word per cycle (read, then write a cycle later); returns the
-        condition that holds in the cycle after the last write."""
-        m.d.sync += [d.fetched.eq(d.index < d.n), d.waddr.eq(d.base + d.index)]
+        ``2**-centroid_shift``, a word per cycle (read, then write a cycle later, at ``waddr``,
+        a register: ``d.waddr`` by default); returns the condition that holds in the cycle
+        after the last write."""
+        waddr = d.waddr if waddr is None else waddr
+        m.d.sync += [d.fetched.eq(d.index < d.n), waddr.eq(d.base + d.index)]
         with m.If(d.index < d.n):
             m.d.comb += [d.c_rd.addr.eq(d.base + d.index), d.x_rd.addr.eq(d.index)]
             m.d.sync += d.index.eq(d.index + 1)
         with m.If(d.fetched):
             moved = d.c_rd.data + fixed.round_shift(target(d.x_rd.data) - d.c_rd.data,
                                                     self._config.learning.centroid_shift)
-            m.d.comb += [d.c_wr.addr.eq(d.waddr), d.c_wr.data.eq(moved), d.c_wr.en.eq(1)]
+            m.d.comb += [d.c_wr.addr.eq(waddr), d.c_wr.data.eq(moved), d.c_wr.en.eq(1)]
         return ~d.fetched & (d.index == d.n)
 
     def _load_states(self, m, d):
@@ -453,6 +465,12 @@ class ProjectorUpdate(LayerComponent):
                 m.d.sync += d.index.eq(d.index + 1)
                 with m.If(d.index == d.n - 2):
                     m.next = "BIAS"
+            if d.dots_on_load:
+                with m.If(self.x.valid):
+                    self._read_slots_on_load(m, d, d.index, self.x.payload << frac)
+                m.d.sync += [d.fetched.eq(self.x.valid), d.multiplied.eq(d.fetched)]
+                with m.If(d.multiplied):
+                    d.add_products()
 
         def start():
             """Latch the sample's controls, raise ``busy`` and go to the first stage."""
@@ -471,10 +489,13 @@ class ProjectorUpdate(LayerComponent):
                 d.project.eq(self.use_projector), d.centroid.eq(self.update_centroid),
                 d.step_shift.eq(self.step_shift),
             ]
-            with m.If(self.use_projector):
-                m.next = "DOT_ALL" if self._parallel and not rank else "DOT"
-            with m.Else():
-                m.next = d.after_projection
+            if d.dots_on_load:
+                m.next = "DOTS_DRAIN"                     # every sample drains the dots
+            else:
+                with m.If(self.use_projector):
+                    m.next = "DOT_ALL" if self._parallel and not rank else "DOT"
+                with m.Else():
+                    m.next = d.after_projection
 
         with m.State("BIAS"):
             m.d.comb += [d.x_wr.addr.eq(d.n - 1), d.x_wr.data.eq(cfg.timesteps << frac),
@@ -489,6 +510,12 @@ class ProjectorUpdate(LayerComponent):
                 start()
             else:
                 m.next = "LOAD_E"
+            if d.dots_on_load:
+                # The bias word's slot words (start() sets fetched low: overridden here).
+                self._read_slots_on_load(m, d, d.n - 1, cfg.timesteps << frac)
+                m.d.sync += [d.fetched.eq(1), d.multiplied.eq(d.fetched)]
+                with m.If(d.multiplied):
+                    d.add_products()
         if self._early:
             with m.State("WAIT_E"):
                 # The rows start from row 0, word 0 of the weights once every error is in.
@@ -631,23 +658,49 @@ class ProjectorUpdate(LayerComponent):
                 with m.Else():
                     m.d.sync += d.index.eq(d.index + 1)
 
+    def _slot_multipliers(self, m, d):
+        """The parallel slots' multipliers, one per slot: ``d.products[k]`` is bank ``k``'s
+        word times ``w_j`` (``d.cluster_input``; ``d.loaded`` when the dots run on the loads),
+        or times the slot's coefficient while ``d.expanding``, registered; ``d.accs``: the
+        dots' accumulators, ``d.add_products()`` adds the products to them."""
+        learn, clusters = self._config.learning, self._config.clusters
+        product_shape = signed(learn.basis.width + max(learn.vector.width, learn.coeff.width))
+        d.products = [Signal(product_shape, name=f"product{k}") for k in range(clusters + 1)]
+        d.accs = [Signal(d.acc.shape(), name=f"acc{k}") for k in range(clusters + 1)]
+        d.expanding = Signal()
+        if d.dots_on_load:
+            d.loaded = Signal.like(d.cluster_input)   # the word whose slot words are read
+        operand = d.loaded if d.dots_on_load else d.cluster_input
+        m.d.sync += [product.eq(bank.rdata * Mux(d.expanding, d.coeff[k], operand))
+                     for k, (product, bank) in enumerate(zip(d.products, d.banks,
+                                                            strict=True))]
+
+        def add_products():
+            m.d.sync += [acc.eq(acc + product)
+                         for acc, product in zip(d.accs, d.products, strict=True)]
+        d.add_products = add_products
+
+    def _read_slots_on_load(self, m, d, word, value):
+        """With the dots on the loads: read word ``word`` of every slot for ``value`` (``w_j``),
+        multiplied the next cycle, added the one after (``d.fetched``, ``d.multiplied``)."""
+        own_base = d.table_product(self._ns, self.own)       # the controls are not latched yet
+        m.d.comb += [d.unit_reads.eq(1), d.slot_read_addr.eq(word),
+                     d.b_read_addr.eq(own_base + word)]
+        m.d.sync += d.loaded.eq(value)
+
     def _parallel_projection_states(self, m, d):
         """DOT_ALL (the ``C + 1`` dot products at once: a word of every slot read a cycle,
         multiplied the next, accumulated the one after) and EXPAND_ALL (``u_j`` from its
-        ``C + 1`` terms: read, multiply, sum, write); ``n + 4`` and ``n + 5`` cycles for ``n``
-        layer inputs (the bias word is the ``n + 1``-th). One multiplier per slot serves both:
-        its second operand is ``w_j``, then the slot's coefficient."""
+        ``C + 1`` terms: read, multiply, sum, write; the own centroid moves beside it); ``n + 4``
+        and ``n + 5`` cycles for ``n`` layer inputs (the bias word is the ``n + 1``-th). One
+        multiplier per slot serves both: its second operand is ``w_j``, then the slot's
+        coefficient. With the dots on the loads (LOAD_X and BIAS), DOTS_DRAIN adds the last
+        two words' products instead of DOT_ALL (3 cycles)."""
         learn, clusters = self._config.learning, self._config.clusters
-        acc_shape, slots = d.acc.shape(), clusters + 1
-        product_shape = signed(learn.basis.width + max(learn.vector.width, learn.coeff.width))
-        products = [Signal(product_shape, name=f"product{k}") for k in range(slots)]
-        accs = [Signal(acc_shape, name=f"acc{k}") for k in range(slots)]
-        expanding = Signal()
+        accs, products, expanding = d.accs, d.products, d.expanding
         summed = Signal()                                     # the sum of the terms is ready
-        total = Signal(acc_shape)
+        total = Signal(d.acc.shape())
         minuend = [Signal.like(d.cluster_input, name=f"minuend{i}") for i in range(2)]
-        m.d.sync += [product.eq(bank.rdata * Mux(expanding, d.coeff[k], d.cluster_input))
-                     for k, (product, bank) in enumerate(zip(products, d.banks, strict=True))]
 
         def read_slots():
             """Read word ``index`` of every slot and of ``w`` while in range."""
@@ -658,26 +711,39 @@ class ProjectorUpdate(LayerComponent):
                              d.x_rd.addr.eq(d.index), d.u_rd.addr.eq(d.index)]
                 m.d.sync += d.index.eq(d.index + 1)
 
-        with m.State("DOT_ALL"):
-            read_slots()
-            # The own centroid moves beside the dots (the same reads of v; d.base: its row).
-            with m.If(d.centroid):
-                self._move_row_toward(m, d, lambda v: v)
-            with m.If(d.multiplied):
-                m.d.sync += [acc.eq(acc + product)
-                             for acc, product in zip(accs, products, strict=True)]
-            with m.Elif(~d.fetched & (d.index == d.n)):
-                m.d.sync += [
-                    d.coeff[k].eq(fixed.saturate(fixed.round_shift(acc, learn.dot_shift),
-                                                 learn.coeff))
-                    for k, acc in enumerate(accs)]
-                m.d.sync += [acc.eq(0) for acc in accs]
-                m.d.sync += [d.index.eq(0), d.waddr.eq(0), expanding.eq(1), d.centroid.eq(0)]
-                m.next = "EXPAND_ALL"
+        def finish_dots():
+            m.d.sync += [
+                d.coeff[k].eq(fixed.saturate(fixed.round_shift(acc, learn.dot_shift),
+                                             learn.coeff))
+                for k, acc in enumerate(accs)]
+            m.d.sync += [acc.eq(0) for acc in accs]
+            m.d.sync += [d.index.eq(0), d.waddr.eq(0), expanding.eq(1)]
+            m.next = "EXPAND_ALL"
+
+        if d.dots_on_load:
+            with m.State("DOTS_DRAIN"):
+                m.d.sync += [d.fetched.eq(0), d.multiplied.eq(d.fetched)]
+                with m.If(d.multiplied):
+                    d.add_products()
+                with m.Elif(~d.fetched):
+                    finish_dots()
+                    with m.If(~d.project):                # the sums are cleared, not used
+                        m.d.sync += expanding.eq(0)
+                        m.next = d.after_projection
+        else:
+            with m.State("DOT_ALL"):
+                read_slots()
+                with m.If(d.multiplied):
+                    d.add_products()
+                with m.Elif(~d.fetched & (d.index == d.n)):
+                    finish_dots()
 
         with m.State("EXPAND_ALL"):
             # u_j = w_j - round_shift(sum_k<C a_k q_kj - a_C q_Cj): slot C is added back.
             read_slots()
+            # The own centroid moves beside (the same reads of v; d.base: its row).
+            with m.If(d.centroid):
+                self._move_row_toward(m, d, lambda v: v, waddr=d.c_waddr)
             m.d.sync += [summed.eq(d.multiplied),
                          total.eq(_tree_sum(products[:clusters]) - products[clusters]),
                          minuend[0].eq(d.cluster_input), minuend[1].eq(minuend[0])]
@@ -688,7 +754,7 @@ class ProjectorUpdate(LayerComponent):
                                                            learn.vector))]
                 m.d.sync += d.waddr.eq(d.waddr + 1)
             with m.Elif(~d.fetched & ~d.multiplied & (d.index == d.n)):
-                m.d.sync += [d.index.eq(0), d.base.eq(0), expanding.eq(0)]
+                m.d.sync += [d.index.eq(0), d.base.eq(0), expanding.eq(0), d.centroid.eq(0)]
                 m.next = d.after_projection
 
     def _update_states(self, m, d):

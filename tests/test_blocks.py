@@ -117,10 +117,13 @@ def test_projector_with_lanes_matches_golden(config, layer, lanes, parallel, req
 
 
 @pytest.mark.parametrize("config, layer, lanes, parallel",
-                         [(SMALL, 0, 1, False), (LOWRANK, 0, 2, True), (NARROW, 1, 2, False)],
-                         ids=["small-0", "lowrank-0-2-lanes-parallel", "narrow-1-2-lanes"])
+                         [(SMALL, 0, 1, False), (SMALL, 1, 2, True), (LOWRANK, 0, 2, True),
+                          (NARROW, 1, 2, False)],
+                         ids=["small-0", "small-1-2-lanes-dots-on-load",
+                              "lowrank-0-2-lanes-parallel", "narrow-1-2-lanes"])
 def test_early_projector_matches_golden(config, layer, lanes, parallel, request):
-    # Started on the counts, the errors taken beside the projection (random idle cycles).
+    # Started on the counts, the errors taken beside the projection (random idle cycles; with
+    # parallel slots and rank 0 the dots run on the counts as they come).
     vectors = projector_vectors(config, layer, samples=120, seed=0xE4)
     check_projector(config, layer, vectors, name=request.node.name, parallel_slots=parallel,
                     lanes=lanes, early=True)
@@ -131,10 +134,12 @@ def _documented_cycles(config, layer, sample, parallel, lanes, early):
     states them (early: the errors a word a cycle right after the counts)."""
     n, m, clusters = config.sizes[layer], config.sizes[layer + 1], config.clusters
     rank, errors = config.learning.rank, sample["errors"]
-    beside_dots = parallel and sample["use_projector"]        # the centroid's move
-    cycles = 1 + (n + 3 if sample["update_centroid"] and not beside_dots else 0)
+    beside = parallel and sample["use_projector"]     # the centroid moves beside the expansion
+    dots_on_load = parallel and early and not rank
+    cycles = 1 + (n + 3 if sample["update_centroid"] and not beside else 0)
+    cycles += 3 if dots_on_load else 0                # the dots drained, also without projecting
     if sample["use_projector"]:
-        cycles += (n + 4) + (n + 5) if parallel else \
+        cycles += (0 if dots_on_load else n + 4) + (n + 5) if parallel else \
             (clusters + 1) * (n + 4) + (n + 1) * (clusters + 4)
         cycles += rank * (n + 4) + rank * (n + 3) + (n + 1) * (rank + 3) if rank else 0
     rows = LIFCore.lane_rows(config, layer, lanes)
