@@ -17,7 +17,8 @@ own memory organisation allows.
 ``python benchmarks/learner_performance.py [--limit N]`` writes
 ``build/benchmarks/learner_performance.json``: per board (``icebreaker``, ``ulx3s-85f``,
 ``ulx3s-85f-784-128-10``) ``cycles_per_training_sample``,
-``cycles_per_inference``, ``analytic_cycles_per_training_sample``, ``port_bound_cycles``,
+``cycles_per_inference``, ``analytic_cycles_per_training_sample`` (and its
+``analytic_phases``, :func:`cosim.performance.analytic_phases`), ``port_bound_cycles``,
 ``cycles_over_port_bound``, ``clock_mhz``, ``fmax_mhz``, ``samples_per_s`` (at the clock) and
 ``samples_per_s_at_fmax``.
 """
@@ -30,7 +31,7 @@ import torch
 from _common import ROOT, print_table, write_json
 
 from cosim.lockstep import epoch_stream, load_weights
-from cosim.performance import analytic_cycles, port_bound, workload
+from cosim.performance import analytic_phases, port_bound, workload
 from cosim.verilator import VerilatorTransport
 from hw.formats import DEFAULT_NETWORK as NET
 from hw.formats import ENCODER_SEED, TEST_INDEX_BASE
@@ -66,20 +67,21 @@ def measure(net, gateware: dict, data, limit) -> dict:
     host.ping()
     state = init_state(net, seed=1)
     load_weights(host, state)
-    train, analytic, bound = [], [], []
+    train, phases, bound = [], [], []
     for step, intensity, label in epoch_stream(x, y, torch.Generator().manual_seed(1), 0, limit):
         if step % REFRESH == 0:
             host.refresh_bases()
             refresh_bases(net, state)
         train.append(host.train_sample(step, intensity.tolist(), label)["cycles"])
         work = workload(train_step(net, state, intensity, label, step))
-        analytic.append(analytic_cycles(net, work, gateware))
+        phases.append(analytic_phases(net, work, gateware))
         bound.append(port_bound(net, work, gateware))
     infer = []
     for k, intensity in enumerate(xt[:limit]):
         host.write_input(intensity.tolist())
         infer.append(host.infer(sample_seed(ENCODER_SEED, TEST_INDEX_BASE + k))["cycles"])
-    return {"train": train, "infer": infer, "analytic": analytic, "bound": bound}
+    return {"train": train, "infer": infer, "phases": phases,
+            "analytic": [sum(phase.values()) for phase in phases], "bound": bound}
 
 
 def main():
@@ -113,6 +115,8 @@ def main():
             "cycles_per_inference": infer_cycles,
             "analytic_cycles_per_training_sample": analytic,
             "analytic_over_measured": analytic / train_cycles,
+            "analytic_phases": {phase: statistics.fmean(one[phase] for one in run["phases"])
+                                for phase in run["phases"][0]},
             "port_bound_cycles": bound, "cycles_over_port_bound": train_cycles / bound,
             "clock_mhz": clock, "fmax_mhz": fmax,
             "samples_per_s": clock * 1e6 / train_cycles,

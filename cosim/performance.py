@@ -1,13 +1,14 @@
 """Cycle models of the learner, beside what its cycle counter measures.
 
-* :func:`analytic_cycles`: the cycle formulas the blocks document (``LIFCore``, both passes in
-  one step: ``1 + g (a0 + 3)`` plus ``g`` for layer 0's second pass, which shares the first
-  pass's input sums, or ``g (a1 + 3)`` for a later layer's, ``g`` the neurons per lane; the
-  encoder ``n0 + 3``, ``ceil(n0 / 2) + 3`` when layer 0 has lanes (two inputs a cycle);
-  ``ProjectorUpdate``: dots, expansion, update, centroid), combined as
-  ``LearnerCore`` sequences them (encoder and layers side by side in waves, the slowest setting
-  the pace; per-layer units update at the same time, a row of every lane at once, a shared unit
-  one layer after another, a row at a time);
+* :func:`analytic_cycles` (by phase: :func:`analytic_phases`): the cycle formulas the blocks
+  document (``LIFCore``, both passes in one step: ``1 + g (a0 + 3)`` plus ``g`` for layer 0's
+  second pass, which shares the first pass's input sums, or ``g (a1 + 3)`` for a later
+  layer's, ``g`` the neurons per lane; the encoder ``n0 + 3``, ``ceil(n0 / 2) + 3`` when
+  layer 0 has lanes (two inputs a cycle); ``ProjectorUpdate``: dots, expansion, update,
+  centroid), combined as ``LearnerCore`` sequences them (encoder and layers side by side in
+  waves, the slowest setting the pace; per-layer units fed their counts during the last
+  waves, projecting meanwhile, and updating at the same time, a row of every lane at once; a
+  shared unit fed after the readout, one layer after another, a row at a time);
 * :func:`port_bound`: the accesses of the busiest weight memory (a lane's) in one TRAIN
   (``active + 1`` words per neuron of the lane, step and pass, once for both passes in layer 0;
   the update one access per word of each changed row of the lane, or of the layer when one
@@ -23,7 +24,7 @@ them; a missing one takes ``LearnerCore``'s default).
 from hw.learner import LearnerCore
 from hw.neuron import LIFCore
 
-__all__ = ["workload", "analytic_cycles", "port_bound"]
+__all__ = ["workload", "analytic_cycles", "analytic_phases", "port_bound"]
 
 
 def workload(golden: dict) -> dict:
@@ -58,9 +59,19 @@ def _projection(n: int, clusters: int) -> int:
     return (clusters + 1) * (n + 4) + (n + 1) * (clusters + 4) + 1 + n + 3
 
 
-def analytic_cycles(config, work, gateware: dict) -> float:
-    """The learner's cycles for one TRAIN from the blocks' documented formulas (rank 0: the
-    low-rank stage's cycles are not modelled). The steps run as ``T + L`` waves: in wave
+def analytic_cycles(config, work, gateware: dict) -> int:
+    """The learner's cycles for one TRAIN from the blocks' documented formulas: the sum of
+    :func:`analytic_phases`."""
+    return sum(analytic_phases(config, work, gateware).values())
+
+
+def analytic_phases(config, work, gateware: dict) -> dict:
+    """The learner's cycles for one TRAIN from the blocks' documented formulas, by phase
+    (rank 0: the low-rank stage's cycles are not modelled): per-layer units ``start`` (PASS,
+    the signs), ``waves``, ``after_waves`` (the readout, the errors, the update units' rest:
+    their counts and projections overlap the last waves); a shared unit ``waves``, ``feed``
+    (counts and errors), ``updates`` (projection, rows, centroid; layer after layer). The
+    steps run as ``T + L`` waves: in wave
     ``w`` the encoder (``ceil(n0 / e) + 3`` cycles from the wave's start, ``e`` inputs a
     cycle: 2 when layer 0 has lanes) encodes step ``w`` while layer
     ``l`` computes step ``w - 1 - l``; a wave lasts its slowest stage, plus a cycle."""
@@ -99,7 +110,7 @@ def analytic_cycles(config, work, gateware: dict) -> float:
         units = [projection + update(layer, n, m) + 1                  # update, done
                  for layer, ((n, m), projection) in enumerate(zip(layers, projections,
                                                                   strict=True))]
-        return passes + feed + sum(units)
+        return {"waves": passes, "feed": feed, "updates": sum(units)}
     # Per-layer units: layer l's counts fed from wave T + l on (after the layer before's), a
     # word a cycle after an addressing cycle; the unit projects from the cycle after them
     # (BIAS) while the readout (classes + 1 cycles a pass, then DELTA_ROUND) runs; the
@@ -120,7 +131,8 @@ def analytic_cycles(config, work, gateware: dict) -> float:
         last_error = feeding + m
         done = max(done, max(ready[layer], last_error + 1) + update(layer, n, m))
         feeding = last_error + 2
-    return sum(sizes[1:]) + 2 + done + 3                   # PASS, SIGNS; the units seen, FINISH
+    return {"start": sum(sizes[1:]) + 2, "waves": passes,              # PASS, SIGNS
+            "after_waves": done - passes + 3}                          # units seen, FINISH
 
 
 def port_bound(config, work, gateware: dict) -> int:
