@@ -180,12 +180,15 @@ def board_clock(board: str, clock_mhz=None, config: NetworkConfig = DEFAULT_NETW
     return float(clock)
 
 
-def build_board(board: str, sizes=None, *, rank=None, clock_mhz=None, gateware=None,
+def build_board(board: str, sizes=None, *, rank=None, clock_mhz=None, gateware=None, seed=1,
                 build_root=ROOT / "build", program=False) -> dict:
     """Build ``board``'s bitstream of the network ``sizes`` (``rank``: its low-rank part) at
-    ``clock_mhz`` (default :func:`board_clock`'s) into ``build_root/<build_name>``; returns
-    what ``report.json`` records. ``gateware`` is the learner's organisation (default
-    :func:`board_gateware`'s; CI builds a smaller one), recorded in the report."""
+    ``clock_mhz`` (default :func:`board_clock`'s) into ``build_root/<build_name>``, placed and
+    routed with nextpnr seed ``seed``; returns what ``report.json`` records. ``gateware`` is
+    the learner's organisation (default :func:`board_gateware`'s; CI builds a smaller one),
+    recorded in the report."""
+    if not isinstance(seed, int) or seed < 1:
+        raise ValueError(f"Seed must be a positive integer, not {seed!r}")
     config = board_config(board, sizes, rank)
     target = board_clock(board, clock_mhz, config)
     _use_yowasp()
@@ -201,7 +204,8 @@ def build_board(board: str, sizes=None, *, rank=None, clock_mhz=None, gateware=N
     plan = platform.build(LearnerBoard(config, clock_mhz=target, **gateware), name="loco",
                           do_build=False,
                           synth_opts=synth_opts,
-                          nextpnr_opts="--report report.json --seed 1 --timing-allow-fail")
+                          nextpnr_opts=f"--report report.json --seed {seed} "
+                                       "--timing-allow-fail")
     # execute_local instead of build(): the ULX3S platform insists on its programmer otherwise.
     try:
         products = plan.execute_local(str(out))
@@ -218,7 +222,7 @@ def build_board(board: str, sizes=None, *, rank=None, clock_mhz=None, gateware=N
               "rank": config.learning.rank,
               **described(gateware),
               "reduced": _REDUCED.get(board, {}),
-              "clock_mhz": target, "fmax_mhz": fmax,
+              "clock_mhz": target, "seed": seed, "fmax_mhz": fmax,
               "timing_met": all(v >= target for v in fmax.values()),
               "utilisation": utilisation, "baud": BAUD,
               "bitstream": str(out / bitstream)}

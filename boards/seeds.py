@@ -54,7 +54,7 @@ def _nextpnr_command(build_dir: Path, seed: int) -> list:
 def seed_sweep(board: str, seeds, *, sizes=None, build_root: Path = ROOT / "build") -> dict:
     """Place and route the netlist of ``board``'s build with the network ``sizes`` (default the
     board's) with each of ``seeds``; returns (and writes to ``seeds.json``) the Fmax per seed,
-    the build's own seed 1 included."""
+    the build's own seed (1 unless ``loco build --seed``) included."""
     if board not in BOARDS:
         raise ValueError(f"Unknown board {board!r}; choose from {', '.join(BOARDS)}")
     if not seeds or any(not isinstance(s, int) or s < 1 for s in seeds):
@@ -66,7 +66,7 @@ def seed_sweep(board: str, seeds, *, sizes=None, build_root: Path = ROOT / "buil
     _use_yowasp()
     commands = {seed: _nextpnr_command(build_dir, seed) for seed in seeds}
     built = json.loads((build_dir / "report.json").read_text())
-    fmax = {1: min(built["fmax_mhz"].values())}
+    fmax = {built.get("seed", 1): min(built["fmax_mhz"].values())}
     for seed, command in commands.items():
         run = subprocess.run(command, cwd=build_dir, capture_output=True, text=True)
         if run.returncode != 0:

@@ -106,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--clock", type=float, metavar="MHZ",
                        help="the learner's clock from the PLL (default: the board's, "
                             "icebreaker 18, ulx3s-85f 50; 40 above 256 inputs)")
+        p.add_argument("--seed", type=positive_int, default=1,
+                       help="nextpnr's placement seed (default 1)")
         p.set_defaults(run=_build, program=name == "program")
 
     p = sub.add_parser("report", help="one-page report of BOARD's build (after `loco build`)",
@@ -125,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_board(p)
     _add_build_sizes(p)
     p.add_argument("--seeds", type=int_list, default=[2, 3, 4, 5],
-                   help="nextpnr seeds besides the build's 1 (default 2,3,4,5)")
+                   help="nextpnr seeds besides the build's own (default 2,3,4,5)")
     p.set_defaults(run=_seeds)
 
     p = sub.add_parser("board", help="ping / load / read / train / infer a learner over a "
@@ -151,7 +153,7 @@ def _build(parser, args):
         parser.error(f"--clock: {error}")
     from pathlib import Path
     result = build_board(args.board, args.sizes, rank=args.rank, clock_mhz=clock,
-                         program=args.program)
+                         seed=args.seed, program=args.program)
     print((Path(result["bitstream"]).parent / "report.md").read_text())
     print(json.dumps({k: result[k] for k in ("board", "fmax_mhz", "timing_met", "bitstream")}))
     return result

@@ -115,6 +115,8 @@ def test_boards_choose_their_organisations():
 def test_unknown_board_is_rejected():
     with pytest.raises(ValueError, match=r"^Unknown board 'de10'; choose from icebreaker, "):
         build_board("de10")
+    with pytest.raises(ValueError, match=r"^Seed must be a positive integer, not 0$"):
+        build_board("ulx3s-85f", seed=0)
 
 
 @pytest.mark.parametrize("board", ["icebreaker", "ulx3s-85f"])

@@ -61,6 +61,7 @@ class Untouchable:
      r"--clock: The iCE40 PLL cannot make exactly 19\.1 MHz from 12 MHz"),
     (["build", "--board", "ulx3s-85f", "--clock", "-5"],
      "--clock: Clock must be a positive number of MHz, not -5"),
+    (["build", "--board", "ulx3s-85f", "--seed", "0"], "must be at least 1, not 0"),
     (["seeds", "--board", "ulx3s-85f", "--seeds", "0"], r"--seeds must be positive, not \[0\]"),
     (["report", "--board", "ulx3s-85f", "--samples", "0"], "must be at least 1, not 0"),
     (["report", "--board", "ulx3s-85f", "--sizes", "100,10"], "No dataset has 100 inputs"),
