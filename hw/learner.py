@@ -607,16 +607,11 @@ class LearnerCore(wiring.Component):
             with m.State("OFFER_X"), m.Switch(r.feed_layer):
                 for l in range(layers):
                     with m.Case(l):
-                        addr, count = count_source(l)
-                        x = unit_of[l].x
-                        more = x.ready & (r.feed != sizes[l] - 1)
-                        m.d.comb += [addr.eq(Mux(more, r.feed + 1, r.feed)),
-                                     x.payload.eq(count), x.valid.eq(1)]
-                        with m.If(x.ready):
-                            m.d.sync += r.feed.eq(r.feed + 1)
-                            with m.If(r.feed == sizes[l] - 1):
-                                m.d.sync += r.feed.eq(0)
-                                m.next = "FEED_E"
+                        def counts_done():
+                            m.d.sync += r.feed.eq(0)
+                            m.next = "FEED_E"
+                        _offer_count(m, unit_of[l].x, *count_source(l), r.feed, sizes[l],
+                                     counts_done)
         def address_first_error():
             with m.Switch(r.feed_layer):
                 for l in range(layers - 1):
@@ -690,14 +685,23 @@ class LearnerCore(wiring.Component):
                             m.d.comb += addr.eq(r.x_feed)
                             m.d.sync += r.x_addressed.eq(1)
                     with m.Else():
-                        more = x.ready & (r.x_feed != sizes[l] - 1)
-                        m.d.comb += [addr.eq(Mux(more, r.x_feed + 1, r.x_feed)),
-                                     x.payload.eq(count), x.valid.eq(1)]
-                        with m.If(x.ready):
-                            m.d.sync += r.x_feed.eq(r.x_feed + 1)
-                            with m.If(r.x_feed == sizes[l] - 1):
-                                m.d.sync += [r.x_feed.eq(0), r.x_addressed.eq(0)]
-                                if l == cfg.layers - 1:
-                                    m.d.sync += r.x_feeding.eq(0)
-                                else:
-                                    m.d.sync += r.x_layer.eq(l + 1)
+                        def layer_done(l=l):
+                            m.d.sync += [r.x_feed.eq(0), r.x_addressed.eq(0)]
+                            if l == cfg.layers - 1:
+                                m.d.sync += r.x_feeding.eq(0)
+                            else:
+                                m.d.sync += r.x_layer.eq(l + 1)
+                        _offer_count(m, x, addr, count, r.x_feed, sizes[l], layer_done)
+
+
+def _offer_count(m, x, addr, count, index, words, on_last):
+    """Offer count word ``index`` (its data ``count`` addressed the cycle before) on the unit's
+    ``x`` stream, addressing the next one as the unit takes it (the last: its own address, so
+    that no address is out of range); ``on_last()`` adds what happens as the last one of
+    ``words`` is taken."""
+    more = x.ready & (index != words - 1)
+    m.d.comb += [addr.eq(Mux(more, index + 1, index)), x.payload.eq(count), x.valid.eq(1)]
+    with m.If(x.ready):
+        m.d.sync += index.eq(index + 1)
+        with m.If(index == words - 1):
+            on_last()
