@@ -88,11 +88,13 @@ class ProjectorUpdate(LayerComponent):
     """Projects the presynaptic vector away from the other clusters and updates the weights.
 
     Bit-exact with :func:`loco_sw.golden.project`, :func:`~loco_sw.golden.weight_update` and
-    :func:`~loco_sw.golden.centroid_update`. Per sample:
+    :func:`~loco_sw.golden.centroid_update`. Per sample (``early``: 1, then 3 and 5 while 2 is
+    taken, then 4; see the parameter):
 
     1. ``x`` accepts the ``n`` presynaptic spike counts (the bias count ``T`` is appended here);
     2. ``e`` accepts the ``m`` per-neuron errors; the last one samples ``own``, ``use_projector``,
-       ``update_centroid`` and ``step_shift`` and starts the unit (``busy`` rises);
+       ``update_centroid`` and ``step_shift`` and starts the unit (``busy`` rises; ``early``: the
+       cycle after the last ``x`` word does);
     3. with the projector: with the low-rank part (``rank`` r > 0) first ``r`` dot products
        ``b_k = p_k . v``, the tracker rows ``Y_k`` moved toward ``b_k v`` and the low-rank part
        ``w = sum_k b_k p_k`` (:func:`loco_sw.golden.lowrank_part`,
@@ -289,7 +291,7 @@ class ProjectorUpdate(LayerComponent):
         d.slot    = Signal(range(clusters + 2))           # basis slot k in the dot/expand loops
         d.row     = Signal(range(top_m))
         d.base    = Signal(range(max(basis_rows * sum(ns), top_m * top_n) + 1))
-        d.own_base = Signal.like(d.base)                  # first word of slot C + own
+        d.own_base = Signal.like(d.base)                  # d.own_slot_base(own), latched
         d.waddr   = Signal.like(d.base)
         d.write_addr = Signal.like(d.base)                # d.waddr a cycle later
         d.fetched = Signal()
@@ -368,6 +370,9 @@ class ProjectorUpdate(LayerComponent):
             d.basis_base + table_product(ns, 2 * clusters)
         d.tracker_base = d.centroid_base + table_product(ns, clusters)
         d.centroid_row = lambda own: d.centroid_base + table_product(ns, own)
+        # The first word of slot C + own: row own of bank C when banked, else in bmem.
+        d.own_slot_base = (lambda own: table_product(ns, own)) if self._parallel else \
+            (lambda own: d.basis_base + table_product(ns, clusters + own))
         # Early with parallel slots and no low-rank stage, the cluster stage's dots run as the
         # counts load.
         d.dots_on_load = self._parallel and self._early and not rank
@@ -466,11 +471,7 @@ class ProjectorUpdate(LayerComponent):
                 with m.If(d.index == d.n - 2):
                     m.next = "BIAS"
             if d.dots_on_load:
-                with m.If(self.x.valid):
-                    self._read_slots_on_load(m, d, d.index, self.x.payload << frac)
-                m.d.sync += [d.fetched.eq(self.x.valid), d.multiplied.eq(d.fetched)]
-                with m.If(d.multiplied):
-                    d.add_products()
+                self._dots_on_load_step(m, d, d.index, self.x.payload << frac, self.x.valid)
 
         def start():
             """Latch the sample's controls, raise ``busy`` and go to the first stage."""
@@ -482,10 +483,7 @@ class ProjectorUpdate(LayerComponent):
                               d.centroid_row(self.own) if self._parallel else d.basis_base, 0)),
                 d.lowrank.eq(self.use_projector if rank else 0),
                 d.own.eq(self.own),
-                # Slot C + own: in bank C (row own) when banked, else in bmem.
-                d.own_base.eq(d.table_product(self._ns, self.own) if self._parallel
-                              else d.basis_base + d.table_product(
-                                  self._ns, cfg.clusters + self.own)),
+                d.own_base.eq(d.own_slot_base(self.own)),
                 d.project.eq(self.use_projector), d.centroid.eq(self.update_centroid),
                 d.step_shift.eq(self.step_shift),
             ]
@@ -512,10 +510,7 @@ class ProjectorUpdate(LayerComponent):
                 m.next = "LOAD_E"
             if d.dots_on_load:
                 # The bias word's slot words (start() sets fetched low: overridden here).
-                self._read_slots_on_load(m, d, d.n - 1, cfg.timesteps << frac)
-                m.d.sync += [d.fetched.eq(1), d.multiplied.eq(d.fetched)]
-                with m.If(d.multiplied):
-                    d.add_products()
+                self._dots_on_load_step(m, d, d.n - 1, cfg.timesteps << frac)
         if self._early:
             with m.State("WAIT_E"):
                 # The rows start from row 0, word 0 of the weights once every error is in.
@@ -680,13 +675,23 @@ class ProjectorUpdate(LayerComponent):
                          for acc, product in zip(d.accs, d.products, strict=True)]
         d.add_products = add_products
 
-    def _read_slots_on_load(self, m, d, word, value):
-        """With the dots on the loads: read word ``word`` of every slot for ``value`` (``w_j``),
-        multiplied the next cycle, added the one after (``d.fetched``, ``d.multiplied``)."""
-        own_base = d.table_product(self._ns, self.own)       # the controls are not latched yet
-        m.d.comb += [d.unit_reads.eq(1), d.slot_read_addr.eq(word),
-                     d.b_read_addr.eq(own_base + word)]
-        m.d.sync += d.loaded.eq(value)
+    def _dots_on_load_step(self, m, d, word, value, valid=None):
+        """With the dots on the loads, a loading cycle's step of their pipeline: read word
+        ``word`` of every slot for ``value`` (``w_j``) when ``valid`` (always when None),
+        multiplied the next cycle (``d.fetched``), added the one after (``d.multiplied``)."""
+        def read():
+            own_base = d.own_slot_base(self.own)       # the controls are not latched yet
+            m.d.comb += [d.unit_reads.eq(1), d.slot_read_addr.eq(word),
+                         d.b_read_addr.eq(own_base + word)]
+            m.d.sync += d.loaded.eq(value)
+        if valid is None:
+            read()
+        else:
+            with m.If(valid):
+                read()
+        m.d.sync += [d.fetched.eq(1 if valid is None else valid), d.multiplied.eq(d.fetched)]
+        with m.If(d.multiplied):
+            d.add_products()
 
     def _parallel_projection_states(self, m, d):
         """DOT_ALL (the ``C + 1`` dot products at once: a word of every slot read a cycle,
