@@ -20,7 +20,9 @@ own memory organisation allows.
 ``cycles_per_inference``, ``analytic_cycles_per_training_sample`` (and its
 ``analytic_phases``, :func:`cosim.performance.analytic_phases`), ``port_bound_cycles``,
 ``cycles_over_port_bound``, ``clock_mhz``, ``fmax_mhz``, ``samples_per_s`` (at the clock) and
-``samples_per_s_at_fmax``.
+``samples_per_s_at_fmax``; and ``what_if_encoder_inputs_per_cycle``: the analytic model of the
+same samples with an encoder of 4 (or 8) inputs a cycle, everything else as built (a design
+that does not exist: where the waves' pace would move), and its ratio to the port bound.
 """
 
 import argparse
@@ -31,7 +33,7 @@ import torch
 from _common import ROOT, print_table, write_json
 
 from cosim.lockstep import epoch_stream, load_weights
-from cosim.performance import analytic_phases, port_bound, workload
+from cosim.performance import analytic_cycles, analytic_phases, port_bound, workload
 from cosim.verilator import VerilatorTransport
 from hw.formats import DEFAULT_NETWORK as NET
 from hw.formats import ENCODER_SEED, TEST_INDEX_BASE
@@ -46,6 +48,8 @@ BOARDS = {"icebreaker": "iCE40UP5K", "ulx3s-85f": "ECP5-85F"}
 
 
 REFRESH = 64
+# Encoders modelled beside the built one (inputs a cycle)
+WHAT_IF_ENCODERS = (4, 8)
 # The MNIST-size network on the ECP5-85F (`loco build --board ulx3s-85f --sizes 784,128,10`)
 MNIST_BOARD, MNIST_SIZES = "ulx3s-85f", (784, 128, 10)
 
@@ -68,6 +72,7 @@ def measure(net, gateware: dict, data, limit) -> dict:
     state = init_state(net, seed=1)
     load_weights(host, state)
     train, phases, bound = [], [], []
+    what_if = {inputs: [] for inputs in WHAT_IF_ENCODERS}
     for step, intensity, label in epoch_stream(x, y, torch.Generator().manual_seed(1), 0, limit):
         if step % REFRESH == 0:
             host.refresh_bases()
@@ -76,12 +81,15 @@ def measure(net, gateware: dict, data, limit) -> dict:
         work = workload(train_step(net, state, intensity, label, step))
         phases.append(analytic_phases(net, work, gateware))
         bound.append(port_bound(net, work, gateware))
+        for inputs, cycles in what_if.items():
+            cycles.append(analytic_cycles(net, work, gateware, inputs_per_cycle=inputs))
     infer = []
     for k, intensity in enumerate(xt[:limit]):
         host.write_input(intensity.tolist())
         infer.append(host.infer(sample_seed(ENCODER_SEED, TEST_INDEX_BASE + k))["cycles"])
     return {"train": train, "infer": infer, "phases": phases,
-            "analytic": [sum(phase.values()) for phase in phases], "bound": bound}
+            "analytic": [sum(phase.values()) for phase in phases], "bound": bound,
+            "what_if": what_if}
 
 
 def main():
@@ -121,7 +129,11 @@ def main():
             "clock_mhz": clock, "fmax_mhz": fmax,
             "samples_per_s": clock * 1e6 / train_cycles,
             "samples_per_s_at_fmax": fmax * 1e6 / train_cycles if fmax else None,
-            "inferences_per_s": clock * 1e6 / infer_cycles}
+            "inferences_per_s": clock * 1e6 / infer_cycles,
+            "what_if_encoder_inputs_per_cycle": {
+                str(inputs): {"analytic_cycles_per_training_sample": statistics.fmean(cycles),
+                              "over_port_bound": statistics.fmean(cycles) / bound}
+                for inputs, cycles in run["what_if"].items()}}
         at_once = [str(layer) for layer, on in enumerate(gateware["parallel_slots"]) if on]
         rows.append([name, "shared" if shared else "per layer", ",".join(at_once) or "-",
                      ",".join(map(str, gateware["lanes"])), f"{train_cycles:.0f}",
@@ -132,6 +144,15 @@ def main():
     print_table(["board", "update units", "slots at once", "lanes", "cycles/sample", "analytic",
                  "port bound", "cycles / bound", "clock MHz", "Fmax MHz", "samples/s @clock",
                  "samples/s @Fmax"], rows)
+    print_table(["board", "cycles/sample (model)",
+                 *(f"{inputs}-input encoder (model)" for inputs in WHAT_IF_ENCODERS),
+                 *(f"{inputs}-input / bound" for inputs in WHAT_IF_ENCODERS)],
+                [[name, f"{one['analytic_cycles_per_training_sample']:.0f}",
+                  *(f"{what['analytic_cycles_per_training_sample']:.0f}"
+                    for what in one["what_if_encoder_inputs_per_cycle"].values()),
+                  *(f"{what['over_port_bound']:.2f}"
+                    for what in one["what_if_encoder_inputs_per_cycle"].values())]
+                 for name, one in boards.items()])
     write_json("learner_performance", {
         "network": list(NET.sizes), "timesteps": NET.timesteps, "clusters": NET.clusters,
         "boards": boards})

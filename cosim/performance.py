@@ -59,13 +59,14 @@ def _projection(n: int, clusters: int) -> int:
     return (clusters + 1) * (n + 4) + (n + 1) * (clusters + 4) + 1 + n + 3
 
 
-def analytic_cycles(config, work, gateware: dict) -> int:
+def analytic_cycles(config, work, gateware: dict, *, inputs_per_cycle=None) -> int:
     """The learner's cycles for one TRAIN from the blocks' documented formulas: the sum of
     :func:`analytic_phases`."""
-    return sum(analytic_phases(config, work, gateware).values())
+    return sum(analytic_phases(config, work, gateware,
+                               inputs_per_cycle=inputs_per_cycle).values())
 
 
-def analytic_phases(config, work, gateware: dict) -> dict:
+def analytic_phases(config, work, gateware: dict, *, inputs_per_cycle=None) -> dict:
     """The learner's cycles for one TRAIN from the blocks' documented formulas, by phase
     (rank 0: the low-rank stage's cycles are not modelled): per-layer units ``start`` (PASS,
     the signs), ``waves``, ``after_waves`` (the readout, the errors, the update units' rest:
@@ -74,7 +75,10 @@ def analytic_phases(config, work, gateware: dict) -> dict:
     steps run as ``T + L`` waves: in wave
     ``w`` the encoder (``ceil(n0 / e) + 3`` cycles from the wave's start, ``e`` inputs a
     cycle: 2 when layer 0 has lanes) encodes step ``w`` while layer
-    ``l`` computes step ``w - 1 - l``; a wave lasts its slowest stage, plus a cycle."""
+    ``l`` computes step ``w - 1 - l``; a wave lasts its slowest stage, plus a cycle.
+    ``inputs_per_cycle`` (a positive int) asks what an encoder of that many inputs a cycle
+    would give, everything else as built: a model of a design that does not exist, for
+    planning (default: the gateware's own encoder)."""
     if config.learning.rank:
         raise ValueError("The cycle model covers rank 0 only (no low-rank stage)")
     sizes, steps, clusters = config.sizes, config.timesteps, config.clusters
@@ -96,7 +100,13 @@ def analytic_phases(config, work, gateware: dict) -> dict:
         return 1 + rows[layer] * (first + 3) + \
             (rows[layer] if layer == 0 else rows[layer] * (second + 3))
 
-    per_cycle = LearnerCore.inputs_per_cycle(gateware.get("lanes") or (1,) * config.layers)
+    if inputs_per_cycle is None:
+        per_cycle = LearnerCore.inputs_per_cycle(gateware.get("lanes") or (1,) * config.layers)
+    elif isinstance(inputs_per_cycle, int) and not isinstance(inputs_per_cycle, bool) \
+            and inputs_per_cycle > 0:
+        per_cycle = inputs_per_cycle
+    else:
+        raise ValueError(f"Inputs a cycle must be a positive int, not {inputs_per_cycle!r}")
     wave_starts = [0]
     for wave in range(steps + len(layers)):
         stages = [-(-sizes[0] // per_cycle) + 3] if wave < steps else []

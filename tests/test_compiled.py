@@ -18,6 +18,7 @@ from cosim.performance import analytic_cycles, port_bound, workload
 from cosim.verilator import VerilatorError, VerilatorTransport, compile_learner, compile_verilog
 from boards.build import board_gateware
 from hw.formats import DEFAULT_NETWORK, TEST_INDEX_BASE
+from hw.learner import LearnerCore
 from loco_sw.data import load_digits_split
 from loco_sw.golden import init_state, refresh_bases, train_step
 from loco_sw.host import LearnerHost, ProtocolError
@@ -91,6 +92,21 @@ def test_analytic_cycle_model_tracks_the_rtl_counter(gateware):
         analytic = analytic_cycles(config, work, gateware)
         assert abs(analytic / measured - 1) < 0.03, step
         assert port_bound(config, work, gateware) < measured
+        # The what-if of other encoders: the built one's width gives the same model, a wider
+        # one never more cycles.
+        built = LearnerCore.inputs_per_cycle(gateware["lanes"])
+        assert analytic_cycles(config, work, gateware, inputs_per_cycle=built) == analytic
+        assert analytic_cycles(config, work, gateware, inputs_per_cycle=4 * built) <= analytic
+
+
+@pytest.mark.parametrize("bad", [0, -2, 2.0, True, "4"])
+def test_cycle_model_rejects_a_bad_encoder_width(bad):
+    config = DEFAULT_NETWORK
+    stream, _, _ = _digits_stream(1)
+    step, intensity, label = next(iter(stream))
+    work = workload(train_step(config, init_state(config, 1), intensity, label, step))
+    with pytest.raises(ValueError, match="Inputs a cycle must be a positive int"):
+        analytic_cycles(config, work, ULX3S, inputs_per_cycle=bad)
 
 
 @pytest.mark.parametrize("shared_update, samples", [(False, 200), (True, 60)],
