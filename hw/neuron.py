@@ -325,16 +325,12 @@ class LIFCore(LayerComponent):
 
         # Each lane's perturbation sign of the group's neuron, registered: the group changes as
         # ACCUMULATE starts, which lasts two cycles or more before FIRE (the ``m``-way choice
-        # was the head of both builds' critical path, into the membrane sum). With lanes, twice:
-        # the second register can sit by its lane's datapath (the ECP5 build with 16 lanes
-        # missed 50 MHz by 0.01 MHz on 2.7 ns of routing from the one register to a lane).
+        # was the head of both builds' critical path, into the membrane sum).
         signs = [Signal(name=named("sign", b)) for b in range(lanes)]
         chosen = [self.negative[b * rows:(b + 1) * rows].bit_select(group, 1)
                   for b in range(lanes)]
+        m.d.sync += [sign.eq(one) for sign, one in zip(signs, chosen, strict=True)]
         if lanes > 1:
-            early = [Signal(name=named("sign_early", b)) for b in range(lanes)]
-            m.d.sync += [*(e.eq(c) for e, c in zip(early, chosen, strict=True)),
-                         *(s.eq(e) for s, e in zip(signs, early, strict=True))]
             # The passes' controls, which reach every lane, are taken at ``start`` into
             # registers of the core's own (the learner's command register, 4.25 ns of routing
             # away from 32 lanes, headed the ECP5's critical path); they are held while busy.
@@ -342,19 +338,23 @@ class LIFCore(LayerComponent):
             with m.If(~self.busy):
                 m.d.sync += [invert.eq(self.invert), perturb.eq(self.perturb)]
         else:
-            m.d.sync += signs[0].eq(chosen[0])
             invert, perturb = self.invert, self.perturb
 
-        def fire(b):
-            """Lane ``b``'s neuron of this group: (membrane and count to write, spike)."""
+        def membrane_terms(b, pass_):
+            """Lane ``b``'s neuron's terms beside its input sum, from the membrane word on the
+            read port, of pass ``pass_``: (leaked membrane, perturbation, old spike count)."""
             sigma = cfg.noise_amplitude_raw
-            v_rd = v_rds[b]
-            v_old  = Mux(first, 0, v_rd.data.v)
-            count_old = Mux(first, 0, v_rd.data.count)
-            negative = signs[b] ^ invert.bit_select(this_pass, 1)
-            noise  = Mux(perturb.bit_select(this_pass, 1), Mux(negative, -sigma, sigma), 0)
-            current = accs[b] + noise
+            v_old  = Mux(first, 0, v_rds[b].data.v)
+            count_old = Mux(first, 0, v_rds[b].data.count)
+            negative = signs[b] ^ invert.bit_select(pass_, 1)
+            noise  = Mux(perturb.bit_select(pass_, 1), Mux(negative, -sigma, sigma), 0)
             v_leak = v_old - (v_old >> lif.leak_shift) if lif.leak_shift else v_old
+            return v_leak, noise, count_old
+
+        def single_stage_fire(b):
+            """Lane ``b``'s neuron of this group: (membrane and count to write, spike)."""
+            v_leak, noise, count_old = membrane_terms(b, this_pass)
+            current = accs[b] + noise
             v_sum  = Signal(fixed.shape(lif.membrane), name=named("v_sum", b))
             m.d.comb += v_sum.eq(fixed.saturate(v_leak + current, lif.membrane))
             if lif.spiking:
@@ -364,6 +364,8 @@ class LIFCore(LayerComponent):
                 spike, v_next = C(0), v_sum
             return v_next, count_old + spike, spike
 
+        fire = self._staged_fire(m, named, accs, membrane_terms, read_pass) if lanes > 1 \
+            else single_stage_fire
         if self._listed:
             load, issue = self._listed_reader(m, weight_addr, base)
         else:
@@ -387,6 +389,10 @@ class LIFCore(LayerComponent):
                 # arrives a cycle later and is added then, so reads and adds overlap.
                 more = issue()
                 m.d.sync += fetched.eq(more)
+                if lanes > 1 and self._listed:
+                    # Staged: pass 1's membrane word is read in the last cycle, for its terms.
+                    with m.If(fetched & ~more & both):
+                        m.d.comb += read_pass.eq(1)
                 with m.If(fetched):
                     m.d.sync += [acc.eq(acc + (w_rd.data >> cfg.weight_shift))
                                  for acc, w_rd in zip(accs, w_rds, strict=True)]
@@ -422,6 +428,46 @@ class LIFCore(LayerComponent):
                                  *restart(0)]
                     m.next = "ACCUMULATE"
         return m
+
+    def _staged_fire(self, m, named, accs, membrane_terms, read_pass):
+        """With lanes, FIRE in two stages: each cycle every lane registers its neuron's terms
+        beside the input sum (leaked membrane plus perturbation, that minus the threshold, the
+        old count) from the membrane word on its read port, of the pass read the cycle before
+        (``read_pass``, registered); FIRE adds the sum to them (one adder deep: the membrane
+        read, leak and perturbation were the ECP5 build's critical path). The word a FIRE
+        needs is read from two cycles before it (ACCUMULATE lasts two or more; listed, pass
+        1's in ACCUMULATE's last cycle). Returns ``fire(b)`` as the one-stage FIRE's, the
+        same results: a spike is ``v_leak + I > threshold`` (the saturated sum is above the
+        threshold exactly then, the threshold being below the membrane's maximum), and the
+        soft reset ``min(v_leak + I - threshold, max - threshold)``."""
+        lif = self._config.lif(self._layer)
+        fmt, data_pass = lif.membrane, Signal()
+        m.d.sync += data_pass.eq(read_pass)
+        staged = []
+        for b, acc in enumerate(accs):
+            v_leak, noise, count_old = membrane_terms(b, data_pass)
+            held_v = Signal((v_leak + noise).shape(), name=named("held_v", b))
+            held_count = Signal(count_old.shape(), name=named("held_count", b))
+            m.d.sync += [held_v.eq(v_leak + noise), held_count.eq(count_old)]
+            held_over = None
+            if lif.spiking:
+                held_over = Signal((v_leak + noise - lif.threshold_raw).shape(),
+                                   name=named("held_over", b))
+                m.d.sync += held_over.eq(v_leak + noise - lif.threshold_raw)
+            staged.append((acc, held_v, held_count, held_over))
+
+        def fire(b):
+            acc, held_v, held_count, held_over = staged[b]
+            v_sum = Signal(fixed.shape(fmt), name=named("v_sum", b))
+            m.d.comb += v_sum.eq(fixed.saturate(acc + held_v, fmt))
+            if not lif.spiking:
+                return v_sum, held_count, C(0)
+            over = Signal((acc + held_over).shape(), name=named("over", b))   # sum - threshold
+            m.d.comb += over.eq(acc + held_over)
+            spike = ~over[-1] & over.any() if lif.threshold_raw < fmt.max_raw else C(0)
+            top = fmt.max_raw - lif.threshold_raw
+            return Mux(spike, Mux(over > top, top, over), v_sum), held_count + spike, spike
+        return fire
 
     def _vector_reader(self, m, address, base):
         """Vector inputs: the pending spikes of the pass, bias on top, lowest first. Returns

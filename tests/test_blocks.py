@@ -32,17 +32,26 @@ LANES = {"encoder": ENCODER_SEED, "perturb": PERTURB_SEED}
 
 # An odd number of inputs: the last pair of appends is a single one.
 ODD = dataclasses.replace(SMALL, sizes=(11, 6, 3))
+# The threshold at the membrane's maximum: the saturated membrane never exceeds it, so no
+# neuron may fire however large its input (the staged FIRE of lanes decides on the sum).
+TOP = dataclasses.replace(NARROW, hidden=dataclasses.replace(
+    NARROW.hidden, threshold=NARROW.hidden.membrane.max_raw / NARROW.hidden.membrane.one))
 
 
 @pytest.mark.parametrize("config, layer, listed, lanes, appends",
                          [(SMALL, 0, True, 1, 1), (SMALL, 0, False, 1, 1), (SMALL, 1, False, 1, 1),
                           (NARROW, 0, True, 1, 1), (NARROW, 1, False, 1, 1),
                           (SMALL, 0, True, 2, 1), (SMALL, 0, False, 3, 1), (SMALL, 1, False, 2, 1),
-                          (SMALL, 0, True, 2, 2), (ODD, 0, True, 1, 2)],
+                          (SMALL, 0, True, 2, 2), (ODD, 0, True, 1, 2),
+                          (NARROW, 0, True, 2, 2), (NARROW, 0, False, 3, 1),
+                          (NARROW, 1, False, 2, 1), (TOP, 0, True, 2, 1), (TOP, 0, True, 1, 1)],
                          ids=["small-lif-listed", "small-lif", "small-readout",
                               "narrow-lif-listed", "narrow-readout", "small-lif-listed-2-lanes",
                               "small-lif-3-lanes", "small-readout-2-lanes-one-partial",
-                              "small-lif-listed-2-lanes-2-appends", "odd-lif-listed-2-appends"])
+                              "small-lif-listed-2-lanes-2-appends", "odd-lif-listed-2-appends",
+                              "narrow-lif-listed-2-lanes-2-appends", "narrow-lif-3-lanes",
+                              "narrow-readout-2-lanes", "top-threshold-listed-2-lanes",
+                              "top-threshold-listed"])
 def test_lif_core_matches_golden(config, layer, listed, lanes, appends, request):
     vectors = lif_vectors(config, layer, runs=100, seed=0x10C0, same_inputs=listed)
     assert len(vectors["steps"]) * config.sizes[layer + 1] >= 1000   # thousands of words
@@ -56,13 +65,15 @@ def test_lif_core_default_size(request):
               name=request.node.name, listed_inputs=True)
 
 
+@pytest.mark.parametrize("lanes", [1, 3], ids=["one-lane", "3-lanes"])
 @pytest.mark.parametrize("density", [0.0, 1.0], ids=["zero-input", "all-spike"])
-def test_lif_core_corner_inputs(density, request):
+def test_lif_core_corner_inputs(density, lanes, request):
     vectors = lif_vectors(SMALL, 0, runs=4, seed=5, density=density, weight_range=1.0)
-    check_lif(SMALL, 0, vectors, name=request.node.name)
+    check_lif(SMALL, 0, vectors, name=request.node.name, lanes=lanes)
 
 
-def test_lif_core_reaches_threshold_exactly(request):
+@pytest.mark.parametrize("lanes", [1, 2], ids=["one-lane", "2-lanes"])
+def test_lif_core_reaches_threshold_exactly(lanes, request):
     # Two inputs of weight threshold / 2, no bias: the first step lands exactly on the threshold
     # and must not fire (strict >); the leak then keeps it below until the next input.
     config = dataclasses.replace(SMALL, sizes=(2, 2, 2))
@@ -71,7 +82,7 @@ def test_lif_core_reaches_threshold_exactly(request):
     vectors = lif_vectors(config, 0, runs=2, seed=1, density=1.0, init=init, perturb=False)
     assert vectors["steps"][0]["spikes_out"][0] == 0
     assert vectors["steps"][1]["spikes_out"][0] == 0b11
-    check_lif(config, 0, vectors, name=request.node.name)
+    check_lif(config, 0, vectors, name=request.node.name, lanes=lanes)
 
 
 @pytest.mark.parametrize("lanes, appends", [(1, 1), (2, 1), (4, 1), (2, 2)],
