@@ -97,8 +97,10 @@ class LIFCore(LayerComponent):
     holds neurons ``b g ... b g + g - 1``, their weight rows in a memory of its own and their
     membranes in another. Every lane reads the same word (its neuron's weight of the same input)
     each cycle and fires its neuron in the same cycle, so a step takes ``g`` neuron times
-    instead of ``m``. The weight port keeps the flat row-major addresses (lane and word found
-    by comparing the address with constants), so the update unit and the host do not change.
+    instead of ``m``; their FIRE runs in two stages (the terms beside the input sum registered
+    the cycle before: :meth:`_staged_fire`), in the same cycles. The weight port keeps the flat
+    row-major addresses (lane and word found by comparing the address with constants), so the
+    update unit and the host do not change.
     With ``lane_port`` a second port, ``lane_weights``, reaches the same word of every lane at
     once (an update unit that changes a row of every lane at a time); while its ``active`` is
     high it drives the memories instead of ``weights``.
