@@ -56,9 +56,10 @@ BOARDS = {
     # iCE40UP5K, 12 MHz oscillator; 18 MHz: every nextpnr seed reached 18.9-19.5 MHz
     "icebreaker": Board(ICEBreakerPlatform, "loco.bin", True, (1, 1), (1, 1), 18.0, 18.0,
                          ice40_pll),
-    # ECP5 LFE5U-85F, 25 MHz oscillator; 45 MHz: the membrane datapath (FIRE) placed at 50.23 and
-    # 49.01 MHz (seeds 1, 2) before the update units started on the counts, 46.91 after (seed 2)
-    "ulx3s-85f":  Board(ULX3S_85F_Platform, "loco.bit", False, (32, 8), (8, 8), 45.0, 40.0,
+    # ECP5 LFE5U-85F, 25 MHz oscillator; 50 MHz: with the staged FIRE placed at 52.75 MHz
+    # (seed 1; the one-stage FIRE headed the path at 46.91-49.29); the host's weight read-back
+    # heads it now
+    "ulx3s-85f":  Board(ULX3S_85F_Platform, "loco.bit", False, (32, 8), (8, 8), 50.0, 40.0,
                          ecp5_pll),
 }
 # What a board's network leaves out of DEFAULT_NETWORK to fit (docs/design.md): the UP5K has no

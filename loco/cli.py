@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--rank", type=int, help="low-rank part on, rank R (default: off)")
         p.add_argument("--clock", type=float, metavar="MHZ",
                        help="the learner's clock from the PLL (default: the board's, "
-                            "icebreaker 18, ulx3s-85f 45; 40 above 256 inputs)")
+                            "icebreaker 18, ulx3s-85f 50; 40 above 256 inputs)")
         p.add_argument("--seed", type=positive_int, default=1,
                        help="nextpnr's placement seed (default 1)")
         p.set_defaults(run=_build, program=name == "program")

@@ -96,7 +96,7 @@ def test_pll_settings_make_the_clock_exactly():
         ecp5_pll(25, 1000)
     assert board_clock("icebreaker") == 18.0 and board_clock("ulx3s-85f", 25) == 25.0
     mnist = board_config("ulx3s-85f", [784, 128, 10])
-    assert board_clock("ulx3s-85f") == 45.0 and board_clock("ulx3s-85f", config=mnist) == 40.0
+    assert board_clock("ulx3s-85f") == 50.0 and board_clock("ulx3s-85f", config=mnist) == 40.0
     with pytest.raises(ValueError, match=r"^The iCE40 PLL cannot make exactly 19\.1 MHz"):
         board_clock("icebreaker", 19.1)
 
