@@ -109,6 +109,7 @@ def main():
         run = measure(net, gateware, (to_intensity(x), y, to_intensity(xt), yt), limit)
         train_cycles, analytic = statistics.fmean(run["train"]), statistics.fmean(run["analytic"])
         bound = statistics.fmean(run["bound"])
+        what_if = {inputs: statistics.fmean(cycles) for inputs, cycles in run["what_if"].items()}
         infer_cycles = statistics.fmean(run["infer"])
         report = ROOT / "build" / name / "report.json"
         built = json.loads(report.read_text()) if report.exists() else {}
@@ -131,9 +132,9 @@ def main():
             "samples_per_s_at_fmax": fmax * 1e6 / train_cycles if fmax else None,
             "inferences_per_s": clock * 1e6 / infer_cycles,
             "what_if_encoder_inputs_per_cycle": {
-                str(inputs): {"analytic_cycles_per_training_sample": statistics.fmean(cycles),
-                              "over_port_bound": statistics.fmean(cycles) / bound}
-                for inputs, cycles in run["what_if"].items()}}
+                str(inputs): {"analytic_cycles_per_training_sample": cycles,
+                              "over_port_bound": cycles / bound}
+                for inputs, cycles in what_if.items()}}
         at_once = [str(layer) for layer, on in enumerate(gateware["parallel_slots"]) if on]
         rows.append([name, "shared" if shared else "per layer", ",".join(at_once) or "-",
                      ",".join(map(str, gateware["lanes"])), f"{train_cycles:.0f}",

@@ -10,7 +10,8 @@ their path in the component's signature, ``"weights.waddr"``. The adapter's verb
 ``await tick()``                          one clock edge; inputs and outputs are settled after it
 ``await wait_while(name)``                edges until ``name`` is 0
 ``await write_port(addr, data, we, words)``  ``words`` at addresses 0, 1, ... one a cycle
-``await read_port(addr, data, count, signed=False)``  data one cycle after its address
+``await read_port(addr, data, count, signed=False, latency=1)``  data ``latency`` cycles
+                                          after its address
 ``await stream_put(name, payload)``       valid/ready, after a random number of idle cycles
 ``await stream_get(name) -> int``         ready with random stalls (back-pressure)
 ``serve_memory(name, words)``             a synchronous memory on a weight port, in place on
@@ -19,7 +20,7 @@ their path in the component's signature, ``"weights.waddr"``. The adapter's verb
 The idle and stall pattern comes from the adapter's seeded ``random.Random``: a run repeats.
 """
 
-from hw.learner import Command
+from hw.learner import WEIGHTS_READ_LATENCY, Command
 from hw.protocol import ACK, NAK, Error, Opcode, encode, identity_bytes, word_bytes
 
 __all__ = ["BenchVerbs", "lif_bench", "projector_bench", "noise_bench", "learner_bench",
@@ -51,11 +52,14 @@ class BenchVerbs:
             await self.tick()
         self.set(we, 0)
 
-    async def read_port(self, addr, data, count, signed=False) -> list:
+    async def read_port(self, addr, data, count, signed=False, latency=1) -> list:
+        """Words ``0 .. count - 1`` of a synchronous read port, each ``latency`` cycles after
+        its address."""
         words = []
         for address in range(count):
             self.set(addr, address)
-            await self.tick()
+            for _ in range(latency):
+                await self.tick()
             words.append(self.get(data, signed))
         return words
 
@@ -234,7 +238,8 @@ async def learner_bench(bench, config, vectors, *, infer_every=0):
         assert outputs == sample["outputs"], f"sample {index}: outputs {outputs}"
         for layer, want in enumerate(sample["weights"]):
             bench.set("weights.layer", layer)
-            got = await bench.read_port("weights.addr", "weights.rdata", len(want), signed=True)
+            got = await bench.read_port("weights.addr", "weights.rdata", len(want), signed=True,
+                                        latency=WEIGHTS_READ_LATENCY)
             bad = [a for a, (g, w) in enumerate(zip(got, want, strict=True)) if g != w]
             assert not bad, (f"sample {index} layer {layer}: weight word {bad[0]} is "
                              f"{got[bad[0]]}, want {want[bad[0]]}")

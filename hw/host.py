@@ -11,7 +11,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .formats import NetworkConfig
-from .learner import Command, LearnerCore
+from .learner import WEIGHTS_READ_LATENCY, Command, LearnerCore
 from .protocol import (ACK, COMMANDS, FLAG_CENTROID, FLAG_PROJECTOR, FLAG_STEP_SHIFT, MEMORIES,
                        NAK, STREAM_TIMEOUT_CYCLES, Error, Opcode, argument_bytes, identity_bytes,
                        memory_words, word_bytes)
@@ -390,14 +390,20 @@ class HostInterface(wiring.Component):
 
     def _send(self, m, r, learner):
         """Replies: the status byte and fixed fields (SEND), the words of a read one by one
-        (READ_ITEM, READ_LATCH, SEND again), the PING identity (SEND_IDENTITY)."""
+        (READ_ITEM, READ_WAIT_<k>, READ_LATCH, SEND again), the PING identity (SEND_IDENTITY)."""
         cfg, learn = self._config, self._config.learning
+        # The address is on the ports from READ_ITEM on; the word is there a cycle later, a
+        # weight WEIGHTS_READ_LATENCY cycles later: every read waits for the slowest.
+        waits = [f"READ_WAIT_{k}" for k in range(WEIGHTS_READ_LATENCY - 1)]
+        latch = [*waits, "READ_LATCH"]
         with m.State("READ_ITEM"):
-            # The address is on the ports now; the word is there a cycle later.
             with m.If(r.remaining == 0):
                 m.next = "IDLE"
             with m.Else():
-                m.next = "READ_LATCH"
+                m.next = latch[0]
+        for state, after in zip(waits, latch[1:], strict=True):
+            with m.State(state):
+                m.next = after
         with m.State("READ_LATCH"):
             sources = {Opcode.READ_WEIGHTS: (learner.weights.rdata, learn.master),
                        Opcode.READ_CENTROIDS: (learner.projector.centroid_rdata, learn.vector),

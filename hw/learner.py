@@ -17,7 +17,13 @@ from .noise import NoiseGenerator
 from .projector import ProjectorUpdate
 
 
-__all__ = ["Command", "LearnerCore", "host_ports", "WeightPortArbiter", "ReadoutUnit"]
+__all__ = ["Command", "LearnerCore", "host_ports", "WeightPortArbiter", "ReadoutUnit",
+           "WEIGHTS_READ_LATENCY"]
+
+
+# Cycles from a host weight address to its data (:func:`host_ports`): the word is registered
+# beside its memory first (``WeightPortArbiter``).
+WEIGHTS_READ_LATENCY = 2
 
 
 class Command(enum.Enum, shape=2):
@@ -30,8 +36,8 @@ class Command(enum.Enum, shape=2):
 
 def host_ports(config: NetworkConfig) -> dict:
     """:class:`LearnerCore`'s memory ports as its host sees them (the learner's members are
-    these, flipped); every read's data comes a cycle after its address, and the ports are
-    honoured only while the learner is idle.
+    these, flipped); every read's data comes a cycle after its address (a weight's two:
+    :data:`WEIGHTS_READ_LATENCY`), and the ports are honoured only while the learner is idle.
 
     * ``inputs``: ``addr``, ``data`` (``ENCODER_BITS``), ``we``: the ``n0`` input intensities;
     * ``weights``: ``layer``, ``addr`` -> ``rdata``; ``wdata``, ``we``: master weight words;
@@ -79,7 +85,7 @@ class WeightPortArbiter(wiring.Component):
     Members
     -------
     busy, feed_layer : ``In``           the learner's state
-    host_layer, host_addr, host_wdata, host_we : ``In``; host_rdata : ``Out`` (a cycle later)
+    host_layer, host_addr, host_wdata, host_we : ``In``; host_rdata : ``Out`` (two cycles later)
     core<l> : ``Out(weight_port_signature)``  to layer ``l``'s memory
     unit<g> : ``In(weight_port_signature)``   from update unit ``g``
     """
@@ -123,7 +129,17 @@ class WeightPortArbiter(wiring.Component):
                     cores[l].wdata.eq(Mux(host, self.host_wdata, unit.wdata)),
                     cores[l].we.eq(Mux(host, self.host_we, unit.we & mine)),
                 ]
-        m.d.comb += self.host_rdata.eq(Array(core.rdata for core in cores)[self.host_layer])
+        # Every host read takes two cycles: a lane layer's core registers each lane's word
+        # itself (LIFCore's ``lane_port``); the other layers' words are registered here.
+        words = [core.rdata for core in cores]
+        plain = [l for l in range(len(cores)) if l not in self._lane_layers]
+        if plain:
+            held = Signal.like(self.host_rdata)
+            m.d.sync += held.eq(Array(words)[self.host_layer])
+            for l in plain:
+                words[l] = held
+        m.d.comb += self.host_rdata.eq(held if len(plain) == len(cores) else
+                                       Array(words)[self.host_layer])
         return m
 
 

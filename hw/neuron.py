@@ -152,7 +152,9 @@ class LIFCore(LayerComponent):
         Membrane and spike count (since the last ``first`` step) read port of pass ``v_pass``,
         data one cycle after the address, valid while idle.
     weights : ``In(weight_port_signature(m * (n + 1), master))``
-        Master weight port for the learning unit; honoured only while idle.
+        Master weight port for the learning unit; honoured only while idle. With ``lane_port``
+        it is the host's alone, and ``rdata`` comes two cycles after ``raddr`` (each lane's
+        word registered before the lane is chosen).
     lane_weights : ``In(lane_port_signature(lanes, g * (n + 1), master))``
         With ``lane_port``: the same word of every lane at once (lane ``b``'s word ``k (n + 1)
         + j`` is weight ``j`` of neuron ``b g + k``); honoured only while idle.
@@ -318,9 +320,18 @@ class LIFCore(LayerComponent):
                                      Cat(self.v_pass, v_local))),
             ]
         v_word = Array(v_rd.data for v_rd in v_rds)[v_data_lane] if lanes > 1 else v_rds[0].data
+        words, words_lane = [w_rd.data for w_rd in w_rds], rdata_lane
+        if self._lane_port:
+            # The flat port is the host's alone: each lane's read data registered beside its
+            # memory before the lane is chosen (the memories, spread over the die, into the
+            # host's reply register were the ECP5 build's critical path).
+            words = [Signal.like(w_rd.data, name=named("host_word", b))
+                     for b, w_rd in enumerate(w_rds)]
+            words_lane = Signal.like(rdata_lane)
+            m.d.sync += [*(word.eq(w_rd.data) for word, w_rd in zip(words, w_rds, strict=True)),
+                         words_lane.eq(rdata_lane)]
         m.d.comb += [
-            self.weights.rdata.eq(Array(w_rd.data for w_rd in w_rds)[rdata_lane]
-                                  if lanes > 1 else w_rds[0].data),
+            self.weights.rdata.eq(Array(words)[words_lane] if lanes > 1 else words[0]),
             self.v_data.eq(v_word.v),
             self.count_data.eq(v_word.count),
         ]
@@ -448,14 +459,15 @@ class LIFCore(LayerComponent):
         staged = []
         for b, acc in enumerate(accs):
             v_leak, noise, count_old = membrane_terms(b, data_pass)
-            held_v = Signal((v_leak + noise).shape(), name=named("held_v", b))
+            perturbed = v_leak + noise
+            held_v = Signal(perturbed.shape(), name=named("held_v", b))
             held_count = Signal(count_old.shape(), name=named("held_count", b))
-            m.d.sync += [held_v.eq(v_leak + noise), held_count.eq(count_old)]
+            m.d.sync += [held_v.eq(perturbed), held_count.eq(count_old)]
             held_over = None
             if lif.spiking:
-                held_over = Signal((v_leak + noise - lif.threshold_raw).shape(),
-                                   name=named("held_over", b))
-                m.d.sync += held_over.eq(v_leak + noise - lif.threshold_raw)
+                over_threshold = perturbed - lif.threshold_raw
+                held_over = Signal(over_threshold.shape(), name=named("held_over", b))
+                m.d.sync += held_over.eq(over_threshold)
             staged.append((acc, held_v, held_count, held_over))
 
         def fire(b):
