@@ -148,9 +148,11 @@ def check_noise(lanes, vectors, *, name):
 def check_learner(config, vectors, *, name, infer_every=0, shared_update=False, lanes=None,
                   parallel_slots=None):
     """Returns the RTL cycle counter per command: ``{"train": [...], "infer": [...]}``."""
-    bench = AmaranthBench(LearnerCore(config, shared_update=shared_update, lanes=lanes,
-                                      parallel_slots=parallel_slots))
-    return bench.run(benches.learner_bench, config, vectors, infer_every=infer_every, name=name)
+    learner = LearnerCore(config, shared_update=shared_update, lanes=lanes,
+                          parallel_slots=parallel_slots)
+    return AmaranthBench(learner).run(benches.learner_bench, config, vectors,
+                                      weights_latency=learner.weights_read_latency,
+                                      infer_every=infer_every, name=name)
 
 
 def check_host(config, *, name, seed=0):

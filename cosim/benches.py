@@ -20,7 +20,7 @@ their path in the component's signature, ``"weights.waddr"``. The adapter's verb
 The idle and stall pattern comes from the adapter's seeded ``random.Random``: a run repeats.
 """
 
-from hw.learner import WEIGHTS_READ_LATENCY, Command
+from hw.learner import Command
 from hw.protocol import ACK, NAK, Error, Opcode, encode, identity_bytes, word_bytes
 
 __all__ = ["BenchVerbs", "lif_bench", "projector_bench", "noise_bench", "learner_bench",
@@ -196,11 +196,13 @@ async def noise_bench(bench, lanes, vectors):
         await bench.tick()
 
 
-async def learner_bench(bench, config, vectors, *, infer_every=0):
+async def learner_bench(bench, config, vectors, *, weights_latency, infer_every=0):
     """A :class:`hw.learner.LearnerCore` (built with zero weights) trained online: the initial
     weights and every refreshed basis written through its ports, then per sample the
     prediction, delta, first-pass outputs and every master word compared (and an INFER's
-    prediction every ``infer_every`` samples). Returns the RTL cycle counter per command."""
+    prediction every ``infer_every`` samples); weights are read ``weights_latency`` cycles
+    after their address (the learner's ``weights_read_latency``). Returns the RTL cycle
+    counter per command."""
     cycles = {"train": [], "infer": []}
 
     async def command(which):
@@ -239,7 +241,7 @@ async def learner_bench(bench, config, vectors, *, infer_every=0):
         for layer, want in enumerate(sample["weights"]):
             bench.set("weights.layer", layer)
             got = await bench.read_port("weights.addr", "weights.rdata", len(want), signed=True,
-                                        latency=WEIGHTS_READ_LATENCY)
+                                        latency=weights_latency)
             bad = [a for a, (g, w) in enumerate(zip(got, want, strict=True)) if g != w]
             assert not bad, (f"sample {index} layer {layer}: weight word {bad[0]} is "
                              f"{got[bad[0]]}, want {want[bad[0]]}")

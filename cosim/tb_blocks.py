@@ -152,7 +152,8 @@ async def learner_matches_golden(dut):
     vectors = learner_vectors(config, samples=samples, seed=seed,
                               refresh=int(os.environ.get("LOCO_REFRESH", "4")))
     bench = await _started(dut, "start", "inputs.we", "projector.basis_we", "weights.we")
-    await benches.learner_bench(bench, config, vectors)
+    await benches.learner_bench(bench, config, vectors,
+                                weights_latency=int(os.environ["LOCO_WEIGHTS_LATENCY"]))
 
 
 @cocotb.test()

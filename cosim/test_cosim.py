@@ -71,14 +71,20 @@ def test_wrong_golden_parameter_fails_under_cocotb():
 LEARNER = dataclasses.replace(DEFAULT_NETWORK, sizes=(12, 6, 4), timesteps=8, clusters=4)
 
 
+def _learner_env(learner, *args):
+    return {**_env(learner.config, 0, *args),
+            "LOCO_WEIGHTS_LATENCY": str(learner.weights_read_latency)}
+
+
 def test_learner_training_run():
-    _run(LearnerCore(LEARNER), "learner", "learner_matches_golden", "small",
-         _env(LEARNER, 0, 5, 12))
+    learner = LearnerCore(LEARNER)
+    _run(learner, "learner", "learner_matches_golden", "small", _learner_env(learner, 5, 12))
 
 
 def test_learner_default_size():
-    _run(LearnerCore(DEFAULT_NETWORK), "learner", "learner_matches_golden", "default",
-         {**_env(DEFAULT_NETWORK, 0, 1, 2), "LOCO_REFRESH": "1"})
+    learner = LearnerCore(DEFAULT_NETWORK)
+    _run(learner, "learner", "learner_matches_golden", "default",
+         {**_learner_env(learner, 1, 2), "LOCO_REFRESH": "1"})
 
 
 def test_host_streams_with_idle_cycles_and_back_pressure():

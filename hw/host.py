@@ -11,7 +11,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .formats import NetworkConfig
-from .learner import WEIGHTS_READ_LATENCY, Command, LearnerCore
+from .learner import Command, LearnerCore
 from .protocol import (ACK, COMMANDS, FLAG_CENTROID, FLAG_PROJECTOR, FLAG_STEP_SHIFT, MEMORIES,
                        NAK, STREAM_TIMEOUT_CYCLES, Error, Opcode, argument_bytes, identity_bytes,
                        memory_words, word_bytes)
@@ -393,8 +393,8 @@ class HostInterface(wiring.Component):
         (READ_ITEM, READ_WAIT_<k>, READ_LATCH, SEND again), the PING identity (SEND_IDENTITY)."""
         cfg, learn = self._config, self._config.learning
         # The address is on the ports from READ_ITEM on; the word is there a cycle later, a
-        # weight WEIGHTS_READ_LATENCY cycles later: every read waits for the slowest.
-        waits = [f"READ_WAIT_{k}" for k in range(WEIGHTS_READ_LATENCY - 1)]
+        # weight ``weights_read_latency`` cycles later: every read waits for the slowest.
+        waits = [f"READ_WAIT_{k}" for k in range(learner.weights_read_latency - 1)]
         latch = [*waits, "READ_LATCH"]
         with m.State("READ_ITEM"):
             with m.If(r.remaining == 0):

@@ -17,13 +17,7 @@ from .noise import NoiseGenerator
 from .projector import ProjectorUpdate
 
 
-__all__ = ["Command", "LearnerCore", "host_ports", "WeightPortArbiter", "ReadoutUnit",
-           "WEIGHTS_READ_LATENCY"]
-
-
-# Cycles from a host weight address to its data (:func:`host_ports`): the word is registered
-# beside its memory first (``WeightPortArbiter``).
-WEIGHTS_READ_LATENCY = 2
+__all__ = ["Command", "LearnerCore", "host_ports", "WeightPortArbiter", "ReadoutUnit"]
 
 
 class Command(enum.Enum, shape=2):
@@ -36,8 +30,9 @@ class Command(enum.Enum, shape=2):
 
 def host_ports(config: NetworkConfig) -> dict:
     """:class:`LearnerCore`'s memory ports as its host sees them (the learner's members are
-    these, flipped); every read's data comes a cycle after its address (a weight's two:
-    :data:`WEIGHTS_READ_LATENCY`), and the ports are honoured only while the learner is idle.
+    these, flipped); every read's data comes a cycle after its address (a weight's
+    :attr:`LearnerCore.weights_read_latency` cycles after), and the ports are honoured only
+    while the learner is idle.
 
     * ``inputs``: ``addr``, ``data`` (``ENCODER_BITS``), ``we``: the ``n0`` input intensities;
     * ``weights``: ``layer``, ``addr`` -> ``rdata``; ``wdata``, ``we``: master weight words;
@@ -85,7 +80,8 @@ class WeightPortArbiter(wiring.Component):
     Members
     -------
     busy, feed_layer : ``In``           the learner's state
-    host_layer, host_addr, host_wdata, host_we : ``In``; host_rdata : ``Out`` (two cycles later)
+    host_layer, host_addr, host_wdata, host_we : ``In``; host_rdata : ``Out``
+        (:meth:`read_latency` cycles later)
     core<l> : ``Out(weight_port_signature)``  to layer ``l``'s memory
     unit<g> : ``In(weight_port_signature)``   from update unit ``g``
     """
@@ -129,18 +125,21 @@ class WeightPortArbiter(wiring.Component):
                     cores[l].wdata.eq(Mux(host, self.host_wdata, unit.wdata)),
                     cores[l].we.eq(Mux(host, self.host_we, unit.we & mine)),
                 ]
-        # Every host read takes two cycles: a lane layer's core registers each lane's word
-        # itself (LIFCore's ``lane_port``); the other layers' words are registered here.
+        # With lane layers a host read takes two cycles: their cores register each lane's
+        # word themselves (LIFCore's ``lane_port``); the other layers' words are registered
+        # here, to match.
         words = [core.rdata for core in cores]
-        plain = [l for l in range(len(cores)) if l not in self._lane_layers]
-        if plain:
+        if self._lane_layers and len(self._lane_layers) < len(cores):
             held = Signal.like(self.host_rdata)
             m.d.sync += held.eq(Array(words)[self.host_layer])
-            for l in plain:
-                words[l] = held
-        m.d.comb += self.host_rdata.eq(held if len(plain) == len(cores) else
-                                       Array(words)[self.host_layer])
+            words = [word if l in self._lane_layers else held for l, word in enumerate(words)]
+        m.d.comb += self.host_rdata.eq(Array(words)[self.host_layer])
         return m
+
+    @staticmethod
+    def read_latency(lane_layers) -> int:
+        """Cycles from ``host_addr`` to ``host_rdata``: 2 with any ``lane_layers``, else 1."""
+        return 2 if lane_layers else 1
 
 
 class ReadoutUnit(wiring.Component):
@@ -328,6 +327,17 @@ class LearnerCore(wiring.Component):
     def config(self):
         return self._config
 
+    @property
+    def weights_read_latency(self) -> int:
+        """Cycles from ``weights.addr`` to ``weights.rdata`` (:func:`host_ports`): 2 where a
+        layer's update unit reaches its lanes directly (the host's word then registered
+        beside its memory), else 1."""
+        return WeightPortArbiter.read_latency(self._lane_layers())
+
+    def _lane_layers(self):
+        """The layers whose unit of its own updates a row of every lane at once."""
+        return {l for l in range(self._config.layers) if not self._shared and self._lanes[l] > 1}
+
     @staticmethod
     def inputs_per_cycle(lanes) -> int:
         """Inputs the encoder takes a cycle with neuron ``lanes`` per layer: two when layer 0
@@ -341,7 +351,7 @@ class LearnerCore(wiring.Component):
         pairs = self.inputs_per_cycle(self._lanes) == 2
         m.submodules.noise = noise = NoiseGenerator(paired=("encoder",) if pairs else ())
         # A unit of its own updates a row of every lane of its layer at once.
-        lane_layers = {l for l in range(layers) if not self._shared and self._lanes[l] > 1}
+        lane_layers = self._lane_layers()
         cores = []
         for l in range(layers):
             init = self._init[l] if self._init is not None else None

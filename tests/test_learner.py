@@ -30,8 +30,10 @@ def test_shared_update_unit_is_bit_exact(config, request):
     check_learner(config, vectors, name=request.node.name, shared_update=True)
 
 
-@pytest.mark.parametrize("config, lanes", [(SMALL, (3, 4)), (DEEP, (2, 3, 2)), (ODD, (3, 2))],
-                         ids=["small-3-4", "deep-2-3-2-one-partial", "odd-inputs-3-2"])
+@pytest.mark.parametrize("config, lanes", [(SMALL, (3, 4)), (DEEP, (2, 3, 2)), (ODD, (3, 2)),
+                                           (SMALL, (3, 1))],
+                         ids=["small-3-4", "deep-2-3-2-one-partial", "odd-inputs-3-2",
+                              "small-3-1-lane-port-in-layer-0-only"])
 def test_neuron_lanes_are_bit_exact(config, lanes, request):
     vectors = learner_vectors(config, samples=12, seed=9, refresh=4)
     cycles = check_learner(config, vectors, name=request.node.name, lanes=lanes, infer_every=4)
@@ -83,3 +85,13 @@ def test_learner_rejects_bad_parameters():
     with pytest.raises(ValueError, match=r"^Parallel slots need one update unit per layer, not "
                                          r"a shared one$"):
         LearnerCore(DEFAULT_NETWORK, shared_update=True, parallel_slots=(True, False))
+
+
+@pytest.mark.parametrize("kwargs, latency", [
+    ({}, 1), ({"lanes": (3, 4)}, 2), ({"lanes": (3, 1)}, 2),
+    ({"lanes": (3, 4), "shared_update": True}, 1)],
+    ids=["one-lane", "lanes", "lanes-in-layer-0", "shared-unit"])
+def test_weight_reads_take_two_cycles_only_where_a_unit_reaches_the_lanes(kwargs, latency):
+    # Where a layer's own unit updates a row of every lane at once, the host's word is
+    # registered beside each lane's memory (the ECP5 build's host read-back path).
+    assert LearnerCore(SMALL, **kwargs).weights_read_latency == latency
