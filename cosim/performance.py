@@ -107,9 +107,12 @@ def analytic_phases(config, work, gateware: dict, *, inputs_per_cycle=None) -> d
         per_cycle = inputs_per_cycle
     else:
         raise ValueError(f"Inputs a cycle must be a positive int, not {inputs_per_cycle!r}")
+    # A TRAIN draws its perturbation signs, one per neuron a cycle, beside wave 0.
+    signs = sum(sizes[1:])
     wave_starts = [0]
     for wave in range(steps + len(layers)):
         stages = [-(-sizes[0] // per_cycle) + 3] if wave < steps else []
+        stages += [signs] if wave == 0 else []
         stages += [core(layer, wave - 1 - layer) for layer in range(len(layers))
                    if 0 <= wave - 1 - layer < steps]
         wave_starts.append(wave_starts[-1] + max(stages) + 1)
@@ -123,9 +126,9 @@ def analytic_phases(config, work, gateware: dict, *, inputs_per_cycle=None) -> d
         return {"waves": passes, "feed": feed, "updates": sum(units)}
     # Per-layer units: layer l's counts fed from wave T + l on (after the layer before's), a
     # word a cycle after an addressing cycle; the unit projects from the cycle after them
-    # (BIAS) while the readout (classes + 1 cycles a pass, then DELTA_ROUND) runs; the
-    # errors follow, layer after layer (FEED_E, m words, NEXT_LAYER); a unit's rows start once
-    # both its projection and its errors are in.
+    # (BIAS) while the readout (classes + 1 cycles a pass, then DELTA_ROUND) runs; then every
+    # layer's errors at once, a word a cycle each (ERRORS, once the counts are all in); a
+    # unit's rows start once both its projection and its errors are in.
     # Early units: with parallel slots the dots run on the loads of the counts (3 cycles drain
     # them) and the centroid moves beside the expansion; then CENTROID_START.
     projections = [3 + (n + 5) + 1 if parallel[layer] else _projection(n, clusters)
@@ -135,13 +138,10 @@ def analytic_phases(config, work, gateware: dict, *, inputs_per_cycle=None) -> d
         addressed = max(fed, wave_starts[steps + layer])
         fed = addressed + n + 1                                      # its BIAS cycle
         ready.append(fed + 1 + projections[layer])
-    feeding = max(passes + 2 * (sizes[-1] + 1) + 1, fed)
-    done = 0
-    for layer, (n, m) in enumerate(layers):
-        last_error = feeding + m
-        done = max(done, max(ready[layer], last_error + 1) + update(layer, n, m))
-        feeding = last_error + 2
-    return {"start": sum(sizes[1:]) + 2, "waves": passes,              # PASS, SIGNS
+    errors = max(passes + 2 * (sizes[-1] + 1) + 1, fed + 1)          # the first ERRORS word
+    done = max(max(ready[layer], errors + m) + update(layer, n, m)
+               for layer, (n, m) in enumerate(layers))
+    return {"start": 2, "waves": passes,                               # IDLE, PASS
             "after_waves": done - passes + 3}                          # units seen, FINISH
 
 

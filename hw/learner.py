@@ -213,6 +213,7 @@ class _Registers:
         sizes, learn = cfg.sizes, cfg.learning
         n0, classes = sizes[0], sizes[-1]
         self.signs     = Signal(sum(sizes[1:]))      # perturbation signs, layer 0 first
+        self.signing   = Signal()                    # drawing them (beside wave 0)
         self.command   = Signal(Command)
         self.noisy     = Signal()                    # reading the second pass's words
         # Wave w: the encoder runs step w, layer l step w - 1 - l (those in range), at once.
@@ -235,27 +236,33 @@ class _Registers:
         self.x_layer   = Signal(range(cfg.layers))
         self.x_feed    = Signal(range(max(sizes) + 1))
         self.x_addressed = Signal()                          # word x_feed's data arrives
+        # Each hidden neuron's error mask (spiked, but not every step), layer 0 first, taken
+        # as its count passes to the next layer's unit; the errors then need no reads.
+        self.masks     = Signal(sum(sizes[1:-1]))
+        self.e_feeds   = [Signal(range(m + 1), name=f"e_feed{l}")   # errors offered per layer
+                          for l, m in enumerate(sizes[1:])]
 
 
 class LearnerCore(wiring.Component):
     """A whole LOCO network on chip, one sample per command.
 
     Per ``TRAIN`` command: the perturbation lane is reseeded with ``perturb_seed`` and one sign
-    per neuron is drawn (layer by layer); the encoder lane is reseeded with ``encoder_seed`` and
-    ``T`` steps run through every layer, each step computing both passes on the same encoded
-    input spikes: a first pass perturbed by ``-xi`` (antithetic, the default; clean with
-    ``antithetic=False``) and a second with ``+xi`` currents, each neuron's layer-0 input sum
-    read once for both. The encoder and the layers work side by side, in ``T + L`` waves: in
-    wave ``w`` the encoder encodes step ``w`` while layer ``l`` computes step ``w - 1 - l``.
-    The readout gives ``delta``; each
-    layer's :class:`ProjectorUpdate` is fed its presynaptic counts and errors, one layer after
-    another (a word a cycle), and the units update their layers *at the same time* (the
-    O(1)-in-depth update): a layer's counts are fed as soon as they are final, during the
-    last waves, and its unit (started early) projects while the waves and the readout run,
-    then takes its errors. With ``shared_update`` one unit takes the layers in turn, fed
-    counts and errors after the readout. ``busy`` falls when all are done. ``INFER`` runs one
-    clean pass. ``prediction`` is the argmax of the first pass's outputs (lowest index on
-    ties). ``step_shift`` is added to the update shifts (the host's step-size schedule).
+    per neuron is drawn (layer by layer, beside the first wave, which no layer needs); the
+    encoder lane is reseeded with ``encoder_seed`` and ``T`` steps run through every layer,
+    each step computing both passes on the same encoded input spikes: a first pass perturbed
+    by ``-xi`` (antithetic, the default; clean with ``antithetic=False``) and a second with
+    ``+xi`` currents, each neuron's layer-0 input sum read once for both. The encoder and the
+    layers work side by side, in ``T + L`` waves: in wave ``w`` the encoder encodes step ``w``
+    while layer ``l`` computes step ``w - 1 - l``. The readout gives ``delta``. Each layer's
+    :class:`ProjectorUpdate` is fed its presynaptic counts as soon as they are final, during
+    the last waves, one layer after another (a word a cycle), and (started early) projects
+    while the waves and the readout run; then every layer's errors are fed at once (a hidden
+    neuron's mask was kept as its count passed to the next layer's unit) and the units update
+    their layers *at the same time* (the O(1)-in-depth update). With ``shared_update`` one
+    unit takes the layers in turn, fed counts and errors after the readout (a hidden error's
+    mask read from its count). ``busy`` falls when all are done. ``INFER`` runs one clean
+    pass. ``prediction`` is the argmax of the first pass's outputs (lowest index on ties).
+    ``step_shift`` is added to the update shifts (the host's step-size schedule).
 
     The host's memory ports, ``inputs``, ``weights``, ``projector`` and ``outputs``, are
     described by :func:`host_ports` (all honoured only while ``busy`` is low).
@@ -462,10 +469,14 @@ class LearnerCore(wiring.Component):
         with m.FSM():
             self._pass_states(m, r, noise, cores, readout)
             self._readout_states(m, r, cores[-1], y_first, readout)
-            self._feed_states(m, r, count_source, cores, unit_of, offsets)
+            if self._shared:
+                self._shared_feed_states(m, r, count_source, cores, units[0], offsets)
+            else:
+                self._error_states(m, r, unit_of, offsets)
+        self._signs(m, r, noise.perturb)
         self._encoder(m, r, noise.encoder, inputs, cores[0])
         if not self._shared:
-            self._feed_counts(m, r, count_source, unit_of)
+            self._feed_counts(m, r, count_source, unit_of, offsets)
         return m
 
     def _input_banks(self, m, word):
@@ -487,11 +498,11 @@ class LearnerCore(wiring.Component):
         return inputs, (address, Mux(odd, inputs[1][0].data.count, inputs[0][0].data.count))
 
     def _pass_states(self, m, r, noise, cores, readout):
-        """IDLE -> PASS (reseed) -> SIGNS (a TRAIN's) -> ``T + L`` waves (WAVE starts them,
-        WAVE_WAIT waits for all): in wave ``w`` the encoder encodes step ``w`` into layer 0's
-        input list while layer ``l`` computes step ``w - 1 - l`` (both passes of a TRAIN), each
-        on what the stage before it made in the wave before (the cores take their inputs at
-        start) -> READOUT."""
+        """IDLE -> PASS (reseed; a TRAIN's signs are drawn beside wave 0, :meth:`_signs`) ->
+        ``T + L`` waves (WAVE starts them, WAVE_WAIT waits for all): in wave ``w`` the encoder
+        encodes step ``w`` into layer 0's input list while layer ``l`` computes step
+        ``w - 1 - l`` (both passes of a TRAIN), each on what the stage before it made in the
+        wave before (the cores take their inputs at start) -> READOUT."""
         cfg = self._config
         steps, layers = cfg.timesteps, cfg.layers
         with m.State("IDLE"):
@@ -509,17 +520,8 @@ class LearnerCore(wiring.Component):
             m.d.sync += [r.wave.eq(0), r.index.eq(0), r.fetched.eq(0)]
             with m.If(r.command == Command.TRAIN):
                 m.d.comb += [pert.seed.eq(self.perturb_seed), pert.reseed.eq(1)]
-                m.next = "SIGNS"
-            with m.Else():
-                m.next = "WAVE"
-        with m.State("SIGNS"):
-            # One perturbation word per neuron, layer by layer; the first lands in bit 0.
-            m.d.comb += noise.perturb.advance.eq(1)
-            m.d.sync += [r.signs.eq(Cat(r.signs[1:], noise.perturb.negative)),
-                         r.index.eq(r.index + 1)]
-            with m.If(r.index == len(r.signs) - 1):
-                m.d.sync += r.index.eq(0)
-                m.next = "WAVE"
+                m.d.sync += r.signing.eq(1)
+            m.next = "WAVE"
         with m.State("WAVE"):
             with m.If(r.wave < steps):
                 m.d.sync += [r.encoding.eq(1), r.enc_index.eq(0), r.enc_fetched.eq(0)]
@@ -532,12 +534,23 @@ class LearnerCore(wiring.Component):
                 m.d.comb += core.start.eq((r.wave >= l + 1) & (r.wave <= steps + l))
             m.next = "WAVE_WAIT"
         with m.State("WAVE_WAIT"):
-            with m.If(~r.encoding & ~Cat(core.busy for core in cores).any()):
+            with m.If(~r.encoding & ~r.signing & ~Cat(core.busy for core in cores).any()):
                 with m.If(r.wave == steps + layers - 1):
                     m.next = "READOUT"
                 with m.Else():
                     m.d.sync += r.wave.eq(r.wave + 1)
                     m.next = "WAVE"
+
+    @staticmethod
+    def _signs(m, r, pert):
+        """A TRAIN's perturbation signs, beside wave 0 while ``r.signing`` (no core runs in
+        it; wave 1 waits for them): one perturbation word per neuron, layer by layer, a word
+        a cycle; the first lands in bit 0."""
+        with m.If(r.signing):
+            m.d.comb += pert.advance.eq(1)
+            m.d.sync += [r.signs.eq(Cat(r.signs[1:], pert.negative)), r.index.eq(r.index + 1)]
+            with m.If(r.index == len(r.signs) - 1):
+                m.d.sync += [r.signing.eq(0), r.index.eq(0)]
 
     def _encoder(self, m, r, enc, inputs, core):
         """The encoder, beside the state machine while ``r.encoding``: input ``j`` spikes when
@@ -610,51 +623,43 @@ class LearnerCore(wiring.Component):
         with m.State("DELTA_ROUND"):
             m.d.comb += readout.finish.eq(1)
             m.d.sync += [r.feed_layer.eq(0), r.feed.eq(0), r.done_seen.eq(0)]
-            m.next = "FEED_X" if self._shared else "FEED_E"
+            if self._shared:
+                m.next = "FEED_X"
+            else:
+                m.d.sync += [feed.eq(0) for feed in r.e_feeds]
+                m.next = "ERRORS"
 
-    def _feed_states(self, m, r, count_source, cores, unit_of, offsets):
-        """Feeding the update units, one layer after another: a shared unit its presynaptic
-        counts, then its errors; per-layer units, which took their counts during the last
-        waves (:meth:`_feed_counts`), their errors. Each word is read from memory (FEED_*
-        addresses the first word; OFFER_* offers a word a cycle, addressing the next one as
-        the unit takes it, but for the last: only addresses in range). A shared unit starts on
-        its last error word and is waited for; per-layer units work while the next is fed
-        (FINISH once all are done)."""
+    def _shared_feed_states(self, m, r, count_source, cores, unit, offsets):
+        """Feeding a shared update unit, one layer after another: its presynaptic counts, then
+        its errors. Each word is read from memory (FEED_* addresses the first word; OFFER_*
+        offers a word a cycle, addressing the next one as the unit takes it, but for the last:
+        only addresses in range). The unit starts on its last error word and is waited for
+        before the next layer (FINISH after the last)."""
         cfg = self._config
         sizes, layers, steps = cfg.sizes, cfg.layers, cfg.timesteps
-
-        if self._shared:
-            with m.State("FEED_X"):
-                with m.Switch(r.feed_layer):
-                    for l in range(layers):
-                        with m.Case(l):
-                            m.d.comb += count_source(l)[0].eq(r.feed)
-                m.next = "OFFER_X"
-            with m.State("OFFER_X"), m.Switch(r.feed_layer):
+        with m.State("FEED_X"):
+            with m.Switch(r.feed_layer):
                 for l in range(layers):
                     with m.Case(l):
-                        def counts_done():
-                            m.d.sync += r.feed.eq(0)
-                            m.next = "FEED_E"
-                        _offer_count(m, unit_of[l].x, *count_source(l), r.feed, sizes[l],
-                                     counts_done)
-        def address_first_error():
+                        m.d.comb += count_source(l)[0].eq(r.feed)
+            m.next = "OFFER_X"
+        with m.State("OFFER_X"), m.Switch(r.feed_layer):
+            for l in range(layers):
+                with m.Case(l):
+                    def counts_done():
+                        m.d.sync += r.feed.eq(0)
+                        m.next = "FEED_E"
+                    _offer_count(m, unit.x, *count_source(l), r.feed, sizes[l], counts_done)
+        with m.State("FEED_E"):
             with m.Switch(r.feed_layer):
                 for l in range(layers - 1):
                     with m.Case(l):
                         m.d.comb += cores[l].v_addr.eq(r.feed)
             m.next = "OFFER_E"
-
-        with m.State("FEED_E"):
-            if self._shared:
-                address_first_error()
-            else:
-                with m.If(~r.x_feeding):      # a hidden layer's memory is free again
-                    address_first_error()
         with m.State("OFFER_E"), m.Switch(r.feed_layer):
             for l in range(layers):
                 with m.Case(l):
-                    e = unit_of[l].e
+                    e = unit.e
                     if l == layers - 1:
                         mask = C(1)
                     else:
@@ -663,42 +668,63 @@ class LearnerCore(wiring.Component):
                         m.d.comb += cores[l].v_addr.eq(Mux(more, r.feed + 1, r.feed))
                         mask = (count > 0) & (count < steps)
                     negative = r.signs.bit_select(offsets[l] + r.feed, 1)
-                    error = Mux(mask, Mux(negative, -self.delta, self.delta), 0)
-                    m.d.comb += [e.payload.eq(error), e.valid.eq(1)]
+                    m.d.comb += [e.payload.eq(self._error(mask, negative)), e.valid.eq(1)]
                     with m.If(e.ready):
                         m.d.sync += r.feed.eq(r.feed + 1)
                         with m.If(r.feed == sizes[l + 1] - 1):
                             m.d.sync += r.feed.eq(0)
                             m.next = "NEXT_LAYER"
         with m.State("NEXT_LAYER"):
-            last = r.feed_layer == layers - 1
-            if self._shared:
-                # The shared unit finishes this layer before it takes the next.
-                with m.If(r.done_seen[0]):
-                    with m.If(last):
-                        m.next = "FINISH"
-                    with m.Else():
-                        m.d.sync += [r.done_seen.eq(0), r.feed_layer.eq(r.feed_layer + 1)]
-                        m.next = "FEED_X"
-            else:
-                with m.If(last):
-                    m.next = "WAIT_UPDATES"
+            with m.If(r.done_seen[0]):
+                with m.If(r.feed_layer == layers - 1):
+                    m.next = "FINISH"
                 with m.Else():
-                    m.d.sync += r.feed_layer.eq(r.feed_layer + 1)
-                    m.next = "FEED_E"
+                    m.d.sync += [r.done_seen.eq(0), r.feed_layer.eq(r.feed_layer + 1)]
+                    m.next = "FEED_X"
+        self._finish_state(m)
+
+    def _error_states(self, m, r, unit_of, offsets):
+        """Per-layer units, which took their counts during the last waves (:meth:`_feed_counts`,
+        which also kept each hidden neuron's error mask): ERRORS offers every layer's errors
+        at once, a word a cycle each (no memory read: the masks are in ``r.masks``), once the
+        counts are all in; the units update meanwhile and are waited for (WAIT_UPDATES, then
+        FINISH)."""
+        sizes, layers = self._config.sizes, self._config.layers
+        with m.State("ERRORS"):
+            offering = []
+            for l, (unit, feed) in enumerate(zip(unit_of, r.e_feeds, strict=True)):
+                pending = ~r.x_feeding & (feed != sizes[l + 1])
+                mask = C(1) if l == layers - 1 else r.masks.bit_select(offsets[l] + feed, 1)
+                negative = r.signs.bit_select(offsets[l] + feed, 1)
+                m.d.comb += [unit.e.payload.eq(self._error(mask, negative)),
+                             unit.e.valid.eq(pending)]
+                with m.If(pending & unit.e.ready):
+                    m.d.sync += feed.eq(feed + 1)
+                offering.append(feed != sizes[l + 1])
+            with m.If(~Cat(offering).any()):
+                m.next = "WAIT_UPDATES"
         with m.State("WAIT_UPDATES"):
             with m.If(r.done_seen.all()):
                 m.next = "FINISH"
+        self._finish_state(m)
+
+    def _error(self, mask, negative):
+        """A neuron's error: ``-+delta`` by its perturbation sign where ``mask``, else 0."""
+        return Mux(mask, Mux(negative, -self.delta, self.delta), 0)
+
+    def _finish_state(self, m):
         with m.State("FINISH"):
             m.d.sync += [self.busy.eq(0), self.samples.eq(self.samples + 1)]
             m.next = "IDLE"
 
-    def _feed_counts(self, m, r, count_source, unit_of):
+    def _feed_counts(self, m, r, count_source, unit_of, offsets):
         """Per-layer units' counts, beside the state machine while ``r.x_feeding`` (from wave
         ``T``, a TRAIN's): layer ``l``'s once its source is final, the inputs' from wave ``T``
         and layer ``l - 1``'s from wave ``T + l`` (its last step was wave ``T + l - 1``), one
         layer after another, a word a cycle (addressed a cycle ahead, as OFFER_X). The units
-        project (and move their centroids) while the last waves and the readout run."""
+        project (and move their centroids) while the last waves and the readout run. As a
+        hidden neuron's count passes, its error mask (it spiked, but not in every step) is
+        kept in ``r.masks`` for ERRORS."""
         cfg = self._config
         sizes, steps = cfg.sizes, cfg.timesteps
         with m.If(r.x_feeding), m.Switch(r.x_layer):
@@ -718,6 +744,9 @@ class LearnerCore(wiring.Component):
                             else:
                                 m.d.sync += r.x_layer.eq(l + 1)
                         _offer_count(m, x, addr, count, r.x_feed, sizes[l], layer_done)
+                        if l > 0:
+                            m.d.sync += r.masks.bit_select(offsets[l - 1] + r.x_feed, 1).eq(
+                                (count > 0) & (count < steps))
 
 
 def _offer_count(m, x, addr, count, index, words, on_last):
