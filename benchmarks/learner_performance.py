@@ -20,7 +20,10 @@ own memory organisation allows.
 ``cycles_per_inference``, ``analytic_cycles_per_training_sample`` (and its
 ``analytic_phases``, :func:`cosim.performance.analytic_phases`), ``port_bound_cycles``,
 ``cycles_over_port_bound``, ``clock_mhz``, ``fmax_mhz``, ``samples_per_s`` (at the clock) and
-``samples_per_s_at_fmax``; and ``what_if_encoder_inputs_per_cycle``: the analytic model of the
+``samples_per_s_at_fmax``; ``waves``: per stage of the waves (encoder, signs, each layer:
+:func:`cosim.performance.wave_stages`) its mean cycles in a wave it runs in and the waves a
+sample it sets the pace of (the slowest; a tie counts for the first listed); and
+``what_if_encoder_inputs_per_cycle``: the analytic model of the
 same samples with an encoder of 4 (or 8) inputs a cycle, everything else as built (a design
 that does not exist: where the waves' pace would move), and its ratio to the port bound.
 """
@@ -33,7 +36,7 @@ import torch
 from _common import ROOT, print_table, write_json
 
 from cosim.lockstep import epoch_stream, load_weights
-from cosim.performance import analytic_cycles, analytic_phases, port_bound, workload
+from cosim.performance import analytic_cycles, analytic_phases, port_bound, wave_stages, workload
 from cosim.verilator import VerilatorTransport
 from hw.formats import DEFAULT_NETWORK as NET
 from hw.formats import ENCODER_SEED, TEST_INDEX_BASE
@@ -71,7 +74,7 @@ def measure(net, gateware: dict, data, limit) -> dict:
     host.ping()
     state = init_state(net, seed=1)
     load_weights(host, state)
-    train, phases, bound = [], [], []
+    train, phases, bound, waves = [], [], [], []
     what_if = {inputs: [] for inputs in WHAT_IF_ENCODERS}
     for step, intensity, label in epoch_stream(x, y, torch.Generator().manual_seed(1), 0, limit):
         if step % REFRESH == 0:
@@ -81,6 +84,7 @@ def measure(net, gateware: dict, data, limit) -> dict:
         work = workload(train_step(net, state, intensity, label, step))
         phases.append(analytic_phases(net, work, gateware))
         bound.append(port_bound(net, work, gateware))
+        waves.append(wave_stages(net, work, gateware))
         for inputs, cycles in what_if.items():
             cycles.append(analytic_cycles(net, work, gateware, inputs_per_cycle=inputs))
     infer = []
@@ -89,7 +93,22 @@ def measure(net, gateware: dict, data, limit) -> dict:
         infer.append(host.infer(sample_seed(ENCODER_SEED, TEST_INDEX_BASE + k))["cycles"])
     return {"train": train, "infer": infer, "phases": phases,
             "analytic": [sum(phase.values()) for phase in phases], "bound": bound,
-            "what_if": what_if}
+            "waves": waves, "what_if": what_if}
+
+
+def wave_summary(samples) -> dict:
+    """Per stage of the waves, over ``samples`` (each a :func:`wave_stages` list): its mean
+    cycles in a wave it runs in, and the mean waves a sample it sets the pace of."""
+    cycles, paced = {}, {}
+    for waves in samples:
+        for stages in waves:
+            for stage, length in stages.items():
+                cycles.setdefault(stage, []).append(length)
+                paced.setdefault(stage, 0)
+            paced[max(stages, key=stages.get)] += 1
+    return {stage: {"cycles_per_wave": statistics.fmean(cycles[stage]),
+                    "waves_paced_per_sample": paced[stage] / len(samples)}
+            for stage in cycles}
 
 
 def main():
@@ -127,6 +146,7 @@ def main():
             "analytic_phases": {phase: statistics.fmean(one[phase] for one in run["phases"])
                                 for phase in run["phases"][0]},
             "port_bound_cycles": bound, "cycles_over_port_bound": train_cycles / bound,
+            "waves": wave_summary(run["waves"]),
             "clock_mhz": clock, "fmax_mhz": fmax,
             "samples_per_s": clock * 1e6 / train_cycles,
             "samples_per_s_at_fmax": fmax * 1e6 / train_cycles if fmax else None,
@@ -154,6 +174,10 @@ def main():
                   *(f"{what['over_port_bound']:.2f}"
                     for what in one["what_if_encoder_inputs_per_cycle"].values())]
                  for name, one in boards.items()])
+    print_table(["board", "wave stage", "cycles a wave (mean)", "waves it paces a sample"],
+                [[name, stage, f"{one['cycles_per_wave']:.1f}",
+                  f"{one['waves_paced_per_sample']:.1f}"]
+                 for name, board in boards.items() for stage, one in board["waves"].items()])
     write_json("learner_performance", {
         "network": list(NET.sizes), "timesteps": NET.timesteps, "clusters": NET.clusters,
         "boards": boards})

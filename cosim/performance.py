@@ -6,8 +6,9 @@
   layer's, ``g`` the neurons per lane; the encoder ``n0 + 3``, ``ceil(n0 / 2) + 3`` when
   layer 0 has lanes (two inputs a cycle); ``ProjectorUpdate``: dots, expansion, update,
   centroid), combined as ``LearnerCore`` sequences them (encoder and layers side by side in
-  waves, the slowest setting the pace; per-layer units fed their counts during the last
-  waves, projecting meanwhile, and updating at the same time, a row of every lane at once; a
+  waves, the slowest setting the pace, the signs drawn beside the first: :func:`wave_stages`;
+  per-layer units fed their counts during the last waves, projecting meanwhile, then every
+  layer's errors at once, and updating at the same time, a row of every lane at once; a
   shared unit fed after the readout, one layer after another, a row at a time);
 * :func:`port_bound`: the accesses of the busiest weight memory (a lane's) in one TRAIN
   (``active + 1`` words per neuron of the lane, step and pass, once for both passes in layer 0;
@@ -24,7 +25,7 @@ them; a missing one takes ``LearnerCore``'s default).
 from hw.learner import LearnerCore
 from hw.neuron import LIFCore
 
-__all__ = ["workload", "analytic_cycles", "analytic_phases", "port_bound"]
+__all__ = ["workload", "wave_stages", "analytic_cycles", "analytic_phases", "port_bound"]
 
 
 def workload(golden: dict) -> dict:
@@ -59,6 +60,41 @@ def _projection(n: int, clusters: int) -> int:
     return (clusters + 1) * (n + 4) + (n + 1) * (clusters + 4) + 1 + n + 3
 
 
+def wave_stages(config, work, gateware: dict, *, inputs_per_cycle=None) -> list:
+    """Per wave of one TRAIN (``T + L`` of them), the cycles of each stage that runs in it, from
+    the wave's start: ``"encoder"`` (``ceil(n0 / e) + 3``, ``e`` inputs a cycle: 2 when layer 0
+    has lanes) encodes step ``w``, ``"signs"`` (wave 0: one perturbation sign per neuron a
+    cycle) and ``"layer l"`` computes step ``w - 1 - l`` (``LIFCore``: ``1 + g (a0 + 3)``
+    plus ``g`` for layer 0's second pass or ``g (a1 + 3)`` for a later layer's). A wave lasts
+    its slowest stage, plus a cycle. ``inputs_per_cycle`` (a positive int) asks what an
+    encoder of that many inputs a cycle would give, everything else as built: a model of a
+    design that does not exist, for planning (default: the gateware's own encoder)."""
+    sizes, steps = config.sizes, config.timesteps
+    rows = _lane_rows(config, gateware)
+    if inputs_per_cycle is None:
+        per_cycle = LearnerCore.inputs_per_cycle(gateware.get("lanes") or (1,) * config.layers)
+    elif isinstance(inputs_per_cycle, int) and not isinstance(inputs_per_cycle, bool) \
+            and inputs_per_cycle > 0:
+        per_cycle = inputs_per_cycle
+    else:
+        raise ValueError(f"Inputs a cycle must be a positive int, not {inputs_per_cycle!r}")
+
+    def core(layer, step):
+        first, second = (work["step_spikes"][layer][p][step] for p in range(2))
+        return 1 + rows[layer] * (first + 3) + \
+            (rows[layer] if layer == 0 else rows[layer] * (second + 3))
+
+    waves = []
+    for wave in range(steps + config.layers):
+        stages = {"encoder": -(-sizes[0] // per_cycle) + 3} if wave < steps else {}
+        if wave == 0:
+            stages["signs"] = sum(sizes[1:])
+        stages.update({f"layer {layer}": core(layer, wave - 1 - layer)
+                       for layer in range(config.layers) if 0 <= wave - 1 - layer < steps})
+        waves.append(stages)
+    return waves
+
+
 def analytic_cycles(config, work, gateware: dict, *, inputs_per_cycle=None) -> int:
     """The learner's cycles for one TRAIN from the blocks' documented formulas: the sum of
     :func:`analytic_phases`."""
@@ -72,13 +108,7 @@ def analytic_phases(config, work, gateware: dict, *, inputs_per_cycle=None) -> d
     the signs), ``waves``, ``after_waves`` (the readout, the errors, the update units' rest:
     their counts and projections overlap the last waves); a shared unit ``waves``, ``feed``
     (counts and errors), ``updates`` (projection, rows, centroid; layer after layer). The
-    steps run as ``T + L`` waves: in wave
-    ``w`` the encoder (``ceil(n0 / e) + 3`` cycles from the wave's start, ``e`` inputs a
-    cycle: 2 when layer 0 has lanes) encodes step ``w`` while layer
-    ``l`` computes step ``w - 1 - l``; a wave lasts its slowest stage, plus a cycle.
-    ``inputs_per_cycle`` (a positive int) asks what an encoder of that many inputs a cycle
-    would give, everything else as built: a model of a design that does not exist, for
-    planning (default: the gateware's own encoder)."""
+    waves: :func:`wave_stages` (and its ``inputs_per_cycle``)."""
     if config.learning.rank:
         raise ValueError("The cycle model covers rank 0 only (no low-rank stage)")
     sizes, steps, clusters = config.sizes, config.timesteps, config.clusters
@@ -95,27 +125,9 @@ def analytic_phases(config, work, gateware: dict, *, inputs_per_cycle=None) -> d
         group = rows[layer]
         return 2 * group + len({i % group for i in work["changed"][layer]}) * (n + 4)
 
-    def core(layer, step):
-        first, second = (work["step_spikes"][layer][p][step] for p in range(2))
-        return 1 + rows[layer] * (first + 3) + \
-            (rows[layer] if layer == 0 else rows[layer] * (second + 3))
-
-    if inputs_per_cycle is None:
-        per_cycle = LearnerCore.inputs_per_cycle(gateware.get("lanes") or (1,) * config.layers)
-    elif isinstance(inputs_per_cycle, int) and not isinstance(inputs_per_cycle, bool) \
-            and inputs_per_cycle > 0:
-        per_cycle = inputs_per_cycle
-    else:
-        raise ValueError(f"Inputs a cycle must be a positive int, not {inputs_per_cycle!r}")
-    # A TRAIN draws its perturbation signs, one per neuron a cycle, beside wave 0.
-    signs = sum(sizes[1:])
     wave_starts = [0]
-    for wave in range(steps + len(layers)):
-        stages = [-(-sizes[0] // per_cycle) + 3] if wave < steps else []
-        stages += [signs] if wave == 0 else []
-        stages += [core(layer, wave - 1 - layer) for layer in range(len(layers))
-                   if 0 <= wave - 1 - layer < steps]
-        wave_starts.append(wave_starts[-1] + max(stages) + 1)
+    for stages in wave_stages(config, work, gateware, inputs_per_cycle=inputs_per_cycle):
+        wave_starts.append(wave_starts[-1] + max(stages.values()) + 1)
     passes = wave_starts[-1]
     if gateware.get("shared_update"):
         projections = [_projection(n, clusters) for n, _ in layers]

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from cosim.lockstep import Tally, epoch_stream, infer_lockstep, load_weights, train_lockstep
-from cosim.performance import analytic_cycles, port_bound, workload
+from cosim.performance import analytic_cycles, analytic_phases, port_bound, wave_stages, workload
 from cosim.verilator import VerilatorError, VerilatorTransport, compile_learner, compile_verilog
 from boards.build import board_gateware
 from hw.formats import DEFAULT_NETWORK, TEST_INDEX_BASE
@@ -221,3 +221,24 @@ def test_build_cache_rebuilds_only_when_the_key_changes(tmp_path, monkeypatch):
     transport = VerilatorTransport(library=second)
     transport.write(bytes([0, 41, 255]))
     assert transport.read(3) == bytes([1, 42, 0])
+
+
+def test_wave_stages_follow_the_schedule():
+    # Wave w: the encoder on step w, layer l on step w - 1 - l, the signs beside wave 0; the
+    # waves' phase is their slowest stages plus a cycle each.
+    config = DEFAULT_NETWORK
+    stream, _, _ = _digits_stream(1)
+    step, intensity, label = next(iter(stream))
+    work = workload(train_step(config, init_state(config, 1), intensity, label, step))
+    waves = wave_stages(config, work, ULX3S)
+    steps, layers = config.timesteps, config.layers
+    assert len(waves) == steps + layers
+    for wave, stages in enumerate(waves):
+        want = {"encoder"} if wave < steps else set()
+        want |= {"signs"} if wave == 0 else set()
+        want |= {f"layer {l}" for l in range(layers) if 0 <= wave - 1 - l < steps}
+        assert set(stages) == want, wave
+    assert waves[0]["encoder"] == -(-config.sizes[0] // 2) + 3
+    assert waves[0]["signs"] == sum(config.sizes[1:])
+    assert analytic_phases(config, work, ULX3S)["waves"] == \
+        sum(max(stages.values()) + 1 for stages in waves)
