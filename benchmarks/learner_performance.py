@@ -25,7 +25,10 @@ own memory organisation allows.
 sample it sets the pace of (the slowest; a tie counts for the first listed); and
 ``what_if_encoder_inputs_per_cycle``: the analytic model of the
 same samples with an encoder of 4 (or 8) inputs a cycle, everything else as built (a design
-that does not exist: where the waves' pace would move), and its ratio to the port bound.
+that does not exist: where the waves' pace would move), and its ratio to the port bound;
+``what_if_pipelined_neurons``: the same with a fully pipelined neuron loop (``a + 1`` cycles a
+neuron's pass, no last-add and FIRE cycles: ``neuron_overhead=0``), with the built encoder and
+with one of 4 inputs a cycle.
 """
 
 import argparse
@@ -38,6 +41,7 @@ from _common import ROOT, print_table, write_json
 from cosim.lockstep import epoch_stream, load_weights
 from cosim.performance import analytic_cycles, analytic_phases, port_bound, wave_stages, workload
 from cosim.verilator import VerilatorTransport
+from hw.learner import LearnerCore
 from hw.formats import DEFAULT_NETWORK as NET
 from hw.formats import ENCODER_SEED, TEST_INDEX_BASE
 from boards.build import board_clock, board_config, board_gateware, build_name, described
@@ -53,6 +57,8 @@ BOARDS = {"icebreaker": "iCE40UP5K", "ulx3s-85f": "ECP5-85F"}
 REFRESH = 64
 # Encoders modelled beside the built one (inputs a cycle)
 WHAT_IF_ENCODERS = (4, 8)
+# ... and with a pipelined neuron loop (None: the built encoder)
+WHAT_IF_PIPELINED = (None, 4)
 # The MNIST-size network on the ECP5-85F (`loco build --board ulx3s-85f --sizes 784,128,10`)
 MNIST_BOARD, MNIST_SIZES = "ulx3s-85f", (784, 128, 10)
 
@@ -76,6 +82,7 @@ def measure(net, gateware: dict, data, limit) -> dict:
     load_weights(host, state)
     train, phases, bound, waves = [], [], [], []
     what_if = {inputs: [] for inputs in WHAT_IF_ENCODERS}
+    pipelined = {inputs: [] for inputs in WHAT_IF_PIPELINED}
     for step, intensity, label in epoch_stream(x, y, torch.Generator().manual_seed(1), 0, limit):
         if step % REFRESH == 0:
             host.refresh_bases()
@@ -87,13 +94,16 @@ def measure(net, gateware: dict, data, limit) -> dict:
         waves.append(wave_stages(net, work, gateware))
         for inputs, cycles in what_if.items():
             cycles.append(analytic_cycles(net, work, gateware, inputs_per_cycle=inputs))
+        for inputs, cycles in pipelined.items():
+            cycles.append(analytic_cycles(net, work, gateware, inputs_per_cycle=inputs,
+                                          neuron_overhead=0))
     infer = []
     for k, intensity in enumerate(xt[:limit]):
         host.write_input(intensity.tolist())
         infer.append(host.infer(sample_seed(ENCODER_SEED, TEST_INDEX_BASE + k))["cycles"])
     return {"train": train, "infer": infer, "phases": phases,
             "analytic": [sum(phase.values()) for phase in phases], "bound": bound,
-            "waves": waves, "what_if": what_if}
+            "waves": waves, "what_if": what_if, "pipelined": pipelined}
 
 
 def wave_summary(samples) -> dict:
@@ -129,6 +139,9 @@ def main():
         train_cycles, analytic = statistics.fmean(run["train"]), statistics.fmean(run["analytic"])
         bound = statistics.fmean(run["bound"])
         what_if = {inputs: statistics.fmean(cycles) for inputs, cycles in run["what_if"].items()}
+        built_encoder = LearnerCore.inputs_per_cycle(gateware["lanes"])
+        pipelined = {inputs or built_encoder: statistics.fmean(cycles)
+                     for inputs, cycles in run["pipelined"].items()}
         infer_cycles = statistics.fmean(run["infer"])
         report = ROOT / "build" / name / "report.json"
         built = json.loads(report.read_text()) if report.exists() else {}
@@ -154,7 +167,11 @@ def main():
             "what_if_encoder_inputs_per_cycle": {
                 str(inputs): {"analytic_cycles_per_training_sample": cycles,
                               "over_port_bound": cycles / bound}
-                for inputs, cycles in what_if.items()}}
+                for inputs, cycles in what_if.items()},
+            "what_if_pipelined_neurons": {
+                str(inputs): {"analytic_cycles_per_training_sample": cycles,
+                              "over_port_bound": cycles / bound}
+                for inputs, cycles in pipelined.items()}}
         at_once = [str(layer) for layer, on in enumerate(gateware["parallel_slots"]) if on]
         rows.append([name, "shared" if shared else "per layer", ",".join(at_once) or "-",
                      ",".join(map(str, gateware["lanes"])), f"{train_cycles:.0f}",
@@ -174,6 +191,12 @@ def main():
                   *(f"{what['over_port_bound']:.2f}"
                     for what in one["what_if_encoder_inputs_per_cycle"].values())]
                  for name, one in boards.items()])
+    print_table(["board", "pipelined neurons, encoder inputs a cycle", "cycles/sample (model)",
+                 "/ bound"],
+                [[name, inputs, f"{what['analytic_cycles_per_training_sample']:.0f}",
+                  f"{what['over_port_bound']:.2f}"]
+                 for name, one in boards.items()
+                 for inputs, what in one["what_if_pipelined_neurons"].items()])
     print_table(["board", "wave stage", "cycles a wave (mean)", "waves it paces a sample"],
                 [[name, stage, f"{one['cycles_per_wave']:.1f}",
                   f"{one['waves_paced_per_sample']:.1f}"]

@@ -60,29 +60,45 @@ def _projection(n: int, clusters: int) -> int:
     return (clusters + 1) * (n + 4) + (n + 1) * (clusters + 4) + 1 + n + 3
 
 
-def wave_stages(config, work, gateware: dict, *, inputs_per_cycle=None) -> list:
+# A neuron's cycles in LIFCore beyond its ``a + 1`` weight reads (a pass): the last add, FIRE.
+NEURON_OVERHEAD = 2
+
+
+def _what_if(value, built, what, minimum):
+    """``value``, or ``built`` when None; ``ValueError`` naming ``what`` unless ``value`` is an
+    int of at least ``minimum`` (0 or 1)."""
+    if value is None:
+        return built
+    if isinstance(value, int) and not isinstance(value, bool) and value >= minimum:
+        return value
+    kind = "a positive int" if minimum else "a non-negative int"
+    raise ValueError(f"{what} must be {kind}, not {value!r}")
+
+
+def wave_stages(config, work, gateware: dict, *, inputs_per_cycle=None,
+                neuron_overhead=None) -> list:
     """Per wave of one TRAIN (``T + L`` of them), the cycles of each stage that runs in it, from
     the wave's start: ``"encoder"`` (``ceil(n0 / e) + 3``, ``e`` inputs a cycle: 2 when layer 0
     has lanes) encodes step ``w``, ``"signs"`` (wave 0: one perturbation sign per neuron a
     cycle) and ``"layer l"`` computes step ``w - 1 - l`` (``LIFCore``: ``1 + g (a0 + 3)``
     plus ``g`` for layer 0's second pass or ``g (a1 + 3)`` for a later layer's). A wave lasts
-    its slowest stage, plus a cycle. ``inputs_per_cycle`` (a positive int) asks what an
-    encoder of that many inputs a cycle would give, everything else as built: a model of a
-    design that does not exist, for planning (default: the gateware's own encoder)."""
+    its slowest stage, plus a cycle.
+
+    What-ifs, for planning: models of designs that do not exist, everything else as built.
+    ``inputs_per_cycle`` (a positive int): an encoder of that many inputs a cycle (default:
+    the gateware's own); ``neuron_overhead`` (a non-negative int): the cycles a neuron's pass
+    takes beyond its ``a + 1`` weight reads (built: 2, the last add and FIRE; 0 is a fully
+    pipelined neuron loop, ``a + 1``)."""
     sizes, steps = config.sizes, config.timesteps
     rows = _lane_rows(config, gateware)
-    if inputs_per_cycle is None:
-        per_cycle = LearnerCore.inputs_per_cycle(gateware.get("lanes") or (1,) * config.layers)
-    elif isinstance(inputs_per_cycle, int) and not isinstance(inputs_per_cycle, bool) \
-            and inputs_per_cycle > 0:
-        per_cycle = inputs_per_cycle
-    else:
-        raise ValueError(f"Inputs a cycle must be a positive int, not {inputs_per_cycle!r}")
+    built = LearnerCore.inputs_per_cycle(gateware.get("lanes") or (1,) * config.layers)
+    per_cycle = _what_if(inputs_per_cycle, built, "Inputs a cycle", 1)
+    extra = 1 + _what_if(neuron_overhead, NEURON_OVERHEAD, "Neuron overhead", 0)
 
     def core(layer, step):
         first, second = (work["step_spikes"][layer][p][step] for p in range(2))
-        return 1 + rows[layer] * (first + 3) + \
-            (rows[layer] if layer == 0 else rows[layer] * (second + 3))
+        return 1 + rows[layer] * (first + extra) + \
+            (rows[layer] if layer == 0 else rows[layer] * (second + extra))
 
     waves = []
     for wave in range(steps + config.layers):
@@ -95,20 +111,21 @@ def wave_stages(config, work, gateware: dict, *, inputs_per_cycle=None) -> list:
     return waves
 
 
-def analytic_cycles(config, work, gateware: dict, *, inputs_per_cycle=None) -> int:
+def analytic_cycles(config, work, gateware: dict, **what_if) -> int:
     """The learner's cycles for one TRAIN from the blocks' documented formulas: the sum of
-    :func:`analytic_phases`."""
-    return sum(analytic_phases(config, work, gateware,
-                               inputs_per_cycle=inputs_per_cycle).values())
+    :func:`analytic_phases` (and its what-ifs)."""
+    return sum(analytic_phases(config, work, gateware, **what_if).values())
 
 
-def analytic_phases(config, work, gateware: dict, *, inputs_per_cycle=None) -> dict:
+def analytic_phases(config, work, gateware: dict, *, inputs_per_cycle=None,
+                    neuron_overhead=None) -> dict:
     """The learner's cycles for one TRAIN from the blocks' documented formulas, by phase
     (rank 0: the low-rank stage's cycles are not modelled): per-layer units ``start`` (PASS,
     the signs), ``waves``, ``after_waves`` (the readout, the errors, the update units' rest:
     their counts and projections overlap the last waves); a shared unit ``waves``, ``feed``
     (counts and errors), ``updates`` (projection, rows, centroid; layer after layer). The
-    waves: :func:`wave_stages` (and its ``inputs_per_cycle``)."""
+    waves: :func:`wave_stages` (and its what-ifs, ``inputs_per_cycle`` and
+    ``neuron_overhead``)."""
     if config.learning.rank:
         raise ValueError("The cycle model covers rank 0 only (no low-rank stage)")
     sizes, steps, clusters = config.sizes, config.timesteps, config.clusters
@@ -126,7 +143,8 @@ def analytic_phases(config, work, gateware: dict, *, inputs_per_cycle=None) -> d
         return 2 * group + len({i % group for i in work["changed"][layer]}) * (n + 4)
 
     wave_starts = [0]
-    for stages in wave_stages(config, work, gateware, inputs_per_cycle=inputs_per_cycle):
+    for stages in wave_stages(config, work, gateware, inputs_per_cycle=inputs_per_cycle,
+                              neuron_overhead=neuron_overhead):
         wave_starts.append(wave_starts[-1] + max(stages.values()) + 1)
     passes = wave_starts[-1]
     if gateware.get("shared_update"):

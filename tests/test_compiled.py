@@ -97,16 +97,24 @@ def test_analytic_cycle_model_tracks_the_rtl_counter(gateware):
         built = LearnerCore.inputs_per_cycle(gateware["lanes"])
         assert analytic_cycles(config, work, gateware, inputs_per_cycle=built) == analytic
         assert analytic_cycles(config, work, gateware, inputs_per_cycle=4 * built) <= analytic
+        # A pipelined neuron loop (what-if): the built overhead gives the same model, none
+        # fewer cycles (every layer step has neurons with reads).
+        assert analytic_cycles(config, work, gateware, neuron_overhead=2) == analytic
+        assert analytic_cycles(config, work, gateware, neuron_overhead=0) < analytic
 
 
-@pytest.mark.parametrize("bad", [0, -2, 2.0, True, "4"])
-def test_cycle_model_rejects_a_bad_encoder_width(bad):
+@pytest.mark.parametrize("what_if, bad, message", [
+    *(("inputs_per_cycle", bad, "Inputs a cycle must be a positive int")
+      for bad in (0, -2, 2.0, True, "4")),
+    *(("neuron_overhead", bad, "Neuron overhead must be a non-negative int")
+      for bad in (-1, 1.0, False, "0"))])
+def test_cycle_model_rejects_a_bad_what_if(what_if, bad, message):
     config = DEFAULT_NETWORK
     stream, _, _ = _digits_stream(1)
     step, intensity, label = next(iter(stream))
     work = workload(train_step(config, init_state(config, 1), intensity, label, step))
-    with pytest.raises(ValueError, match="Inputs a cycle must be a positive int"):
-        analytic_cycles(config, work, ULX3S, inputs_per_cycle=bad)
+    with pytest.raises(ValueError, match=message):
+        analytic_cycles(config, work, ULX3S, **{what_if: bad})
 
 
 @pytest.mark.parametrize("shared_update, samples", [(False, 200), (True, 60)],
