@@ -42,9 +42,10 @@ def test_board_bitstream_builds_and_meets_timing(board, gateware, tmp_path):
     assert summary["cosimulation"]["status"] == "PASS"
     assert summary["cosimulation"]["mismatched_words"] == 0
     assert summary["cosimulation"]["words_compared"] > 20 * result["sizes"][0]
-    assert summary["timing"]["slack_ns"] > 0
+    assert summary["timing"]["slack_ns"] > 0 and summary["timing"]["seed"] == 1
     page = (tmp_path / board / "report.md").read_text()
     assert "**PASS**: 20 training samples" in page and "(digits) | not measured" in page
+    assert "| Timing (nextpnr seed 1) |" in page
 
 
 @pytest.mark.slow
