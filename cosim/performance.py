@@ -120,11 +120,11 @@ def analytic_cycles(config, work, gateware: dict, **what_if) -> int:
 def analytic_phases(config, work, gateware: dict, *, inputs_per_cycle=None,
                     neuron_overhead=None) -> dict:
     """The learner's cycles for one TRAIN from the blocks' documented formulas, by phase
-    (rank 0: the low-rank stage's cycles are not modelled): per-layer units ``start`` (PASS,
-    the signs), ``waves``, ``after_waves`` (the readout, the errors, the update units' rest:
-    their counts and projections overlap the last waves); a shared unit ``waves``, ``feed``
-    (counts and errors), ``updates`` (projection, rows, centroid; layer after layer). The
-    waves: :func:`wave_stages` (and its what-ifs, ``inputs_per_cycle`` and
+    (rank 0: the low-rank stage's cycles are not modelled): per-layer units ``start`` (IDLE,
+    PASS; the signs are drawn in wave 0), ``waves``, ``after_waves`` (the readout, the errors,
+    the update units' rest: their counts and projections overlap the last waves); a shared
+    unit ``waves``, ``feed`` (counts and errors), ``updates`` (projection, rows, centroid;
+    layer after layer). The waves: :func:`wave_stages` (and its what-ifs, ``inputs_per_cycle`` and
     ``neuron_overhead``)."""
     if config.learning.rank:
         raise ValueError("The cycle model covers rank 0 only (no low-rank stage)")
