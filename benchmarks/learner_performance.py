@@ -82,7 +82,7 @@ def measure(net, gateware: dict, data, limit) -> dict:
     load_weights(host, state)
     train, phases, bound, waves = [], [], [], []
     what_if = {inputs: [] for inputs in WHAT_IF_ENCODERS}
-    built_encoder = LearnerCore.inputs_per_cycle(gateware["lanes"])
+    built_encoder = LearnerCore.inputs_per_cycle(net, gateware["lanes"])
     pipelined = {inputs: [] for inputs in (built_encoder, *WHAT_IF_PIPELINED_ENCODERS)}
     for step, intensity, label in epoch_stream(x, y, torch.Generator().manual_seed(1), 0, limit):
         if step % REFRESH == 0:

@@ -75,8 +75,8 @@ async def lif_bench(bench, config, layer, vectors, *, listed=False, appends=1):
     its membranes and spike counts at the end of every run. ``listed``: the core takes its
     inputs as a list (``listed_inputs``; the vectors' passes must share their spikes), the next
     step's appended in a random order while the core runs; otherwise the spike vector changes
-    to the next step's while the core runs (it must have sampled it at start); ``appends = 2``:
-    one or two inputs appended a cycle, at random (a single one in either slot). Returns the
+    to the next step's while the core runs (it must have sampled it at start); ``appends``
+    above 1: one to ``appends`` inputs appended a cycle, at random, in random slots. Returns the
     cycles the steps took."""
     n, m = config.sizes[layer], config.sizes[layer + 1]
     await bench.write_port("weights.waddr", "weights.wdata", "weights.we", vectors["init"])
@@ -128,8 +128,9 @@ async def lif_bench(bench, config, layer, vectors, *, listed=False, appends=1):
 
 
 async def _append_spikes(bench, spikes, n, appends=1):
-    """Append the inputs set in ``spikes`` to a listed core's next list, shuffled (``appends =
-    2``: one or two a cycle); returns the cycles of it that the core was busy."""
+    """Append the inputs set in ``spikes`` to a listed core's next list, shuffled (``appends``
+    above 1: a random one to ``appends`` of them a cycle, in random slots); returns the cycles
+    of it that the core was busy."""
     indices = [i for i in range(n) if spikes >> i & 1]
     bench.rng.shuffle(indices)
     busy = 0
@@ -138,13 +139,11 @@ async def _append_spikes(bench, spikes, n, appends=1):
         if appends == 1:
             bench.set("append", 1)
             bench.set("append_index", indices.pop())
-        elif len(indices) > 1 and bench.rng.random() < 0.5:
-            bench.set("append", 0b11)
-            bench.set("append_index", indices.pop() | indices.pop() << bits)
         else:
-            slot = bench.rng.randrange(2)
-            bench.set("append", 1 << slot)
-            bench.set("append_index", indices.pop() << slot * bits)
+            taken = bench.rng.randint(1, min(appends, len(indices)))
+            slots = bench.rng.sample(range(appends), taken)
+            bench.set("append", sum(1 << slot for slot in slots))
+            bench.set("append_index", sum(indices.pop() << slot * bits for slot in slots))
         busy += bench.get("busy")
         await bench.tick()
     bench.set("append", 0)

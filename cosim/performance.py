@@ -78,11 +78,11 @@ def _what_if(value, built, what, minimum):
 def wave_stages(config, work, gateware: dict, *, inputs_per_cycle=None,
                 neuron_overhead=None) -> list:
     """Per wave of one TRAIN (``T + L`` of them), the cycles of each stage that runs in it, from
-    the wave's start: ``"encoder"`` (``ceil(n0 / e) + 3``, ``e`` inputs a cycle: 2 when layer 0
-    has lanes) encodes step ``w``, ``"signs"`` (wave 0: one perturbation sign per neuron a
-    cycle) and ``"layer l"`` computes step ``w - 1 - l`` (``LIFCore``: ``1 + g (a0 + 3)``
-    plus ``g`` for layer 0's second pass or ``g (a1 + 3)`` for a later layer's). A wave lasts
-    its slowest stage, plus a cycle.
+    the wave's start: ``"encoder"`` (``ceil(n0 / e) + 3``, ``e`` inputs a cycle:
+    :meth:`hw.learner.LearnerCore.inputs_per_cycle`) encodes step ``w``, ``"signs"`` (wave 0:
+    one perturbation sign per neuron a cycle) and ``"layer l"`` computes step ``w - 1 - l``
+    (``LIFCore``: ``1 + g (a0 + 3)`` plus ``g`` for layer 0's second pass or ``g (a1 + 3)`` for
+    a later layer's). A wave lasts its slowest stage, plus a cycle.
 
     What-ifs, for planning: models of designs that do not exist, everything else as built.
     ``inputs_per_cycle`` (a positive int): an encoder of that many inputs a cycle (default:
@@ -91,7 +91,8 @@ def wave_stages(config, work, gateware: dict, *, inputs_per_cycle=None,
     pipelined neuron loop, ``a + 1``)."""
     sizes, steps = config.sizes, config.timesteps
     rows = _lane_rows(config, gateware)
-    built = LearnerCore.inputs_per_cycle(gateware.get("lanes") or (1,) * config.layers)
+    built = LearnerCore.inputs_per_cycle(config,
+                                     gateware.get("lanes") or (1,) * config.layers)
     per_cycle = _what_if(inputs_per_cycle, built, "Inputs a cycle", 1)
     extra = 1 + _what_if(neuron_overhead, NEURON_OVERHEAD, "Neuron overhead", 0)
 

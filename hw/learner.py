@@ -279,9 +279,9 @@ class LearnerCore(wiring.Component):
         Neuron lanes per layer (:class:`hw.neuron.LIFCore`; default one each): more lanes,
         fewer cycles a step and more memories and logic. A layer's own update unit changes a
         row of every lane at once (:class:`ProjectorUpdate`'s ``lanes``). With lanes in layer 0
-        the encoder takes two inputs a cycle (the input memory in two banks, two encoder draws
-        a cycle, two appends to layer 0's list): layer 0 would otherwise wait for it. The
-        arithmetic does not change.
+        the encoder takes several inputs a cycle (:meth:`inputs_per_cycle`: the input memory in
+        as many banks, as many encoder draws a cycle and appends to layer 0's list): layer 0
+        would otherwise wait for it. The arithmetic does not change.
     parallel_slots : tuple of bool, optional
         Per layer, whether its update unit computes the projection's ``C + 1`` slots at once
         (:class:`ProjectorUpdate`'s ``parallel_slots``: ``C + 1`` multipliers, the basis memory
@@ -346,17 +346,21 @@ class LearnerCore(wiring.Component):
         return {l for l in range(self._config.layers) if not self._shared and self._lanes[l] > 1}
 
     @staticmethod
-    def inputs_per_cycle(lanes) -> int:
-        """Inputs the encoder takes a cycle with neuron ``lanes`` per layer: two when layer 0
-        has lanes (it would otherwise wait for the encoder), else one."""
-        return 2 if lanes[0] > 1 else 1
+    def inputs_per_cycle(config: NetworkConfig, lanes) -> int:
+        """Inputs the encoder of ``config``'s learner takes a cycle with neuron ``lanes`` per
+        layer: four when layer 0's lanes hold a neuron each (a step then takes about as many
+        cycles as inputs spiked, far fewer than inputs), two with other lanes in layer 0 (it
+        would otherwise wait for the encoder), else one."""
+        if lanes[0] == 1:
+            return 1
+        return 4 if LIFCore.lane_rows(config, 0, lanes[0]) == 1 else 2
 
     def elaborate(self, platform):
         m = Module()
         cfg, learn = self._config, self._config.learning
         sizes, layers = cfg.sizes, cfg.layers
-        pairs = self.inputs_per_cycle(self._lanes) == 2
-        m.submodules.noise = noise = NoiseGenerator(paired=("encoder",) if pairs else ())
+        per_cycle = self.inputs_per_cycle(cfg, self._lanes)
+        m.submodules.noise = noise = NoiseGenerator(draws={"encoder": per_cycle})
         # A unit of its own updates a row of every lane of its layer at once.
         lane_layers = self._lane_layers()
         cores = []
@@ -365,7 +369,7 @@ class LearnerCore(wiring.Component):
             # Layer 0's input, the same in both passes, comes as a list of the inputs that
             # spiked (written while encoding); one weight read serves both passes.
             m.submodules[f"core{l}"] = core = LIFCore(cfg, l, init=init, listed_inputs=l == 0,
-                                                      appends=2 if pairs and l == 0 else 1,
+                                                      appends=per_cycle if l == 0 else 1,
                                                       lanes=self._lanes[l],
                                                       lane_port=l in lane_layers)
             cores.append(core)
@@ -388,8 +392,8 @@ class LearnerCore(wiring.Component):
         # (the cores keep their neurons' counts beside the membranes likewise).
         word = data.StructLayout({"intensity": ENCODER_BITS,
                                   "count": (cfg.timesteps + 1).bit_length()})
-        if pairs:
-            inputs, counts = self._input_banks(m, word)
+        if per_cycle > 1:
+            inputs, counts = self._input_banks(m, word, per_cycle)
         else:
             m.submodules.inputs = input_mem = Memory(shape=word, depth=sizes[0], init=[])
             inputs = [(input_mem.read_port(), input_mem.write_port())]
@@ -479,23 +483,25 @@ class LearnerCore(wiring.Component):
             self._feed_counts(m, r, count_source, unit_of, offsets)
         return m
 
-    def _input_banks(self, m, word):
-        """The input memory as two, even and odd inputs (``inputs_even``, ``inputs_odd``), for
-        the encoder of two inputs a cycle. Returns the banks' (read, write) ports and the
-        update feed's (input address, its count a cycle later)."""
+    def _input_banks(self, m, word, count):
+        """The input memory in ``count`` banks (``inputs_<k>``: input ``j`` in bank ``j %
+        count``), for the encoder of ``count`` inputs a cycle. Returns the banks' (read, write)
+        ports and the update feed's (input address, its count a cycle later)."""
         n0 = self._config.sizes[0]
+        bits = count.bit_length() - 1
         inputs = []
-        for parity, name in enumerate(("even", "odd")):
-            mem = Memory(shape=word, depth=(n0 + 1 - parity) // 2, init=[])
-            m.submodules[f"inputs_{name}"] = mem
+        for bank in range(count):
+            mem = Memory(shape=word, depth=-(-(n0 - bank) // count), init=[])
+            m.submodules[f"inputs_{bank}"] = mem
             rd, wr = mem.read_port(), mem.write_port()
-            m.d.comb += [wr.addr.eq(self.inputs.addr[1:]), wr.data.intensity.eq(self.inputs.data),
-                         wr.en.eq(self.inputs.we & ~self.busy & (self.inputs.addr[0] == parity))]
+            m.d.comb += [wr.addr.eq(self.inputs.addr[bits:]),
+                         wr.data.intensity.eq(self.inputs.data),
+                         wr.en.eq(self.inputs.we & ~self.busy & (self.inputs.addr[:bits] == bank))]
             inputs.append((rd, wr))
-        address, odd = Signal(range(n0)), Signal()
-        m.d.comb += [rd.addr.eq(address[1:]) for rd, _ in inputs]
-        m.d.sync += odd.eq(address[0])
-        return inputs, (address, Mux(odd, inputs[1][0].data.count, inputs[0][0].data.count))
+        address, bank = Signal(range(n0)), Signal(bits)
+        m.d.comb += [rd.addr.eq(address[bits:]) for rd, _ in inputs]
+        m.d.sync += bank.eq(address[:bits])
+        return inputs, (address, Array(rd.data.count for rd, _ in inputs)[bank])
 
     def _pass_states(self, m, r, noise, cores, readout):
         """IDLE -> PASS (reseed; a TRAIN's signs are drawn beside wave 0, :meth:`_signs`) ->
@@ -556,27 +562,27 @@ class LearnerCore(wiring.Component):
         """The encoder, beside the state machine while ``r.encoding``: input ``j`` spikes when
         the low bits of its encoder word are below its intensity; its count is updated in the
         same memory word, and a spike is appended to layer 0's input list. One input a cycle,
-        ``n0 + 2`` cycles; with two input banks (even and odd inputs, ``inputs``' pairs of
-        ports) two, the even one taking the earlier of two draws, ``ceil(n0 / 2) + 2``."""
+        ``n0 + 2`` cycles; with ``A`` input banks (``inputs``' pairs of ports, input ``j`` in
+        bank ``j % A``) ``A``, bank ``k`` taking the cycle's ``k``-th draw (the last group's
+        missing inputs none), ``ceil(n0 / A) + 2``."""
         n0 = self._config.sizes[0]
         width = len(inputs)
+        bits = width.bit_length() - 1
         reads = -(-n0 // width)                              # per bank
         previous = (r.enc_index - 1)[:len(r.enc_index)]      # whose read data arrives
+        in_last = n0 - (reads - 1) * width                   # inputs in the last group
+        last = previous == reads - 1 if in_last < width else C(0)
         with m.If(r.encoding):
             m.d.sync += r.enc_fetched.eq(r.enc_index < reads)
             with m.If(r.enc_index < reads):  # no address past the end while the last drains
                 m.d.comb += [rd.addr.eq(r.enc_index) for rd, _ in inputs]
                 m.d.sync += r.enc_index.eq(r.enc_index + 1)
             with m.If(r.enc_fetched):
-                draws = [enc.word, enc.next_word] if width == 2 else [enc.word]
+                draws = [enc.word] if width == 1 else list(enc.words)
                 spikes = []
-                for parity, (rd, wr) in enumerate(inputs):
-                    # An odd n0 has no odd input in the last pair.
-                    spike = draws[parity][:ENCODER_BITS] < rd.data.intensity
-                    present = C(1)
-                    if parity and n0 % 2:
-                        present = previous != reads - 1
-                        spike &= present
+                for bank, (rd, wr) in enumerate(inputs):
+                    present = ~last if bank >= in_last else C(1)
+                    spike = (draws[bank][:ENCODER_BITS] < rd.data.intensity) & present
                     m.d.comb += [
                         wr.addr.eq(previous), wr.en.eq(present),
                         wr.data.intensity.eq(rd.data.intensity),
@@ -587,11 +593,10 @@ class LearnerCore(wiring.Component):
                     m.d.comb += [enc.advance.eq(1), core.append.eq(spikes[0]),
                                  core.append_index.eq(previous)]
                 else:
-                    last_single = previous == reads - 1 if n0 % 2 else C(0)
-                    m.d.comb += [enc.advance_two.eq(~last_single), enc.advance.eq(last_single),
+                    m.d.comb += [enc.advance_by.eq(Mux(last, in_last, width)),
                                  core.append.eq(Cat(spikes)),
-                                 *(core.append_index[parity].eq(Cat(C(parity, 1), previous))
-                                   for parity in range(2))]
+                                 *(core.append_index[bank].eq(Cat(C(bank, bits), previous))
+                                   for bank in range(width))]
             with m.Elif(r.enc_index == reads):
                 m.d.sync += r.encoding.eq(0)
 

@@ -89,9 +89,9 @@ class LIFCore(LayerComponent):
     both passes see the same encoded input) as a *list* of the inputs that spiked, appended
     while idle: the weight address is the list word plus the row base (no ``n``-bit priority
     encoder on the path: at ``n = 784`` that encoder limited the clock), and a neuron's input
-    sum is read once and serves both passes. With ``appends = 2`` up to two inputs are
-    appended a cycle (an encoder of two inputs a cycle): the list is kept in two memories,
-    even and odd entries.
+    sum is read once and serves both passes. With ``appends = A`` of 2 or 4 up to ``A`` inputs
+    are appended a cycle (an encoder of ``A`` inputs a cycle): the list is kept in ``A``
+    memories, entry ``e`` in memory ``e % A``.
 
     With ``lanes`` > 1 the neurons are split into lanes of ``g = ceil(m / lanes)``: lane ``b``
     holds neurons ``b g ... b g + g - 1``, their weight rows in a memory of its own and their
@@ -109,8 +109,8 @@ class LIFCore(LayerComponent):
     pulse ``start`` while ``busy`` is low. The step's inputs are taken at ``start``: the vector
     ``spikes_in`` is sampled then (it may change while the core runs), and (listed inputs) the
     list is the inputs appended (``append`` with ``append_index``, once per input that spiked,
-    in any order; with ``appends = 2``, ``append`` bit ``k`` appends ``append_index[k]``, bit
-    0's first) since the previous ``start`` — appends may go on while the core runs, for the
+    in any order; with ``appends`` above 1, ``append`` bit ``k`` appends ``append_index[k]``,
+    lower bits' first) since the previous ``start`` — appends may go on while the core runs, for the
     next step (double-buffered list); an append in the ``start`` cycle belongs to the next
     step. ``busy`` rises on the next cycle and falls when ``spikes_out`` holds the step's spikes.
     ``first`` treats every membrane as zero (the first step of a pass).
@@ -128,7 +128,7 @@ class LIFCore(LayerComponent):
     listed_inputs : bool
         The inputs come as a list of spiking inputs, the same for both passes.
     appends : int
-        Inputs appended to the list a cycle at most, 1 or 2 (listed inputs).
+        Inputs appended to the list a cycle at most, 1, 2 or 4 (listed inputs).
     lanes : int
         Neuron lanes (see above); no lane may be left without neurons.
     lane_port : bool
@@ -137,8 +137,8 @@ class LIFCore(LayerComponent):
     Members
     -------
     spikes_in : ``In(ArrayLayout(n, 2))``        per pass (vector inputs)
-    append : ``In(appends)``; append_index : ``In(range(n))``, with ``appends = 2``
-    ``In(ArrayLayout(range(n), 2))``   (listed inputs)
+    append : ``In(appends)``; append_index : ``In(range(n))``, with ``appends`` above 1
+    ``In(ArrayLayout(range(n), appends))``   (listed inputs)
     negative : ``In(m)``
         Per neuron, perturbation sign (1: ``-sigma``); used in a pass whose ``perturb`` is set.
     invert, perturb : ``In(2)``
@@ -165,9 +165,9 @@ class LIFCore(LayerComponent):
         self.check_layer(config, layer)
         self._n, self._m = config.sizes[layer], config.sizes[layer + 1]
         self._listed = bool(listed_inputs)
-        if appends not in (1, 2) or isinstance(appends, bool) or \
-                (appends == 2 and not self._listed):
-            raise ValueError(f"Appends must be 1, or 2 with listed inputs, not {appends!r}")
+        if appends not in (1, 2, 4) or isinstance(appends, bool) or \
+                (appends > 1 and not self._listed):
+            raise ValueError(f"Appends must be 1, or 2 or 4 with listed inputs, not {appends!r}")
         self._appends = appends
         self._lanes, self._rows = lanes, self.lane_rows(config, layer, lanes)
         self._lane_port = bool(lane_port)
@@ -177,7 +177,7 @@ class LIFCore(LayerComponent):
         self._init = list(init) if init is not None else [0] * depth
         lif = config.lif(layer)
         if self._listed:
-            index = range(self._n) if appends == 1 else data.ArrayLayout(range(self._n), 2)
+            index = range(self._n) if appends == 1 else data.ArrayLayout(range(self._n), appends)
             inputs = {"append": In(appends), "append_index": In(index)}
         else:
             inputs = {"spikes_in": In(data.ArrayLayout(self._n, 2))}
@@ -509,9 +509,9 @@ class LIFCore(LayerComponent):
 
     def _listed_reader(self, m, address, base):
         """Listed inputs: the list's entries, then the bias. Two lists (entry ``e`` of list ``b``
-        at ``2 e + b``; with two appends a cycle, even and odd entries in memories of their own,
-        entry ``e`` at ``2 (e >> 1) + b`` of memory ``e & 1``): the one being read and the one
-        being appended to, swapped at ``start``. The read port holds entry 0 outside
+        at ``2 e + b``; with ``A`` appends a cycle, in ``A`` memories, entry ``e`` at
+        ``2 (e // A) + b`` of memory ``e % A``): the one being read and the one being appended
+        to, swapped at ``start``. The read port holds entry 0 outside
         ACCUMULATE, so the first weight read starts at once."""
         n = self._n
         reading_list = Signal()           # the list being read; the other is appended to
@@ -522,7 +522,7 @@ class LIFCore(LayerComponent):
         if self._appends == 1:
             entry, request, added = self._single_list(m, reading_list, appended, taking)
         else:
-            entry, request, added = self._paired_list(m, reading_list, appended, taking)
+            entry, request, added = self._banked_list(m, reading_list, appended, taking)
         with m.If(taking):
             m.d.sync += [reading_list.eq(~reading_list), length.eq(appended),
                          appended.eq(added)]
@@ -558,37 +558,43 @@ class LIFCore(LayerComponent):
             return list_rd.addr.eq(Cat(which, entry))
         return list_rd.data, request, self.append
 
-    def _paired_list(self, m, reading_list, appended, taking):
-        """The lists in two memories, even and odd entries, up to two appends a cycle (the
-        first at the list's next entry, the second at the one after, in the other memory).
-        Returns what :meth:`_single_list` does."""
-        n = self._n
+    def _banked_list(self, m, reading_list, appended, taking):
+        """The lists in ``A = appends`` memories, entry ``e`` in memory ``e % A``, up to ``A``
+        appends a cycle (the ``k``-th set ``append`` bit's index at the list's next entry plus
+        ``k``: consecutive entries, so one per memory). Returns what :meth:`_single_list`
+        does."""
+        n, count = self._n, self._appends
+        bits = count.bit_length() - 1                    # log2 A
         rds, wrs = [], []
-        for parity in ("even", "odd"):
-            bank = Memory(shape=range(n), depth=2 * ((n + 1) // 2), init=[])
-            m.submodules[f"spike_list_{parity}"] = bank
-            rds.append(bank.read_port())
-            wrs.append(bank.write_port())
-        added = Signal(2)
-        m.d.comb += added.eq(self.append[0] + self.append[1])
-        first = Mux(self.append[0], self.append_index[0], self.append_index[1])
+        for bank in range(count):
+            memory = Memory(shape=range(n), depth=2 * -(-n // count), init=[])
+            m.submodules[f"spike_list_{bank}"] = memory
+            rds.append(memory.read_port())
+            wrs.append(memory.write_port())
+        added = Signal(range(count + 1))
+        m.d.comb += added.eq(sum(self.append))
+        # The k-th set append (k = 0 ... A - 1): the lowest set bit not among the k before it.
+        kth = []
+        for k in range(count):
+            index = self.append_index[count - 1]
+            for bit in reversed(range(k, count - 1)):     # bits below k have fewer before them
+                ones_before = sum(self.append[:bit]) if bit else C(0)
+                index = Mux(self.append[bit] & (ones_before == k), self.append_index[bit], index)
+            kth.append(index)
         target = Mux(taking, reading_list, ~reading_list)   # the list appended to
         entry = Mux(taking, 0, appended)                     # where the first append goes
-        after = entry + 1
-        for parity, wr in enumerate(wrs):
-            firsts_here = entry[0] == parity
-            m.d.comb += [wr.addr.eq(Cat(target, Mux(firsts_here, entry, after)[1:])),
-                         wr.data.eq(Mux(firsts_here, first, self.append_index[1])),
-                         wr.en.eq(Mux(firsts_here, added != 0, added == 2))]
-        # Entry e is in the even memory at (e + 1) >> 1 or the odd one at e >> 1: each reads
-        # e or e + 1, and the parity of e, registered, picks.
+        for bank, wr in enumerate(wrs):
+            offset = (bank - entry[:bits])[:bits]           # which append lands here
+            m.d.comb += [wr.addr.eq(Cat(target, ((entry + offset) >> bits)[:len(wr.addr) - 1])),
+                         wr.data.eq(Array(kth)[offset]),
+                         wr.en.eq(added > offset)]
+        # Every memory reads the wanted entry's row; its bank, registered, picks.
         wanted_list, wanted = Signal(), Signal(range(n + 2))
-        odd = Signal()
+        bank = Signal(bits)
         m.d.comb += [wanted_list.eq(Mux(taking, ~reading_list, reading_list)), wanted.eq(0),
-                     rds[0].addr.eq(Cat(wanted_list, (wanted + 1)[1:])),
-                     rds[1].addr.eq(Cat(wanted_list, wanted[1:]))]
-        m.d.sync += odd.eq(wanted[0])
+                     *(rd.addr.eq(Cat(wanted_list, wanted >> bits)) for rd in rds)]
+        m.d.sync += bank.eq(wanted[:bits])
 
         def request(which, entry):
             return [wanted_list.eq(which), wanted.eq(entry)]
-        return Mux(odd, rds[1].data, rds[0].data), request, added
+        return Array(rd.data for rd in rds)[bank], request, added

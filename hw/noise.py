@@ -1,7 +1,7 @@
 """On-chip noise: reseedable xorshift32 lanes (input encoding and node perturbation)."""
 
 from amaranth import *
-from amaranth.lib import wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from .formats import ENCODER_SEED, PERTURB_SEED, XORSHIFT_SHIFTS, XORSHIFT_WIDTH
@@ -10,18 +10,21 @@ from .formats import ENCODER_SEED, PERTURB_SEED, XORSHIFT_SHIFTS, XORSHIFT_WIDTH
 __all__ = ["lane_signature", "xorshift_next", "NoiseGenerator"]
 
 
-def lane_signature(paired=False) -> wiring.Signature:
+def lane_signature(draws=1) -> wiring.Signature:
     """One lane, seen from the generator: inputs ``seed``/``reseed``/``advance``, outputs the
     current ``word`` and its Rademacher sign ``negative`` (the learner perturbs by +-sigma:
-    ``loco-algorithm.md`` section 5.4). ``paired``: also the draw after ``word``,
-    ``next_word``, and ``advance_two`` (past both; two draws a cycle)."""
+    ``loco-algorithm.md`` section 5.4). ``draws`` above 1: also the next ``draws`` draws,
+    ``words`` (``words[0]`` is ``word``), and ``advance_by`` (past that many of them; up to
+    ``draws`` draws a cycle)."""
+    many = {"words": Out(data.ArrayLayout(XORSHIFT_WIDTH, draws)),
+            "advance_by": In(range(draws + 1))}
     return wiring.Signature({
         "seed":     In(XORSHIFT_WIDTH),
         "reseed":   In(1),
         "advance":  In(1),
         "word":     Out(XORSHIFT_WIDTH),
         "negative": Out(1),
-        **({"next_word": Out(XORSHIFT_WIDTH), "advance_two": In(1)} if paired else {}),
+        **(many if draws > 1 else {}),
     })
 
 
@@ -45,16 +48,17 @@ class NoiseGenerator(wiring.Component):
     ----------
     lanes : dict of str to int
         Lane name -> power-on seed (nonzero). Default: ``encoder`` and ``perturb``.
-    paired : iterable of str
-        Lanes that show two draws and may advance past both in a cycle (``advance_two``,
-        priority below ``reseed`` and over ``advance``).
+    draws : dict of str to int
+        Lanes that show more than one draw -> how many (``words``); such a lane may advance
+        past up to that many in a cycle (``advance_by``, priority below ``reseed`` and over
+        ``advance``). Default: one each.
 
     Members
     -------
-    <lane name> : ``Out(lane_signature(paired))``
+    <lane name> : ``Out(lane_signature(draws))``
     """
 
-    def __init__(self, lanes=None, *, paired=()):
+    def __init__(self, lanes=None, *, draws=None):
         if lanes is None:
             lanes = {"encoder": ENCODER_SEED, "perturb": PERTURB_SEED}
         if not isinstance(lanes, dict) or not lanes:
@@ -65,11 +69,17 @@ class NoiseGenerator(wiring.Component):
             if not isinstance(seed, int) or not 0 < seed < (1 << XORSHIFT_WIDTH):
                 raise ValueError(f"Seed of lane {name!r} must be a nonzero unsigned "
                                  f"{XORSHIFT_WIDTH}-bit integer, not {seed!r}")
-        paired = frozenset(paired)
-        if not paired <= lanes.keys():
-            raise ValueError(f"Paired lanes must be lanes, not {sorted(paired - lanes.keys())}")
-        self._lanes, self._paired = dict(lanes), paired
-        super().__init__({name: Out(lane_signature(name in paired)) for name in lanes})
+        draws = {} if draws is None else draws
+        if not isinstance(draws, dict):
+            raise TypeError(f"Draws must be a dict of lane name to count, not {draws!r}")
+        if not draws.keys() <= lanes.keys():
+            raise ValueError(f"Draws must name lanes, not {sorted(draws.keys() - lanes.keys())}")
+        for name, count in draws.items():
+            if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+                raise ValueError(f"Draws of lane {name!r} must be a positive int, not {count!r}")
+        self._lanes = dict(lanes)
+        self._draws = {name: draws.get(name, 1) for name in lanes}
+        super().__init__({name: Out(lane_signature(self._draws[name])) for name in lanes})
 
     @property
     def lanes(self):
@@ -84,15 +94,17 @@ class NoiseGenerator(wiring.Component):
             state = Signal(XORSHIFT_WIDTH, init=seed, name=f"{name}_state")
             word = Signal(XORSHIFT_WIDTH, name=f"{name}_word")
             m.d.comb += word.eq(xorshift_next(state))
-            paired = name in self._paired
-            if paired:
-                next_word = Signal(XORSHIFT_WIDTH, name=f"{name}_next_word")
-                m.d.comb += [next_word.eq(xorshift_next(word)), lane.next_word.eq(next_word)]
+            words = [word]
+            for k in range(1, self._draws[name]):
+                words.append(Signal(XORSHIFT_WIDTH, name=f"{name}_word_{k}"))
+                m.d.comb += words[k].eq(xorshift_next(words[k - 1]))
+            if len(words) > 1:
+                m.d.comb += [lane.words[k].eq(one) for k, one in enumerate(words)]
             with m.If(lane.reseed):
                 m.d.sync += state.eq(lane.seed)
-            if paired:
-                with m.Elif(lane.advance_two):
-                    m.d.sync += state.eq(next_word)
+            if len(words) > 1:
+                with m.Elif(lane.advance_by != 0):
+                    m.d.sync += state.eq(Array([state, *words])[lane.advance_by])
             with m.Elif(lane.advance):
                 m.d.sync += state.eq(word)
             m.d.comb += [

@@ -43,12 +43,14 @@ TOP = dataclasses.replace(NARROW, hidden=dataclasses.replace(
                           (NARROW, 0, True, 1, 1), (NARROW, 1, False, 1, 1),
                           (SMALL, 0, True, 2, 1), (SMALL, 0, False, 3, 1), (SMALL, 1, False, 2, 1),
                           (SMALL, 0, True, 2, 2), (ODD, 0, True, 1, 2),
+                          (SMALL, 0, True, 6, 4), (ODD, 0, True, 1, 4),
                           (NARROW, 0, True, 2, 2), (NARROW, 0, False, 3, 1),
                           (NARROW, 1, False, 2, 1), (TOP, 0, True, 2, 1), (TOP, 0, True, 1, 1)],
                          ids=["small-lif-listed", "small-lif", "small-readout",
                               "narrow-lif-listed", "narrow-readout", "small-lif-listed-2-lanes",
                               "small-lif-3-lanes", "small-readout-2-lanes-one-partial",
                               "small-lif-listed-2-lanes-2-appends", "odd-lif-listed-2-appends",
+                              "small-lif-listed-6-lanes-4-appends", "odd-lif-listed-4-appends",
                               "narrow-lif-listed-2-lanes-2-appends", "narrow-lif-3-lanes",
                               "narrow-readout-2-lanes", "top-threshold-listed-2-lanes",
                               "top-threshold-listed"])
@@ -85,8 +87,9 @@ def test_lif_core_reaches_threshold_exactly(lanes, request):
     check_lif(config, 0, vectors, name=request.node.name, lanes=lanes)
 
 
-@pytest.mark.parametrize("lanes, appends", [(1, 1), (2, 1), (4, 1), (2, 2)],
-                         ids=["one-lane", "2-lanes", "4-lanes-one-partial", "2-lanes-2-appends"])
+@pytest.mark.parametrize("lanes, appends", [(1, 1), (2, 1), (4, 1), (2, 2), (7, 4)],
+                         ids=["one-lane", "2-lanes", "4-lanes-one-partial", "2-lanes-2-appends",
+                              "7-lanes-4-appends"])
 def test_lif_core_latency(lanes, appends):
     """The documented latency: ``1 + g (a0 + 3)`` a step, ``g = ceil(m / lanes)`` neurons per
     lane, plus ``g`` for the second pass of listed inputs or ``g (a1 + 3)`` for a second pass
@@ -200,28 +203,31 @@ def test_noise_matches_golden(request):
     check_noise(LANES, noise_vectors(LANES, draws=3000, seed=4), name=request.node.name)
 
 
-def test_paired_noise_lane_moves_two_draws_a_cycle(request):
-    # A random mix of advance, advance_two and idle cycles (and a reseed): ``word`` and
-    # ``next_word`` are always the golden stream's next two draws.
+@pytest.mark.parametrize("draws", [2, 4])
+def test_noise_lane_moves_several_draws_a_cycle(draws, request):
+    # A random mix of advance, advance_by and idle cycles (and a reseed): ``word`` and
+    # ``words`` are always the golden stream's next draws.
     rng = random.Random(8)
     seed = 0x1234_5678
-    stream = xorshift_words([seed], 3000)[0].tolist()
-    dut = NoiseGenerator({"lane": seed}, paired=("lane",))
+    stream = xorshift_words([seed], 5000)[0].tolist()
+    dut = NoiseGenerator({"lane": seed}, draws={"lane": draws})
 
     async def testbench(ctx):
         position = 0
         for cycle in range(1000):
-            got = ctx.get(dut.lane.word), ctx.get(dut.lane.next_word)
-            assert got == tuple(stream[position:position + 2]), f"cycle {cycle}: {got}"
+            got = [ctx.get(dut.lane.words[k]) for k in range(draws)]
+            assert got == stream[position:position + draws], f"cycle {cycle}: {got}"
+            assert ctx.get(dut.lane.word) == got[0]
             if cycle == 500:
                 ctx.set(dut.lane.seed, seed)
                 ctx.set(dut.lane.reseed, 1)
                 position = 0
             else:
-                move = rng.choice((0, 1, 2))
-                ctx.set(dut.lane.advance, move == 1)
-                ctx.set(dut.lane.advance_two, move == 2)
-                position += move
+                # -1: ``advance`` alone; otherwise ``advance_by`` (0: idle)
+                move = rng.randrange(-1, draws + 1)
+                ctx.set(dut.lane.advance, move == -1)
+                ctx.set(dut.lane.advance_by, max(move, 0))
+                position += abs(move)
             await ctx.tick()
             ctx.set(dut.lane.reseed, 0)
     run_simulation(dut, testbench, name=request.node.name)
@@ -279,7 +285,18 @@ def test_components_reject_bad_parameters():
         NoiseGenerator({"a": 0})
     with pytest.raises(TypeError, match=r"^Lane name must be an identifier, not '1x'$"):
         NoiseGenerator({"1x": 5})
-    with pytest.raises(ValueError, match=r"^Paired lanes must be lanes, not \['b'\]$"):
-        NoiseGenerator({"a": 5}, paired=("b",))
-    with pytest.raises(ValueError, match=r"^Appends must be 1, or 2 with listed inputs, not 2$"):
-        LIFCore(DEFAULT_NETWORK, 1, appends=2)
+    with pytest.raises(ValueError, match=r"^Draws must name lanes, not \['b'\]$"):
+        NoiseGenerator({"a": 5}, draws={"b": 2})
+    for bad in (0, True, 2.0):
+        with pytest.raises(ValueError, match=rf"^Draws of lane 'a' must be a positive int, "
+                                             rf"not {bad!r}$"):
+            NoiseGenerator({"a": 5}, draws={"a": bad})
+    with pytest.raises(TypeError, match=r"^Draws must be a dict of lane name to count, not "):
+        NoiseGenerator({"a": 5}, draws=("a",))
+    for appends in (2, 4):
+        with pytest.raises(ValueError, match=rf"^Appends must be 1, or 2 or 4 with listed "
+                                             rf"inputs, not {appends}$"):
+            LIFCore(DEFAULT_NETWORK, 1, appends=appends)
+    with pytest.raises(ValueError, match=r"^Appends must be 1, or 2 or 4 with listed inputs, "
+                                         r"not 3$"):
+        LIFCore(DEFAULT_NETWORK, 0, listed_inputs=True, appends=3)

@@ -94,7 +94,7 @@ def test_analytic_cycle_model_tracks_the_rtl_counter(gateware):
         assert port_bound(config, work, gateware) < measured
         # The what-if of other encoders: the built one's width gives the same model, a wider
         # one never more cycles.
-        built = LearnerCore.inputs_per_cycle(gateware["lanes"])
+        built = LearnerCore.inputs_per_cycle(config, gateware["lanes"])
         assert analytic_cycles(config, work, gateware, inputs_per_cycle=built) == analytic
         assert analytic_cycles(config, work, gateware, inputs_per_cycle=4 * built) <= analytic
         # A pipelined neuron loop (what-if): the built overhead gives the same model, none
@@ -246,7 +246,7 @@ def test_wave_stages_follow_the_schedule():
         want |= {"signs"} if wave == 0 else set()
         want |= {f"layer {l}" for l in range(layers) if 0 <= wave - 1 - l < steps}
         assert set(stages) == want, wave
-    assert waves[0]["encoder"] == -(-config.sizes[0] // 2) + 3
+    assert waves[0]["encoder"] == config.sizes[0] // 4 + 3     # a neuron a lane in layer 0
     assert waves[0]["signs"] == sum(config.sizes[1:])
     assert analytic_phases(config, work, ULX3S)["waves"] == \
         sum(max(stages.values()) + 1 for stages in waves)

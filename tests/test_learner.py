@@ -12,7 +12,8 @@ from hw.learner import LearnerCore
 
 SMALL = dataclasses.replace(DEFAULT_NETWORK, sizes=(12, 6, 4), timesteps=8, clusters=4)
 DEEP = dataclasses.replace(DEFAULT_NETWORK, sizes=(10, 6, 5, 3), timesteps=4, clusters=3)
-# Layer 0 in lanes encodes two inputs a cycle; an odd count leaves the last one alone.
+# Layer 0 in lanes encodes two inputs a cycle, four with a neuron a lane; an odd count leaves
+# the last group short.
 ODD = dataclasses.replace(SMALL, sizes=(11, 6, 4))
 
 
@@ -31,10 +32,12 @@ def test_shared_update_unit_is_bit_exact(config, request):
 
 
 @pytest.mark.parametrize("config, lanes", [(SMALL, (3, 4)), (DEEP, (2, 3, 2)), (ODD, (3, 2)),
-                                           (SMALL, (3, 1))],
+                                           (SMALL, (3, 1)), (SMALL, (6, 4)), (ODD, (6, 2))],
                          ids=["small-3-4", "deep-2-3-2-one-partial", "odd-inputs-3-2",
-                              "small-3-1-lane-port-in-layer-0-only"])
+                              "small-3-1-lane-port-in-layer-0-only",
+                              "small-6-4-four-inputs-a-cycle", "odd-inputs-6-2-four-a-cycle"])
 def test_neuron_lanes_are_bit_exact(config, lanes, request):
+    assert LearnerCore.inputs_per_cycle(config, lanes) == (4 if lanes[0] == 6 else 2)
     vectors = learner_vectors(config, samples=12, seed=9, refresh=4)
     cycles = check_learner(config, vectors, name=request.node.name, lanes=lanes, infer_every=4)
     one_lane = check_learner(config, vectors, name=request.node.name, infer_every=4)
