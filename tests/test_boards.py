@@ -105,11 +105,11 @@ def test_pll_settings_make_the_clock_exactly():
 
 
 def test_boards_choose_their_organisations():
-    # The ULX3S: up to 32 lanes in layer 0 (8 for a network wider than 256 inputs: block RAM),
-    # 8 in a later layer (10 neurons: 5 lanes of 2); the UP5K: one shared unit, one lane (no
-    # block RAM left).
+    # The ULX3S: up to 32 lanes in layer 0 and 10 in a later one (8 each for a network wider
+    # than 256 inputs: block RAM, so 5 lanes of 2 for its 10 classes); the UP5K: one shared
+    # unit, one lane (no block RAM left).
     digits, mnist = board_config("ulx3s-85f"), board_config("ulx3s-85f", [784, 128, 10])
-    assert board_gateware("ulx3s-85f", digits) == {"shared_update": False, "lanes": (32, 5),
+    assert board_gateware("ulx3s-85f", digits) == {"shared_update": False, "lanes": (32, 10),
                                                    "parallel_slots": (True, True)}
     assert board_gateware("ulx3s-85f", mnist)["lanes"] == (8, 5)
     assert board_gateware("icebreaker", board_config("icebreaker")) == SMALL
