@@ -25,7 +25,7 @@ from .clocks import ecp5_pll, ice40_pll
 from .top import BAUD, LearnerBoard
 
 __all__ = ["BOARDS", "Board", "BuildError", "board_clock", "board_config", "board_gateware",
-           "build_board", "build_name", "build_seed", "described",
+           "build_board", "build_name", "build_router", "build_seed", "described",
            "build_options", "nextpnr_fmax"]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,7 +43,7 @@ class Board(NamedTuple):
     pll: object             # the PLL's settings for a clock (boards.clocks), checked early
 
 
-# A network wider than this (MNIST's 784 inputs) gets the board's slower default clock and fewer
+# A network wider than this (MNIST's 784 inputs) gets the board's wide-network clock and fewer
 # lanes: its 784-entry input list and nearly full block RAM columns placed at 42.65 MHz on the
 # ECP5, and 784-128-10's layer 0 in 16 lanes would take 8 DP16KD more than the 6 it leaves.
 # Layer 0 in a lane a neuron and an encoder of four inputs a cycle leave 64-32-10's readout
@@ -57,10 +57,12 @@ BOARDS = {
     # iCE40UP5K, 12 MHz oscillator; 18 MHz: every nextpnr seed reached 18.9-19.5 MHz
     "icebreaker": Board(ICEBreakerPlatform, "loco.bin", True, (1, 1), (1, 1), 18.0, 18.0,
                          ice40_pll),
-    # ECP5 LFE5U-85F, 25 MHz oscillator; 50 MHz: with the staged FIRE placed at 52.75 MHz
-    # (seed 1; the one-stage FIRE headed the path at 46.91-49.29); the host's weight read-back
-    # heads it now
-    "ulx3s-85f":  Board(ULX3S_85F_Platform, "loco.bit", False, (32, 10), (8, 8), 50.0, 40.0,
+    # ECP5 LFE5U-85F, 25 MHz oscillator; 40 MHz: the learner with 32 and 10 lanes and the
+    # four-input encoder did not route with nextpnr's default router (seed 2: ≈ 98 000
+    # overused wires after 10 minutes of routing), and router2 reached 43.56 MHz (seed 3,
+    # placed for 50), the host's flat weight address split across layer 0's 32 lanes heading
+    # the path; the learner before (32 and 5 lanes, two inputs a cycle) met 50 at 55.97
+    "ulx3s-85f":  Board(ULX3S_85F_Platform, "loco.bit", False, (32, 10), (8, 8), 40.0, 40.0,
                          ecp5_pll),
 }
 # What a board's network leaves out of DEFAULT_NETWORK to fit (docs/design.md): the UP5K has no
@@ -157,13 +159,23 @@ def build_name(board: str, config: NetworkConfig) -> str:
 # nextpnr's placement seed of a build (by its name) when none is asked for: 1, but where seed 1
 # does not route. The ULX3S's 64-32-10 learner (signs beside wave 0, errors fed at once): at
 # seed 1 the router still had ≈ 86 000 overused wires after an hour; seed 2 routed in 19
-# minutes at 55.97 MHz.
-BUILD_SEEDS = {"ulx3s-85f": 2}
+# minutes at 55.97 MHz. With 10 readout lanes and the four-input encoder seed 2 did not
+# route with the default router (≈ 98 000 overused wires after 10 minutes of routing); with
+# router2 (:data:`BUILD_ROUTERS`) seed 3 placed and routed in 15 minutes, and seed 2 still had
+# ≈ 20 overused wires after 10 minutes of routing.
+BUILD_SEEDS = {"ulx3s-85f": 3}
+# nextpnr's router of a build (by its name) when not its default, router1.
+BUILD_ROUTERS = {"ulx3s-85f": "router2"}
 
 
 def build_seed(board: str, config: NetworkConfig) -> int:
     """The nextpnr seed ``board``'s build of ``config`` uses by default (:data:`BUILD_SEEDS`)."""
     return BUILD_SEEDS.get(build_name(board, config), 1)
+
+
+def build_router(board: str, config: NetworkConfig) -> str:
+    """nextpnr's router for ``board``'s build of ``config`` (:data:`BUILD_ROUTERS`)."""
+    return BUILD_ROUTERS.get(build_name(board, config), "router1")
 
 
 def build_options(board: str, sizes=None) -> str:
@@ -215,13 +227,14 @@ def build_board(board: str, sizes=None, *, rank=None, clock_mhz=None, gateware=N
     out = Path(build_root) / build_name(board, config)
     # -dsp: the iCE40UP's multipliers (Amaranth's script leaves them out by default)
     synth_opts = "-dsp" if platform.family == "iCE40" else ""
+    router = build_router(board, config)
     # --timing-allow-fail: a build that misses the clock still gets its bitstream and report
     # (timing_met false, the Fmax it reached); it is never programmed.
     plan = platform.build(LearnerBoard(config, clock_mhz=target, **gateware), name="loco",
                           do_build=False,
                           synth_opts=synth_opts,
                           nextpnr_opts=f"--report report.json --seed {seed} "
-                                       "--timing-allow-fail")
+                                       f"--router {router} --timing-allow-fail")
     # execute_local instead of build(): the ULX3S platform insists on its programmer otherwise.
     try:
         products = plan.execute_local(str(out))
@@ -238,7 +251,7 @@ def build_board(board: str, sizes=None, *, rank=None, clock_mhz=None, gateware=N
               "rank": config.learning.rank,
               **described(gateware),
               "reduced": _REDUCED.get(board, {}),
-              "clock_mhz": target, "seed": seed, "fmax_mhz": fmax,
+              "clock_mhz": target, "seed": seed, "router": router, "fmax_mhz": fmax,
               "timing_met": all(v >= target for v in fmax.values()),
               "utilisation": utilisation, "baud": BAUD,
               "bitstream": str(out / bitstream)}

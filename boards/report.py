@@ -132,7 +132,8 @@ def board_report(board: str, *, sizes=None, samples: int = 200, gateware=None,
     summary = {
         "cosimulation": cosim,
         "timing": {"clock_mhz": clock, "fmax_mhz": fmax, "met": built["timing_met"],
-                   "slack_ns": 1e3 / clock - 1e3 / fmax, "seed": built.get("seed", 1)},
+                   "slack_ns": 1e3 / clock - 1e3 / fmax, "seed": built.get("seed", 1),
+                   "router": built.get("router", "router1")},
         "throughput": {"samples_per_s": clock * 1e6 / cycles,
                        "samples_per_s_at_fmax": fmax * 1e6 / cycles,
                        "inferences_per_s": clock * 1e6 / cosim["cycles_per_inference"],
@@ -193,8 +194,8 @@ def _markdown(board: str, built: dict) -> str:
 {cosim['analytic_cycles_per_training_sample']:.0f} analytic, \
 port bound {cosim['port_bound_cycles']:.0f} ({rate['cycles_over_port_bound']:.2f}× the bound) |
 | Cycles per inference | {cosim['cycles_per_inference']:.0f} |
-| Timing (nextpnr seed {timing['seed']}) | Fmax {timing['fmax_mhz']} MHz vs clock \
-{timing['clock_mhz']:g} MHz: {'met' if timing['met'] else 'NOT met'}, slack \
+| Timing (nextpnr seed {timing['seed']}, {timing['router']}) | Fmax {timing['fmax_mhz']} MHz \
+vs clock {timing['clock_mhz']:g} MHz: {'met' if timing['met'] else 'NOT met'}, slack \
 {timing['slack_ns']:.1f} ns |
 | Fmax over nextpnr seeds | {_seeds_line(timing, options)} |
 | Training samples/s | {rate['samples_per_s']:.0f} at the clock, \

@@ -105,10 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--rank", type=int, help="low-rank part on, rank R (default: off)")
         p.add_argument("--clock", type=float, metavar="MHZ",
                        help="the learner's clock from the PLL (default: the board's, "
-                            "icebreaker 18, ulx3s-85f 50; 40 above 256 inputs)")
+                            "icebreaker 18, ulx3s-85f 40)")
         p.add_argument("--seed", type=positive_int,
-                       help="nextpnr's placement seed (default 1; 2 for the ulx3s-85f's "
-                            "default network, whose seed 1 does not route)")
+                       help="nextpnr's placement seed (default 1; 3 for the ulx3s-85f's "
+                            "default network, placed with seed 3 and routed with router2: "
+                            "with nextpnr's default router it does not route)")
         p.set_defaults(run=_build, program=name == "program")
 
     p = sub.add_parser("report", help="one-page report of BOARD's build (after `loco build`)",

@@ -13,7 +13,7 @@ import warnings
 import pytest
 
 from boards.build import (BOARDS, board_clock, board_config, board_gateware, build_board,
-                          build_seed)
+                          build_router, build_seed)
 from boards.clocks import ClockError, ecp5_pll, ice40_pll
 from boards.report import ReportError, board_report
 from boards.seeds import SeedSweepError, seed_sweep
@@ -47,7 +47,9 @@ def test_board_bitstream_builds_and_meets_timing(board, gateware, tmp_path):
     assert summary["timing"]["slack_ns"] > 0 and summary["timing"]["seed"] == seed
     page = (tmp_path / board / "report.md").read_text()
     assert "**PASS**: 20 training samples" in page and "(digits) | not measured" in page
-    assert f"| Timing (nextpnr seed {seed}) |" in page
+    router = build_router(board, board_config(board))
+    assert summary["timing"]["router"] == router
+    assert f"| Timing (nextpnr seed {seed}, {router}) |" in page
 
 
 @pytest.mark.slow
@@ -99,7 +101,8 @@ def test_pll_settings_make_the_clock_exactly():
         ecp5_pll(25, 1000)
     assert board_clock("icebreaker") == 18.0 and board_clock("ulx3s-85f", 25) == 25.0
     mnist = board_config("ulx3s-85f", [784, 128, 10])
-    assert board_clock("ulx3s-85f") == 50.0 and board_clock("ulx3s-85f", config=mnist) == 40.0
+    assert board_clock("ulx3s-85f") == 40.0 and board_clock("ulx3s-85f", config=mnist) == 40.0
+    assert board_clock("ulx3s-85f", 50) == 50.0
     with pytest.raises(ValueError, match=r"^The iCE40 PLL cannot make exactly 19\.1 MHz"):
         board_clock("icebreaker", 19.1)
 
@@ -115,11 +118,14 @@ def test_boards_choose_their_organisations():
     assert board_gateware("icebreaker", board_config("icebreaker")) == SMALL
 
 
-def test_builds_take_their_own_seed():
-    # Seed 1 unless it does not route: the ULX3S's default network at seed 2.
-    assert build_seed("ulx3s-85f", board_config("ulx3s-85f")) == 2
-    assert build_seed("ulx3s-85f", board_config("ulx3s-85f", (784, 128, 10))) == 1
-    assert build_seed("icebreaker", board_config("icebreaker")) == 1
+def test_builds_take_their_own_seed_and_router():
+    # Seed 1 and router1 unless they do not route: the ULX3S's default network at seed 3 with
+    # router2.
+    assert build_seed("ulx3s-85f", board_config("ulx3s-85f")) == 3
+    assert build_router("ulx3s-85f", board_config("ulx3s-85f")) == "router2"
+    for board, sizes in (("ulx3s-85f", (784, 128, 10)), ("icebreaker", None)):
+        assert build_seed(board, board_config(board, sizes)) == 1
+        assert build_router(board, board_config(board, sizes)) == "router1"
 
 
 def test_unknown_board_is_rejected():
