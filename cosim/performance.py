@@ -75,6 +75,18 @@ def _what_if(value, built, what, minimum):
     raise ValueError(f"{what} must be {kind}, not {value!r}")
 
 
+# What-if of a row sweep streamed behind the expansion: cycles from the expansion's start
+# until the sweep may read u_0 (its basis read, registered product, sum and write; assumed).
+STREAM_LAG = 4
+
+
+def _flag(value, what):
+    """A what-if switch: ``value`` (a bool), else ``ValueError`` naming ``what``."""
+    if isinstance(value, bool):
+        return value
+    raise ValueError(f"{what} must be a bool, not {value!r}")
+
+
 def wave_stages(config, work, gateware: dict, *, inputs_per_cycle=None,
                 neuron_overhead=None) -> list:
     """Per wave of one TRAIN (``T + L`` of them), the cycles of each stage that runs in it, from
@@ -119,16 +131,30 @@ def analytic_cycles(config, work, gateware: dict, **what_if) -> int:
 
 
 def analytic_phases(config, work, gateware: dict, *, inputs_per_cycle=None,
-                    neuron_overhead=None) -> dict:
+                    neuron_overhead=None, streamed_rows=False, lane_error_words=False,
+                    early_masks=False) -> dict:
     """The learner's cycles for one TRAIN from the blocks' documented formulas, by phase
     (rank 0: the low-rank stage's cycles are not modelled): per-layer units ``start`` (IDLE,
     PASS; the signs are drawn in wave 0), ``waves``, ``after_waves`` (the readout, the errors,
     the update units' rest: their counts and projections overlap the last waves); a shared
     unit ``waves``, ``feed`` (counts and errors), ``updates`` (projection, rows, centroid;
     layer after layer). The waves: :func:`wave_stages` (and its what-ifs, ``inputs_per_cycle`` and
-    ``neuron_overhead``)."""
+    ``neuron_overhead``).
+
+    What-ifs of the chain after the waves (per-layer units; bools, default off as built):
+    ``streamed_rows``, a unit with parallel slots sweeps its rows behind its expansion (from
+    ``STREAM_LAG`` cycles after the expansion starts and its errors are in, ending no earlier
+    than the projection) instead of after it; ``lane_error_words``, a unit with lanes takes
+    an error word of a row of every lane (``g`` words instead of ``m``); ``early_masks``, the
+    errors start after the readout without waiting for every layer's counts (the hidden masks
+    read from the lanes' count memories at once)."""
     if config.learning.rank:
         raise ValueError("The cycle model covers rank 0 only (no low-rank stage)")
+    streamed_rows = _flag(streamed_rows, "Streamed rows")
+    lane_error_words = _flag(lane_error_words, "Lane error words")
+    early_masks = _flag(early_masks, "Early masks")
+    if gateware.get("shared_update") and (streamed_rows or lane_error_words or early_masks):
+        raise ValueError("The after-waves what-ifs model per-layer update units, not a shared one")
     sizes, steps, clusters = config.sizes, config.timesteps, config.clusters
     layers = list(zip(sizes[:-1], sizes[1:], strict=True))
     rows = _lane_rows(config, gateware)
@@ -164,14 +190,23 @@ def analytic_phases(config, work, gateware: dict, *, inputs_per_cycle=None,
     # them) and the centroid moves beside the expansion; then CENTROID_START.
     projections = [3 + (n + 5) + 1 if parallel[layer] else _projection(n, clusters)
                    for layer, (n, _) in enumerate(layers)]
-    ready, fed = [], wave_starts[steps]
+    ready, expanding, fed = [], [], wave_starts[steps]
     for layer, (n, _) in enumerate(layers):
         addressed = max(fed, wave_starts[steps + layer])
         fed = addressed + n + 1                                      # its BIAS cycle
         ready.append(fed + 1 + projections[layer])
-    errors = max(passes + 2 * (sizes[-1] + 1) + 1, fed + 1)          # the first ERRORS word
-    done = max(max(ready[layer], errors + m) + update(layer, n, m)
-               for layer, (n, m) in enumerate(layers))
+        expanding.append(fed + 1 + 3)                                # parallel slots only
+    after_readout = passes + 2 * (sizes[-1] + 1) + 1
+    errors = after_readout if early_masks else max(after_readout, fed + 1)  # first ERRORS word
+
+    def layer_done(layer, n, m):
+        words = rows[layer] if lane_error_words and at_once[layer] > 1 else m
+        errors_in = errors + words
+        if streamed_rows and parallel[layer]:
+            start = max(expanding[layer] + STREAM_LAG, errors_in)
+            return max(start + update(layer, n, m), ready[layer] + 1)
+        return max(ready[layer], errors_in) + update(layer, n, m)
+    done = max(layer_done(layer, n, m) for layer, (n, m) in enumerate(layers))
     return {"start": 2, "waves": passes,                               # IDLE, PASS
             "after_waves": done - passes + 3}                          # units seen, FINISH
 
