@@ -75,6 +75,9 @@ def _what_if(value, built, what, minimum):
     raise ValueError(f"{what} must be {kind}, not {value!r}")
 
 
+# Early units with parallel slots: cycles after the bias word that drain the dots (run on the
+# loads of the counts) before the expansion starts.
+DOTS_DRAIN = 3
 # What-if of a row sweep streamed behind the expansion: cycles from the expansion's start
 # until the sweep may read u_0 (its basis read, registered product, sum and write; assumed).
 STREAM_LAG = 4
@@ -186,26 +189,27 @@ def analytic_phases(config, work, gateware: dict, *, inputs_per_cycle=None,
     # (BIAS) while the readout (classes + 1 cycles a pass, then DELTA_ROUND) runs; then every
     # layer's errors at once, a word a cycle each (ERRORS, once the counts are all in); a
     # unit's rows start once both its projection and its errors are in.
-    # Early units: with parallel slots the dots run on the loads of the counts (3 cycles drain
-    # them) and the centroid moves beside the expansion; then CENTROID_START.
-    projections = [3 + (n + 5) + 1 if parallel[layer] else _projection(n, clusters)
+    # Early units: with parallel slots the dots run on the loads of the counts (DOTS_DRAIN
+    # cycles drain them) and the centroid moves beside the expansion; then CENTROID_START.
+    projections = [DOTS_DRAIN + (n + 5) + 1 if parallel[layer] else _projection(n, clusters)
                    for layer, (n, _) in enumerate(layers)]
-    ready, expanding, fed = [], [], wave_starts[steps]
+    bias, fed = [], wave_starts[steps]                               # each unit's BIAS cycle
     for layer, (n, _) in enumerate(layers):
         addressed = max(fed, wave_starts[steps + layer])
-        fed = addressed + n + 1                                      # its BIAS cycle
-        ready.append(fed + 1 + projections[layer])
-        expanding.append(fed + 1 + 3)                                # parallel slots only
+        fed = addressed + n + 1
+        bias.append(fed)
     after_readout = passes + 2 * (sizes[-1] + 1) + 1
     errors = after_readout if early_masks else max(after_readout, fed + 1)  # first ERRORS word
 
     def layer_done(layer, n, m):
+        ready = bias[layer] + 1 + projections[layer]
         words = rows[layer] if lane_error_words and at_once[layer] > 1 else m
         errors_in = errors + words
         if streamed_rows and parallel[layer]:
-            start = max(expanding[layer] + STREAM_LAG, errors_in)
-            return max(start + update(layer, n, m), ready[layer] + 1)
-        return max(ready[layer], errors_in) + update(layer, n, m)
+            expansion = bias[layer] + 1 + DOTS_DRAIN
+            start = max(expansion + STREAM_LAG, errors_in)
+            return max(start + update(layer, n, m), ready + 1)
+        return max(ready, errors_in) + update(layer, n, m)
     done = max(layer_done(layer, n, m) for layer, (n, m) in enumerate(layers))
     return {"start": 2, "waves": passes,                               # IDLE, PASS
             "after_waves": done - passes + 3}                          # units seen, FINISH
