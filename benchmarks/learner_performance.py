@@ -28,11 +28,7 @@ same samples with an encoder of 4 (or 8) inputs a cycle, everything else as buil
 that does not exist: where the waves' pace would move), and its ratio to the port bound;
 ``what_if_pipelined_neurons``: the same with a fully pipelined neuron loop (``a + 1`` cycles a
 neuron's pass, no last-add and FIRE cycles: ``neuron_overhead=0``), with the built encoder and
-with one of 4 inputs a cycle; ``what_if_after_waves`` (per-layer units; null for a shared
-one): the same with the chain after the waves shortened, cumulatively — the rows swept behind
-the expansion (``streamed_rows``), then error words of a row of every lane
-(``lane_error_words``), then the errors not waiting for every layer's counts
-(``early_masks``): :func:`cosim.performance.analytic_phases`.
+with one of 4 inputs a cycle.
 """
 
 import argparse
@@ -63,14 +59,6 @@ REFRESH = 64
 WHAT_IF_ENCODERS = (4, 8)
 # ... and, beside the built one, with a pipelined neuron loop
 WHAT_IF_PIPELINED_ENCODERS = (4,)
-# ... and the after-waves what-ifs, cumulative (per-layer units)
-WHAT_IF_AFTER_WAVES = {
-    "streamed_rows": {"streamed_rows": True},
-    "streamed_rows+lane_error_words": {"streamed_rows": True, "lane_error_words": True},
-    "streamed_rows+lane_error_words+early_masks": {"streamed_rows": True,
-                                                    "lane_error_words": True,
-                                                    "early_masks": True},
-}
 # The MNIST-size network on the ECP5-85F (`loco build --board ulx3s-85f --sizes 784,128,10`)
 MNIST_BOARD, MNIST_SIZES = "ulx3s-85f", (784, 128, 10)
 
@@ -96,7 +84,6 @@ def measure(net, gateware: dict, data, limit) -> dict:
     what_if = {inputs: [] for inputs in WHAT_IF_ENCODERS}
     built_encoder = LearnerCore.inputs_per_cycle(net, gateware["lanes"])
     pipelined = {inputs: [] for inputs in (built_encoder, *WHAT_IF_PIPELINED_ENCODERS)}
-    after = {} if gateware["shared_update"] else {name: [] for name in WHAT_IF_AFTER_WAVES}
     for step, intensity, label in epoch_stream(x, y, torch.Generator().manual_seed(1), 0, limit):
         if step % REFRESH == 0:
             host.refresh_bases()
@@ -111,15 +98,13 @@ def measure(net, gateware: dict, data, limit) -> dict:
         for inputs, cycles in pipelined.items():
             cycles.append(analytic_cycles(net, work, gateware, inputs_per_cycle=inputs,
                                           neuron_overhead=0))
-        for name, cycles in after.items():
-            cycles.append(analytic_cycles(net, work, gateware, **WHAT_IF_AFTER_WAVES[name]))
     infer = []
     for k, intensity in enumerate(xt[:limit]):
         host.write_input(intensity.tolist())
         infer.append(host.infer(sample_seed(ENCODER_SEED, TEST_INDEX_BASE + k))["cycles"])
     return {"train": train, "infer": infer, "phases": phases,
             "analytic": [sum(phase.values()) for phase in phases], "bound": bound,
-            "waves": waves, "what_if": what_if, "pipelined": pipelined, "after": after}
+            "waves": waves, "what_if": what_if, "pipelined": pipelined}
 
 
 def wave_summary(samples) -> dict:
@@ -186,11 +171,7 @@ def main():
             "what_if_pipelined_neurons": {
                 str(inputs): {"analytic_cycles_per_training_sample": cycles,
                               "over_port_bound": cycles / bound}
-                for inputs, cycles in pipelined.items()},
-            "what_if_after_waves": {
-                name: {"analytic_cycles_per_training_sample": statistics.fmean(cycles),
-                       "over_port_bound": statistics.fmean(cycles) / bound}
-                for name, cycles in run["after"].items()} or None}
+                for inputs, cycles in pipelined.items()}}
         at_once = [str(layer) for layer, on in enumerate(gateware["parallel_slots"]) if on]
         rows.append([name, "shared" if shared else "per layer", ",".join(at_once) or "-",
                      ",".join(map(str, gateware["lanes"])), f"{train_cycles:.0f}",
@@ -216,12 +197,6 @@ def main():
                   f"{what['over_port_bound']:.2f}"]
                  for name, one in boards.items()
                  for inputs, what in one["what_if_pipelined_neurons"].items()])
-    print_table(["board", "after the waves (what-if, cumulative)", "cycles/sample (model)",
-                 "/ bound"],
-                [[name, what, f"{one['analytic_cycles_per_training_sample']:.0f}",
-                  f"{one['over_port_bound']:.2f}"]
-                 for name, board in boards.items()
-                 for what, one in (board["what_if_after_waves"] or {}).items()])
     print_table(["board", "wave stage", "cycles a wave (mean)", "waves it paces a sample"],
                 [[name, stage, f"{one['cycles_per_wave']:.1f}",
                   f"{one['waves_paced_per_sample']:.1f}"]

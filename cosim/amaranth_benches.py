@@ -3,6 +3,7 @@ block. A mismatch raises ``AssertionError`` naming the step and the word."""
 
 import random
 
+from amaranth import Value
 from amaranth.lib import data
 
 from hw.host import HostInterface
@@ -51,7 +52,7 @@ class AmaranthBench(benches.BenchVerbs):
     async def stream_put(self, name, payload):
         await self.idle()
         stream = self.port(name)
-        self._ctx.set(stream.payload, payload)
+        self._ctx.set(Value.cast(stream.payload), payload)   # a layout's payload: its bits
         self._ctx.set(stream.valid, 1)
         await self._ctx.tick().until(stream.ready)
         self._ctx.set(stream.valid, 0)
@@ -138,7 +139,8 @@ def check_projector(config, layer, vectors, *, name, seed=0, pauses=True, parall
                                           lanes=lanes, early=early),
                           seed=seed, pauses=pauses, memories=("weights",),
                           lane_words=lane_words)
-    return bench.run(benches.projector_bench, config, layer, vectors, name=name)
+    return bench.run(benches.projector_bench, config, layer, vectors, lanes=lanes,
+                     name=name)
 
 
 def check_noise(lanes, vectors, *, name):

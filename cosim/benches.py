@@ -21,6 +21,7 @@ The idle and stall pattern comes from the adapter's seeded ``random.Random``: a 
 """
 
 from hw.learner import Command
+from hw.neuron import LIFCore
 from hw.protocol import ACK, NAK, Error, Opcode, encode, identity_bytes, word_bytes
 
 __all__ = ["BenchVerbs", "lif_bench", "projector_bench", "noise_bench", "learner_bench",
@@ -150,10 +151,24 @@ async def _append_spikes(bench, spikes, n, appends=1):
     return busy
 
 
-async def projector_bench(bench, config, layer, vectors):
-    """A :class:`hw.projector.ProjectorUpdate` on a served weight memory: per sample the
-    presynaptic counts and errors streamed in (with idle cycles), then every weight word, the
-    projected vector ``u`` and every centroid word compared. Returns the cycles taken."""
+def lane_error_words(config, layer, errors, lanes):
+    """The ``e`` words of a :class:`hw.projector.ProjectorUpdate` with ``lanes`` neuron lanes:
+    word ``k`` packs row ``k`` of every lane (lane ``b``'s field the error of neuron
+    ``b g + k``, two's complement; 0 past the layer's neurons); one lane: the errors."""
+    if lanes == 1:
+        return list(errors)
+    rows, width = LIFCore.lane_rows(config, layer, lanes), config.learning.delta.width
+    mask = (1 << width) - 1
+    return [sum((errors[b * rows + k] & mask) << b * width
+                for b in range(lanes) if b * rows + k < len(errors))
+            for k in range(rows)]
+
+
+async def projector_bench(bench, config, layer, vectors, lanes=1):
+    """A :class:`hw.projector.ProjectorUpdate` (of ``lanes`` neuron lanes) on a served weight
+    memory: per sample the presynaptic counts and errors streamed in (with idle cycles), then
+    every weight word, the projected vector ``u`` and every centroid word compared. Returns
+    the cycles taken."""
     words = list(vectors["init"])
     bench.serve_memory("weights", words)
     await bench.write_port("basis_addr", "basis_wdata", "basis_we", vectors["basis"])
@@ -163,8 +178,8 @@ async def projector_bench(bench, config, layer, vectors):
             bench.set(port, sample[port])
         for count in sample["counts"]:
             await bench.stream_put("x", count)
-        for error in sample["errors"]:
-            await bench.stream_put("e", error)
+        for word in lane_error_words(config, layer, sample["errors"], lanes):
+            await bench.stream_put("e", word)
         while not bench.get("done"):
             await bench.tick()
             cycles += 1

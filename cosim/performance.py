@@ -78,16 +78,6 @@ def _what_if(value, built, what, minimum):
 # Early units with parallel slots: cycles after the bias word that drain the dots (run on the
 # loads of the counts) before the expansion starts.
 DOTS_DRAIN = 3
-# What-if of a row sweep streamed behind the expansion: cycles from the expansion's start
-# until the sweep may read u_0 (its basis read, registered product, sum and write; assumed).
-STREAM_LAG = 4
-
-
-def _flag(value, what):
-    """A what-if switch: ``value`` (a bool), else ``ValueError`` naming ``what``."""
-    if isinstance(value, bool):
-        return value
-    raise ValueError(f"{what} must be a bool, not {value!r}")
 
 
 def wave_stages(config, work, gateware: dict, *, inputs_per_cycle=None,
@@ -134,30 +124,16 @@ def analytic_cycles(config, work, gateware: dict, **what_if) -> int:
 
 
 def analytic_phases(config, work, gateware: dict, *, inputs_per_cycle=None,
-                    neuron_overhead=None, streamed_rows=False, lane_error_words=False,
-                    early_masks=False) -> dict:
+                    neuron_overhead=None) -> dict:
     """The learner's cycles for one TRAIN from the blocks' documented formulas, by phase
-    (rank 0: the low-rank stage's cycles are not modelled): per-layer units ``start`` (IDLE,
-    PASS; the signs are drawn in wave 0), ``waves``, ``after_waves`` (the readout, the errors,
-    the update units' rest: their counts and projections overlap the last waves); a shared
-    unit ``waves``, ``feed`` (counts and errors), ``updates`` (projection, rows, centroid;
-    layer after layer). The waves: :func:`wave_stages` (and its what-ifs, ``inputs_per_cycle`` and
-    ``neuron_overhead``).
-
-    What-ifs of the chain after the waves (per-layer units; bools, default off as built):
-    ``streamed_rows``, a unit with parallel slots sweeps its rows behind its expansion (from
-    ``STREAM_LAG`` cycles after the expansion starts and its errors are in, ending no earlier
-    than the projection) instead of after it; ``lane_error_words``, a unit with lanes takes
-    an error word of a row of every lane (``g`` words instead of ``m``); ``early_masks``, the
-    errors start after the readout without waiting for every layer's counts (the hidden masks
-    read from the lanes' count memories at once)."""
+    (rank 0: the low-rank stage's cycles are not modelled; the projector on): per-layer units
+    ``start`` (IDLE, PASS; the signs are drawn in wave 0), ``waves``, ``after_waves`` (the
+    readout, the errors, the update units' rest: their counts and projections overlap the last
+    waves); a shared unit ``waves``, ``feed`` (counts and errors), ``updates`` (projection,
+    rows, centroid; layer after layer). The waves: :func:`wave_stages` (and its what-ifs,
+    ``inputs_per_cycle`` and ``neuron_overhead``)."""
     if config.learning.rank:
         raise ValueError("The cycle model covers rank 0 only (no low-rank stage)")
-    streamed_rows = _flag(streamed_rows, "Streamed rows")
-    lane_error_words = _flag(lane_error_words, "Lane error words")
-    early_masks = _flag(early_masks, "Early masks")
-    if gateware.get("shared_update") and (streamed_rows or lane_error_words or early_masks):
-        raise ValueError("The after-waves what-ifs model per-layer update units, not a shared one")
     sizes, steps, clusters = config.sizes, config.timesteps, config.clusters
     layers = list(zip(sizes[:-1], sizes[1:], strict=True))
     rows = _lane_rows(config, gateware)
@@ -187,29 +163,32 @@ def analytic_phases(config, work, gateware: dict, *, inputs_per_cycle=None,
     # Per-layer units: layer l's counts fed from wave T + l on (after the layer before's), a
     # word a cycle after an addressing cycle; the unit projects from the cycle after them
     # (BIAS) while the readout (classes + 1 cycles a pass, then DELTA_ROUND) runs; then every
-    # layer's errors at once, a word a cycle each (ERRORS, once the counts are all in); a
-    # unit's rows start once both its projection and its errors are in.
-    # Early units: with parallel slots the dots run on the loads of the counts (DOTS_DRAIN
-    # cycles drain them) and the centroid moves beside the expansion; then CENTROID_START.
-    projections = [DOTS_DRAIN + (n + 5) + 1 if parallel[layer] else _projection(n, clusters)
-                   for layer, (n, _) in enumerate(layers)]
+    # layer's errors at once (the masks were kept during the waves), a word a cycle each (a
+    # row of every lane a word with lanes), each unit taking them from the cycle after its
+    # BIAS; ProjectorUpdate's formulas (early) from there.
     bias, fed = [], wave_starts[steps]                               # each unit's BIAS cycle
     for layer, (n, _) in enumerate(layers):
         addressed = max(fed, wave_starts[steps + layer])
         fed = addressed + n + 1
         bias.append(fed)
-    after_readout = passes + 2 * (sizes[-1] + 1) + 1
-    errors = after_readout if early_masks else max(after_readout, fed + 1)  # first ERRORS word
+    errors = passes + 2 * (sizes[-1] + 1) + 1                         # the first ERRORS cycle
 
     def layer_done(layer, n, m):
-        ready = bias[layer] + 1 + projections[layer]
-        words = rows[layer] if lane_error_words and at_once[layer] > 1 else m
-        errors_in = errors + words
-        if streamed_rows and parallel[layer]:
-            expansion = bias[layer] + 1 + DOTS_DRAIN
-            start = max(expansion + STREAM_LAG, errors_in)
-            return max(start + update(layer, n, m), ready + 1)
-        return max(ready, errors_in) + update(layer, n, m)
+        """The cycle before unit ``layer``'s DONE (ProjectorUpdate's formulas, BIAS = 0)."""
+        words = rows[layer] if at_once[layer] > 1 else m
+        last_error = max(errors - bias[layer], 1) + words - 1
+        cycles = update(layer, n, m)
+        if not parallel[layer]:
+            ready = 1 + _projection(n, clusters)
+            return bias[layer] + max(ready, last_error + 1) + cycles
+        # Streamed rows (parallel slots): they start with the expansion (DOTS_DRAIN cycles
+        # after BIAS) once the errors are in, a changed row's reads behind u's writes.
+        start = max(DOTS_DRAIN + 2, last_error + 2)
+        group = rows[layer] if at_once[layer] > 1 else m
+        changed = sorted({i % group for i in work["changed"][layer]}) if at_once[layer] > 1 \
+            else sorted(work["changed"][layer])
+        stall = max(0, DOTS_DRAIN + 5 - (start + 2 * changed[0] + 2)) if changed else 0
+        return bias[layer] + max(DOTS_DRAIN + (n + 5) + 2, start + cycles + stall)
     done = max(layer_done(layer, n, m) for layer, (n, m) in enumerate(layers))
     return {"start": 2, "waves": passes,                               # IDLE, PASS
             "after_waves": done - passes + 3}                          # units seen, FINISH

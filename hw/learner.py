@@ -209,7 +209,7 @@ class ReadoutUnit(wiring.Component):
 class _Registers:
     """The learner's sequencing registers, shared by its groups of states."""
 
-    def __init__(self, cfg: NetworkConfig, units: int, *, feed_counts: bool):
+    def __init__(self, cfg: NetworkConfig, units: int, *, error_words=None):
         sizes, learn = cfg.sizes, cfg.learning
         n0, classes = sizes[0], sizes[-1]
         self.signs     = Signal(sum(sizes[1:]))      # perturbation signs, layer 0 first
@@ -229,18 +229,20 @@ class _Registers:
         self.feed_layer = Signal(range(cfg.layers))
         self.feed      = Signal(range(max(sizes) + 1))       # word being offered to the unit
         self.done_seen = Signal(units)
-        if not feed_counts:
+        if error_words is None:
             return
         # Per-layer units take their counts during the last waves (LearnerCore._feed_counts).
         self.x_feeding = Signal()
         self.x_layer   = Signal(range(cfg.layers))
         self.x_feed    = Signal(range(max(sizes) + 1))
         self.x_addressed = Signal()                          # word x_feed's data arrives
-        # Each hidden neuron's error mask (spiked, but not every step), layer 0 first, taken
-        # as its count passes to the next layer's unit; the errors then need no reads.
-        self.masks     = Signal(sum(sizes[1:-1]))
-        self.e_feeds   = [Signal(range(m + 1), name=f"e_feed{l}")   # errors offered per layer
-                          for l, m in enumerate(sizes[1:])]
+        # Each hidden neuron's error mask (it spiked, but not in every step), layer 0 first,
+        # as two sticky bits of its second pass's spikes, kept as the waves pass them on
+        # (LearnerCore._masks): final when the waves end, so the errors need no reads.
+        self.spiked    = Signal(sum(sizes[1:-1]))
+        self.missed    = Signal(sum(sizes[1:-1]))
+        self.e_feeds   = [Signal(range(words + 1), name=f"e_feed{l}")   # error words offered
+                          for l, words in enumerate(error_words)]
 
 
 class LearnerCore(wiring.Component):
@@ -256,13 +258,15 @@ class LearnerCore(wiring.Component):
     while layer ``l`` computes step ``w - 1 - l``. The readout gives ``delta``. Each layer's
     :class:`ProjectorUpdate` is fed its presynaptic counts as soon as they are final, during
     the last waves, one layer after another (a word a cycle), and (started early) projects
-    while the waves and the readout run; then every layer's errors are fed at once (a hidden
-    neuron's mask was kept as its count passed to the next layer's unit) and the units update
-    their layers *at the same time* (the O(1)-in-depth update). With ``shared_update`` one
-    unit takes the layers in turn, fed counts and errors after the readout (a hidden error's
-    mask read from its count). ``busy`` falls when all are done. ``INFER`` runs one clean
-    pass. ``prediction`` is the argmax of the first pass's outputs (lowest index on ties).
-    ``step_shift`` is added to the update shifts (the host's step-size schedule).
+    while the waves and the readout run; right after the readout every layer's errors are fed
+    at once (a hidden neuron's mask was kept as the waves passed its spikes on; a unit with
+    lanes takes a row of every lane a word) and the units update their layers *at the same
+    time* (the O(1)-in-depth update), each sweeping its rows behind its expansion. With
+    ``shared_update`` one unit takes the layers in turn, fed counts and errors after the
+    readout (a hidden error's mask read from its count). ``busy`` falls when all are done.
+    ``INFER`` runs one clean pass. ``prediction`` is the argmax of the first pass's outputs
+    (lowest index on ties). ``step_shift`` is added to the update shifts (the host's step-size
+    schedule).
 
     The host's memory ports, ``inputs``, ``weights``, ``projector`` and ``outputs``, are
     described by :func:`host_ports` (all honoured only while ``busy`` is low).
@@ -386,7 +390,9 @@ class LearnerCore(wiring.Component):
             units.append(unit)
         m.submodules.ports = ports = WeightPortArbiter(cfg, groups, lane_layers)
         m.submodules.readout = readout = ReadoutUnit(cfg)
-        r = _Registers(cfg, len(units), feed_counts=not self._shared)
+        # Per-layer units: their error words (a row of every lane each with lanes).
+        r = _Registers(cfg, len(units), error_words=None if self._shared else
+                       [LIFCore.lane_rows(cfg, l, unit.lanes) for l, unit in enumerate(units)])
 
         # Input memory: each word holds an intensity and the input's spike count in this pass
         # (the cores keep their neurons' counts beside the membranes likewise).
@@ -480,7 +486,7 @@ class LearnerCore(wiring.Component):
         self._signs(m, r, noise.perturb)
         self._encoder(m, r, noise.encoder, inputs, cores[0])
         if not self._shared:
-            self._feed_counts(m, r, count_source, unit_of, offsets)
+            self._feed_counts(m, r, count_source, unit_of)
         return m
 
     def _input_banks(self, m, word, count):
@@ -524,6 +530,8 @@ class LearnerCore(wiring.Component):
             enc, pert = noise.encoder, noise.perturb
             m.d.comb += [enc.seed.eq(self.encoder_seed), enc.reseed.eq(1), readout.clear.eq(1)]
             m.d.sync += [r.wave.eq(0), r.index.eq(0), r.fetched.eq(0)]
+            if not self._shared:
+                m.d.sync += [r.spiked.eq(0), r.missed.eq(0)]
             with m.If(r.command == Command.TRAIN):
                 m.d.comb += [pert.seed.eq(self.perturb_seed), pert.reseed.eq(1)]
                 m.d.sync += r.signing.eq(1)
@@ -532,6 +540,7 @@ class LearnerCore(wiring.Component):
             with m.If(r.wave < steps):
                 m.d.sync += [r.encoding.eq(1), r.enc_index.eq(0), r.enc_fetched.eq(0)]
             if not self._shared:
+                self._masks(m, r, cores)
                 # The input counts are final: per-layer units take their counts from now on.
                 with m.If((r.wave == steps) & (r.command == Command.TRAIN)):
                     m.d.sync += [r.x_feeding.eq(1), r.x_layer.eq(0), r.x_feed.eq(0),
@@ -689,23 +698,38 @@ class LearnerCore(wiring.Component):
         self._finish_state(m)
 
     def _error_states(self, m, r, unit_of, offsets):
-        """Per-layer units, which took their counts during the last waves (:meth:`_feed_counts`,
-        which also kept each hidden neuron's error mask): ERRORS offers every layer's errors
-        at once, a word a cycle each (no memory read: the masks are in ``r.masks``), once the
-        counts are all in; the units update meanwhile and are waited for (WAIT_UPDATES, then
+        """Per-layer units, which take their counts during the last waves (:meth:`_feed_counts`):
+        ERRORS offers every layer's errors at once, right after DELTA_ROUND, a word a cycle
+        each (a unit with lanes takes a row of every lane a word; no memory read: the masks
+        are kept as the waves pass the spikes on, :meth:`_masks`); a unit takes them from
+        its bias word on, and updates meanwhile; the units are waited for (WAIT_UPDATES, then
         FINISH)."""
-        sizes, layers = self._config.sizes, self._config.layers
+        cfg = self._config
+
+        def error(l, neuron):
+            """Layer ``l``'s error of ``neuron`` (a neuron of the layer, or past them)."""
+            if l == cfg.layers - 1:
+                mask = C(1)
+            else:
+                mask = r.spiked.bit_select(offsets[l] + neuron, 1) & \
+                    r.missed.bit_select(offsets[l] + neuron, 1)
+            return self._error(mask, r.signs.bit_select(offsets[l] + neuron, 1))
+
         with m.State("ERRORS"):
             offering = []
             for l, (unit, feed) in enumerate(zip(unit_of, r.e_feeds, strict=True)):
-                pending = ~r.x_feeding & (feed != sizes[l + 1])
-                mask = C(1) if l == layers - 1 else r.masks.bit_select(offsets[l] + feed, 1)
-                negative = r.signs.bit_select(offsets[l] + feed, 1)
-                m.d.comb += [unit.e.payload.eq(self._error(mask, negative)),
-                             unit.e.valid.eq(pending)]
+                words = LIFCore.lane_rows(cfg, l, unit.lanes)
+                pending = feed != words
+                if unit.lanes == 1:
+                    m.d.comb += unit.e.payload.eq(error(l, feed))
+                else:
+                    # Lane b's row ``feed``: neuron b g + feed (past the layer's: ignored).
+                    m.d.comb += [unit.e.payload[b].eq(error(l, b * words + feed))
+                                 for b in range(unit.lanes)]
+                m.d.comb += unit.e.valid.eq(pending)
                 with m.If(pending & unit.e.ready):
                     m.d.sync += feed.eq(feed + 1)
-                offering.append(feed != sizes[l + 1])
+                offering.append(feed != words)
             with m.If(~Cat(offering).any()):
                 m.next = "WAIT_UPDATES"
         with m.State("WAIT_UPDATES"):
@@ -722,14 +746,12 @@ class LearnerCore(wiring.Component):
             m.d.sync += [self.busy.eq(0), self.samples.eq(self.samples + 1)]
             m.next = "IDLE"
 
-    def _feed_counts(self, m, r, count_source, unit_of, offsets):
+    def _feed_counts(self, m, r, count_source, unit_of):
         """Per-layer units' counts, beside the state machine while ``r.x_feeding`` (from wave
         ``T``, a TRAIN's): layer ``l``'s once its source is final, the inputs' from wave ``T``
         and layer ``l - 1``'s from wave ``T + l`` (its last step was wave ``T + l - 1``), one
         layer after another, a word a cycle (addressed a cycle ahead, as OFFER_X). The units
-        project (and move their centroids) while the last waves and the readout run. As a
-        hidden neuron's count passes, its error mask (it spiked, but not in every step) is
-        kept in ``r.masks`` for ERRORS."""
+        project (and move their centroids) while the last waves and the readout run."""
         cfg = self._config
         sizes, steps = cfg.sizes, cfg.timesteps
         with m.If(r.x_feeding), m.Switch(r.x_layer):
@@ -749,9 +771,22 @@ class LearnerCore(wiring.Component):
                             else:
                                 m.d.sync += r.x_layer.eq(l + 1)
                         _offer_count(m, x, addr, count, r.x_feed, sizes[l], layer_done)
-                        if l > 0:
-                            m.d.sync += r.masks.bit_select(offsets[l - 1] + r.x_feed, 1).eq(
-                                (count > 0) & (count < steps))
+
+    def _masks(self, m, r, cores):
+        """Per-layer units: each hidden neuron's error mask (its second pass's count ``c`` has
+        ``0 < c < T``: it spiked, but not in every step) as two sticky bits, ``r.spiked`` and
+        ``r.missed``, cleared in PASS and updated in each WAVE cycle from the spikes that
+        layer ``l`` hands on then (step ``w - 2 - l`` of wave ``w``, those in range): final
+        when the last wave starts, so ERRORS need not wait for the counts. Call in WAVE."""
+        cfg = self._config
+        steps = cfg.timesteps
+        for l, core in enumerate(cores[:-1]):
+            offset = sum(cfg.sizes[1:1 + l])
+            span = slice(offset, offset + cfg.sizes[l + 1])
+            spikes = core.spikes_out[1]
+            with m.If((r.wave >= l + 2) & (r.wave <= steps + l + 1)):
+                m.d.sync += [r.spiked[span].eq(r.spiked[span] | spikes),
+                             r.missed[span].eq(r.missed[span] | ~spikes)]
 
 
 def _offer_count(m, x, addr, count, index, words, on_last):

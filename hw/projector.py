@@ -1,7 +1,7 @@
 """Cluster-orthogonal projector and rank-1 weight-update unit of one layer (or several)."""
 
 from amaranth import *
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -92,7 +92,9 @@ class ProjectorUpdate(LayerComponent):
     taken, then 4; see the parameter):
 
     1. ``x`` accepts the ``n`` presynaptic spike counts (the bias count ``T`` is appended here);
-    2. ``e`` accepts the ``m`` per-neuron errors; the last one samples ``own``, ``use_projector``,
+    2. ``e`` accepts the ``m`` per-neuron errors (with ``lanes``, ``g`` words: word ``k`` holds
+       row ``k`` of every lane, lane ``b``'s the error of neuron ``b g + k``, ignored past the
+       layer's neurons); the last one samples ``own``, ``use_projector``,
        ``update_centroid`` and ``step_shift`` and starts the unit (``busy`` rises; ``early``: the
        cycle after the last ``x`` word does);
     3. with the projector: with the low-rank part (``rank`` r > 0) first ``r`` dot products
@@ -118,14 +120,26 @@ class ProjectorUpdate(LayerComponent):
     registered before its add (a cycle more per dot product, expanded word and updated row).
     ``early``: the projection and the centroid's cycles ``D`` run from the cycle after the
     bias word (BIAS), the update's ``U`` start a cycle after both they and the last ``e`` word
-    are done: with the ``m`` errors a word a cycle right after the counts,
-    ``max(1 + D - m, 1) + U`` cycles after the last one.
+    are done: with the ``E`` error words (``m``, or ``g`` with lanes) a word a cycle right after
+    the counts, ``max(1 + D - E, 1) + U`` cycles after the last one.
+    **Streamed rows** (``parallel_slots`` and ``early``, rank 0): the rows are swept by a state
+    machine of their own beside the projection, each word ``j`` read only once the expansion
+    has written ``u_j``. With BIAS as cycle 0 and the last error word taken in cycle ``E``
+    (the expansion runs from cycle 4 and writes ``u_j`` in cycle ``7 + j``): projecting, the
+    rows start (ROW) in cycle ``S = max(5, E + 2)``, the first changed row's reads stalled by
+    ``max(0, 8 - (S + 2 k0 + 2))`` cycles (``k0`` its index), and WAIT_E is reached in cycle
+    ``n + 10``; without the projector the rows start in ``max(5, E + 2)``, or when the
+    centroid moves (it reads ``v``, as they then do) after it, ``max(n + 10, E + 2)`` with
+    WAIT_E in ``n + 8``. ``done`` comes a cycle after the later of WAIT_E and the rows' end
+    (``S + U`` plus the stall): ``max(WAIT_E, S + U + stall) - E`` cycles after the last error
+    word.
     The re-orthonormalisation of the bases is the host's job (see ``docs/design.md``): it
     writes them through ``basis_*``.
 
     Members
     -------
-    x : ``In(stream.Signature(count))``; e : ``In(stream.Signature(delta))``
+    x : ``In(stream.Signature(count))``; e : ``In(stream.Signature(delta))``, with ``lanes``
+        ``In(stream.Signature(ArrayLayout(delta, lanes)))`` (a row of every lane a word)
     own : ``In(range(C))``; use_projector, update_centroid : ``In(1)``
     step_shift : ``In(step_shift_bits)``
     busy, done : ``Out(1)``
@@ -171,9 +185,9 @@ class ProjectorUpdate(LayerComponent):
         The neuron lanes of the layer (:class:`hw.neuron.LIFCore`, ``g = ceil(m / lanes)``
         neurons each), for a unit of one layer: with more than one, the unit changes row ``k``
         of every lane at once (rows ``k, g + k, 2 g + k, ...``: a :class:`WeightStep` per
-        lane, the errors banked by lane) through the lanes' port, and skips ``k`` when all of
-        them have a zero error. The update takes ``2 g + (active k) * (n + 4)`` cycles instead
-        of ``2 m + (active rows) * (n + 4)``.
+        lane, the errors banked by lane and taken a row of every lane a word) through the
+        lanes' port, and skips ``k`` when all of them have a zero error. The update takes
+        ``2 g + (active k) * (n + 4)`` cycles instead of ``2 m + (active rows) * (n + 4)``.
     """
 
     def __init__(self, config: NetworkConfig, layer, *, parallel_slots=False, lanes=1,
@@ -202,7 +216,9 @@ class ProjectorUpdate(LayerComponent):
         super().__init__(config, layers[0], {
             "layer_select":    In(range(len(layers))),
             "x":               In(stream.Signature(range(config.timesteps + 1))),
-            "e":               In(stream.Signature(fixed.shape(learn.delta))),
+            "e":               In(stream.Signature(
+                fixed.shape(learn.delta) if lanes == 1 else
+                data.ArrayLayout(fixed.shape(learn.delta), lanes))),
             "own":             In(range(clusters)),
             "use_projector":   In(1),
             "update_centroid": In(1),
@@ -313,8 +329,6 @@ class ProjectorUpdate(LayerComponent):
             d.errors = [Signal(fixed.shape(learn.delta), name=f"error{b}")
                         for b in range(self._lanes)]
             d.changing = Signal(self._lanes)          # the lanes whose row changes
-            d.e_lane = Signal(range(self._lanes))     # where the next error word goes
-            d.e_row = Signal(range(self._lane_rows))
         # Errors taken: the position's own counter early, else the loads' (d.index).
         d.e_count = Signal(range(top_m)) if self._early else d.index
         if self._early:
@@ -376,6 +390,21 @@ class ProjectorUpdate(LayerComponent):
         # Early with parallel slots and no low-rank stage, the cluster stage's dots run as the
         # counts load.
         d.dots_on_load = self._parallel and self._early and not rank
+        # Then the rows are streamed too: swept beside the expansion, by a state machine of
+        # their own (_sweep), each word read once the expansion has written its u_j.
+        d.streamed = d.dots_on_load
+        if d.streamed:
+            d.sweep = _Datapath()
+            d.sweep.row = Signal.like(d.row, name="sweep_row")
+            d.sweep.base = Signal.like(d.base, name="sweep_base")
+            d.sweep.index = Signal.like(d.index, name="sweep_index")
+            d.sweep.waddr = Signal.like(d.base, name="sweep_waddr")
+            d.sweep.write_addr = Signal.like(d.base, name="sweep_write_addr")
+            d.sweep.fetched = Signal(name="sweep_fetched")
+            d.sweep.stepped = Signal(name="sweep_stepped")
+            d.sweep_armed = Signal()    # the rows may start (once the errors are in)
+            d.swept = Signal()          # the rows are done
+            d.u_written = d.waddr       # EXPAND_ALL's u address: the words of u written
         if self._parallel:
             d.c_waddr = Signal.like(d.base)               # the centroid's, beside EXPAND_ALL
             d.unit_reads = Signal()                       # the unit addresses the banks
@@ -390,6 +419,8 @@ class ProjectorUpdate(LayerComponent):
             if self._parallel:
                 self._parallel_projection_states(m, d)
             self._update_states(m, d)
+        if d.streamed:
+            self._sweep(m, d)
         if self._early:
             self._early_errors(m, d)
         return m
@@ -487,6 +518,8 @@ class ProjectorUpdate(LayerComponent):
                 d.project.eq(self.use_projector), d.centroid.eq(self.update_centroid),
                 d.step_shift.eq(self.step_shift),
             ]
+            if d.streamed:
+                m.d.sync += [d.sweep_armed.eq(0), d.swept.eq(0)]
             if d.dots_on_load:
                 m.next = "DOTS_DRAIN"                     # every sample drains the dots
             else:
@@ -501,8 +534,6 @@ class ProjectorUpdate(LayerComponent):
             m.d.sync += d.index.eq(0)
             if self._early:
                 m.d.sync += d.e_count.eq(0)
-            if self._lanes > 1:
-                m.d.sync += [d.e_lane.eq(0), d.e_row.eq(0)]
             if self._early:
                 m.d.sync += d.e_open.eq(1)
                 start()
@@ -513,10 +544,17 @@ class ProjectorUpdate(LayerComponent):
                 self._dots_on_load_step(m, d, d.n - 1, cfg.timesteps << frac)
         if self._early:
             with m.State("WAIT_E"):
-                # The rows start from row 0, word 0 of the weights once every error is in.
-                m.d.sync += [d.row.eq(0), d.base.eq(0), d.index.eq(0), d.fetched.eq(0)]
-                with m.If(~d.e_open):
-                    m.next = "ROW"
+                if d.streamed:
+                    # The rows may start now (projecting, they may have since the expansion
+                    # started); done once they are.
+                    m.d.sync += d.sweep_armed.eq(1)
+                    with m.If(d.swept):
+                        m.next = "DONE"
+                else:
+                    # The rows start from row 0, word 0 of the weights once every error is in.
+                    m.d.sync += [d.row.eq(0), d.base.eq(0), d.index.eq(0), d.fetched.eq(0)]
+                    with m.If(~d.e_open):
+                        m.next = "ROW"
         else:
             with m.State("LOAD_E"):
                 self._take_errors(m, d, start)
@@ -531,25 +569,22 @@ class ProjectorUpdate(LayerComponent):
             self._take_errors(m, d, close)
 
     def _take_errors(self, m, d, on_last):
-        """Take the ``e`` stream's word into the error memory (error ``i`` of row ``i``, or
-        lane ``i // g``'s row ``i % g``: counted, not divided; ``d.e_count`` counts them);
+        """Take the ``e`` stream's word into the error memory (error ``i`` at row ``i``; with
+        lanes, word ``k`` at row ``k`` of every lane's memory; ``d.e_count`` counts the words);
         ``on_last()`` adds what happens as the last one is taken."""
         m.d.comb += self.e.ready.eq(1)
         if self._lanes == 1:
             m.d.comb += [d.e_wr.addr.eq(d.e_count), d.e_wr.data.eq(self.e.payload),
                          d.e_wr.en.eq(self.e.valid)]
+            last = d.rows - 1
         else:
             for b, (_, e_wr) in enumerate(d.e_ports):
-                m.d.comb += [e_wr.addr.eq(d.e_row), e_wr.data.eq(self.e.payload),
-                             e_wr.en.eq(self.e.valid & (d.e_lane == b))]
-            with m.If(self.e.valid):
-                with m.If(d.e_row == self._lane_rows - 1):
-                    m.d.sync += [d.e_row.eq(0), d.e_lane.eq(d.e_lane + 1)]
-                with m.Else():
-                    m.d.sync += d.e_row.eq(d.e_row + 1)
+                m.d.comb += [e_wr.addr.eq(d.e_count), e_wr.data.eq(self.e.payload[b]),
+                             e_wr.en.eq(self.e.valid)]
+            last = self._lane_rows - 1
         with m.If(self.e.valid):
             m.d.sync += d.e_count.eq(d.e_count + 1)
-            with m.If(d.e_count == d.rows - 1):
+            with m.If(d.e_count == last):
                 on_last()
 
     def _projection_states(self, m, d):
@@ -712,8 +747,9 @@ class ProjectorUpdate(LayerComponent):
             m.d.sync += [d.fetched.eq(d.index < d.n), d.multiplied.eq(d.fetched)]
             with m.If(d.index < d.n):
                 m.d.comb += [d.slot_read_addr.eq(d.index),
-                             d.b_read_addr.eq(d.own_base + d.index),
-                             d.x_rd.addr.eq(d.index), d.u_rd.addr.eq(d.index)]
+                             d.b_read_addr.eq(d.own_base + d.index), d.x_rd.addr.eq(d.index)]
+                if learn.rank:                            # w: the cluster stage's input
+                    m.d.comb += d.u_rd.addr.eq(d.index)
                 m.d.sync += d.index.eq(d.index + 1)
 
         def finish_dots():
@@ -723,6 +759,10 @@ class ProjectorUpdate(LayerComponent):
                 for k, acc in enumerate(accs)]
             m.d.sync += [acc.eq(0) for acc in accs]
             m.d.sync += [d.index.eq(0), d.waddr.eq(0), expanding.eq(1)]
+            if d.streamed:
+                # The rows may start now: projecting, behind the expansion (they read u); else
+                # unless the centroid moves (it reads v, as they then do).
+                m.d.sync += d.sweep_armed.eq(d.project | ~d.centroid)
             m.next = "EXPAND_ALL"
 
         if d.dots_on_load:
@@ -763,62 +803,12 @@ class ProjectorUpdate(LayerComponent):
                 m.next = d.after_projection
 
     def _update_states(self, m, d):
-        """ROW / ROW_CHECK (rows with a zero error skipped), COLUMNS (saturating
-        read-modify-write of ``W_i.``, a word a cycle, through :class:`WeightStep`), then the own
-        centroid (CENTROID_START, CENTROID) and DONE. With lanes, ``row`` is a lane's row:
-        the same row of every lane at once."""
-        lanes, lane_rows = self._lanes, self._lane_rows
-        with m.State("ROW"):
-            if lanes == 1:
-                m.d.comb += d.e_rd.addr.eq(d.row)
-            else:
-                m.d.comb += [e_rd.addr.eq(d.row) for e_rd, _ in d.e_ports]
-            m.next = "ROW_CHECK"
-        def next_row():
-            """On to the next row, or on after the last one."""
-            with m.If(d.row == (d.rows - 1 if lanes == 1 else lane_rows - 1)):
+        """The rows (:meth:`_row_states`; streamed, in a state machine of their own beside
+        this one: :meth:`_sweep`), the own centroid (CENTROID_START, CENTROID) and DONE."""
+        if not d.streamed:
+            def rows_done():
                 m.next = d.after_rows
-            with m.Else():
-                m.d.sync += [d.row.eq(d.row + 1), d.base.eq(d.base + d.n)]
-                m.next = "ROW"
-
-        with m.State("ROW_CHECK"):
-            if lanes == 1:
-                m.d.sync += [d.error.eq(d.e_rd.data), d.index.eq(0), d.fetched.eq(0)]
-                changes = d.e_rd.data != 0
-            else:
-                # The last lanes' rows past the layer's neurons have no error word.
-                errors = [Mux(LIFCore.lane_holds(self._config, self._layers[0], lanes, b, d.row),
-                              e_rd.data, 0)
-                          for b, (e_rd, _) in enumerate(d.e_ports)]
-                nonzero = Cat(error != 0 for error in errors)
-                m.d.sync += [d.index.eq(0), d.fetched.eq(0), d.changing.eq(nonzero),
-                             *(mine.eq(error) for mine, error in zip(d.errors, errors,
-                                                                     strict=True))]
-                changes = nonzero.any()
-            with m.If(changes):
-                m.next = "COLUMNS"
-            with m.Else():
-                next_row()
-        with m.State("COLUMNS"):
-            # Read a word (cycle 0), step it (1: the step's registers), write it (2).
-            m.d.sync += [d.fetched.eq(d.index < d.n), d.waddr.eq(d.base + d.index),
-                         d.stepped.eq(d.fetched), d.write_addr.eq(d.waddr)]
-            with m.If(d.index < d.n):
-                m.d.comb += [self.weights.raddr.eq(d.base + d.index),
-                             d.x_rd.addr.eq(d.index), d.u_rd.addr.eq(d.index)]
-                m.d.sync += d.index.eq(d.index + 1)
-            with m.If(d.stepped):
-                if lanes == 1:
-                    m.d.comb += [self.weights.waddr.eq(d.write_addr), self.weights.we.eq(1),
-                                 self.weights.wdata.eq(d.step.wdata)]
-                else:
-                    m.d.comb += [self.weights.waddr.eq(d.write_addr),
-                                 self.weights.we.eq(d.changing),
-                                 *(self.weights.wdata[b].eq(step.wdata)
-                                   for b, step in enumerate(d.steps))]
-            with m.Elif(~d.fetched & (d.index == d.n)):
-                next_row()
+            self._row_states(m, d, d, rows_done)
         with m.State("CENTROID_START"):
             m.d.sync += [d.index.eq(0), d.fetched.eq(0), d.base.eq(d.centroid_row(d.own))]
             with m.If(d.centroid):
@@ -832,3 +822,90 @@ class ProjectorUpdate(LayerComponent):
             m.d.comb += self.done.eq(1)
             m.d.sync += [self.busy.eq(0), d.index.eq(0)]
             m.next = "LOAD_X"
+
+    def _sweep(self, m, d):
+        """Streamed, the rows in a state machine of their own (``d.sweep``'s registers),
+        beside the projection: they start once the errors are in and ``d.sweep_armed`` (the
+        expansion has started, or WAIT_E has been reached), and set ``d.swept`` when done."""
+        rows = d.sweep
+        with m.FSM(name="sweep"):
+            with m.State("SWEEP_IDLE"):
+                with m.If(d.sweep_armed & ~d.e_open & ~d.swept):
+                    m.d.sync += [rows.row.eq(0), rows.base.eq(0), rows.index.eq(0),
+                                 rows.fetched.eq(0)]
+                    m.next = "ROW"
+
+            def rows_done():
+                m.d.sync += d.swept.eq(1)
+                m.next = "SWEEP_IDLE"
+            self._row_states(m, d, rows, rows_done)
+
+    def _row_states(self, m, d, rows, rows_done):
+        """ROW / ROW_CHECK (rows with a zero error skipped), COLUMNS (saturating
+        read-modify-write of ``W_i.``, a word a cycle, through :class:`WeightStep`); then
+        ``rows_done()``. ``rows`` holds the sweep's registers (``row``, ``base``, ``index``,
+        ``fetched``, ``stepped``, ``waddr``, ``write_addr``). With lanes, ``row`` is a lane's
+        row: the same row of every lane at once. Streamed, word ``j`` of a row is read only
+        once the expansion has written ``u_j`` (``d.u_written``)."""
+        lanes, lane_rows = self._lanes, self._lane_rows
+        with m.State("ROW"):
+            if lanes == 1:
+                m.d.comb += d.e_rd.addr.eq(rows.row)
+            else:
+                m.d.comb += [e_rd.addr.eq(rows.row) for e_rd, _ in d.e_ports]
+            m.next = "ROW_CHECK"
+
+        def next_row():
+            """On to the next row, or on after the last one."""
+            with m.If(rows.row == (d.rows - 1 if lanes == 1 else lane_rows - 1)):
+                rows_done()
+            with m.Else():
+                m.d.sync += [rows.row.eq(rows.row + 1), rows.base.eq(rows.base + d.n)]
+                m.next = "ROW"
+
+        with m.State("ROW_CHECK"):
+            if lanes == 1:
+                m.d.sync += [d.error.eq(d.e_rd.data), rows.index.eq(0), rows.fetched.eq(0)]
+                changes = d.e_rd.data != 0
+            else:
+                # The last lanes' rows past the layer's neurons have no error word.
+                errors = [Mux(LIFCore.lane_holds(self._config, self._layers[0], lanes, b,
+                                                 rows.row), e_rd.data, 0)
+                          for b, (e_rd, _) in enumerate(d.e_ports)]
+                nonzero = Cat(error != 0 for error in errors)
+                m.d.sync += [rows.index.eq(0), rows.fetched.eq(0), d.changing.eq(nonzero),
+                             *(mine.eq(error) for mine, error in zip(d.errors, errors,
+                                                                     strict=True))]
+                changes = nonzero.any()
+            with m.If(changes):
+                m.next = "COLUMNS"
+            with m.Else():
+                next_row()
+        with m.State("COLUMNS"):
+            # Read a word (cycle 0), step it (1: the step's registers), write it (2).
+            issue = rows.index < d.n
+            if d.streamed:
+                issue &= ~d.project | (rows.index < d.u_written)
+            m.d.sync += [rows.fetched.eq(issue), rows.waddr.eq(rows.base + rows.index),
+                         rows.stepped.eq(rows.fetched), rows.write_addr.eq(rows.waddr)]
+            with m.If(issue):
+                m.d.comb += self.weights.raddr.eq(rows.base + rows.index)
+                if d.streamed:      # the expansion reads v meanwhile: only the source's port
+                    with m.If(d.project):
+                        m.d.comb += d.u_rd.addr.eq(rows.index)
+                    with m.Else():
+                        m.d.comb += d.x_rd.addr.eq(rows.index)
+                else:
+                    m.d.comb += [d.x_rd.addr.eq(rows.index), d.u_rd.addr.eq(rows.index)]
+                m.d.sync += rows.index.eq(rows.index + 1)
+            with m.If(rows.stepped):
+                if lanes == 1:
+                    m.d.comb += [self.weights.waddr.eq(rows.write_addr), self.weights.we.eq(1),
+                                 self.weights.wdata.eq(d.step.wdata)]
+                else:
+                    m.d.comb += [self.weights.waddr.eq(rows.write_addr),
+                                 self.weights.we.eq(d.changing),
+                                 *(self.weights.wdata[b].eq(step.wdata)
+                                   for b, step in enumerate(d.steps))]
+            with m.Elif(~rows.fetched & (rows.index == d.n)):
+                next_row()

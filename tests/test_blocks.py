@@ -132,12 +132,14 @@ def test_projector_with_lanes_matches_golden(config, layer, lanes, parallel, req
 
 @pytest.mark.parametrize("config, layer, lanes, parallel",
                          [(SMALL, 0, 1, False), (SMALL, 1, 2, True), (LOWRANK, 0, 2, True),
-                          (NARROW, 1, 2, False)],
+                          (NARROW, 1, 2, False), (SMALL, 0, 6, True)],
                          ids=["small-0", "small-1-2-lanes-dots-on-load",
-                              "lowrank-0-2-lanes-parallel", "narrow-1-2-lanes"])
+                              "lowrank-0-2-lanes-parallel", "narrow-1-2-lanes",
+                              "small-0-one-row-lanes-streamed"])
 def test_early_projector_matches_golden(config, layer, lanes, parallel, request):
     # Started on the counts, the errors taken beside the projection (random idle cycles; with
-    # parallel slots and rank 0 the dots run on the counts as they come).
+    # parallel slots and rank 0 the dots run on the counts as they come and the rows are
+    # streamed behind the expansion).
     vectors = projector_vectors(config, layer, samples=120, seed=0xE4)
     check_projector(config, layer, vectors, name=request.node.name, parallel_slots=parallel,
                     lanes=lanes, early=True)
@@ -145,7 +147,7 @@ def test_early_projector_matches_golden(config, layer, lanes, parallel, request)
 
 def _documented_cycles(config, layer, sample, parallel, lanes, early):
     """ProjectorUpdate's cycles for one sample after its last error word, as its docstring
-    states them (early: the errors a word a cycle right after the counts)."""
+    states them (early: the error words a word a cycle right after the counts)."""
     n, m, clusters = config.sizes[layer], config.sizes[layer + 1], config.clusters
     rank, errors = config.learning.rank, sample["errors"]
     beside = parallel and sample["use_projector"]     # the centroid moves beside the expansion
@@ -160,7 +162,22 @@ def _documented_cycles(config, layer, sample, parallel, lanes, early):
     active = sum(any(b * rows + k < m and errors[b * rows + k] for b in range(lanes))
                  for k in range(rows))
     update = 2 * rows + active * (n + 4)
-    return max(1 + cycles - m, 1) + update if early else cycles + update
+    words = m if lanes == 1 else rows                 # error words: a row of every lane each
+    if dots_on_load:
+        # Streamed rows (cycle 0: BIAS; the last error word taken in cycle `words`).
+        project, centroid = sample["use_projector"], sample["update_centroid"]
+        if project:                     # the rows may start with the expansion (cycle 4)
+            wait_e, rows_start = n + 10, max(5, words + 2)
+        else:                           # with the centroid's move, once it is done
+            wait_e = 5 + (n + 3 if centroid else 0)
+            rows_start = max(wait_e + 2 if centroid else 5, words + 2)
+        first_changed = next((k for k in range(rows) if any(
+            b * rows + k < m and errors[b * rows + k] for b in range(lanes))), None)
+        stall = 0
+        if project and first_changed is not None:   # u_j is written in cycle 7 + j
+            stall = max(0, 8 - (rows_start + 2 * first_changed + 2))
+        return max(wait_e, rows_start + update + stall) - words
+    return max(1 + cycles - words, 1) + update if early else cycles + update
 
 
 @pytest.mark.parametrize("config, layer, parallel, lanes, early",
@@ -168,10 +185,13 @@ def _documented_cycles(config, layer, sample, parallel, lanes, early):
                           (SMALL, 0, False, 3, False), (SMALL, 1, True, 2, False),
                           (LOWRANK, 0, False, 1, False), (LOWRANK, 0, True, 3, False),
                           (SMALL, 0, True, 1, True), (SMALL, 1, False, 2, True),
-                          (LOWRANK, 0, True, 3, True)],
+                          (LOWRANK, 0, True, 3, True), (SMALL, 0, True, 3, True),
+                          (SMALL, 1, True, 2, True), (SMALL, 0, True, 6, True)],
                          ids=["serial", "parallel-slots", "3-lanes", "both-one-partial-lane",
                               "lowrank", "lowrank-both", "early-parallel-slots",
-                              "early-one-partial-lane", "early-lowrank-both"])
+                              "early-one-partial-lane", "early-lowrank-both",
+                              "streamed-3-lanes", "streamed-one-partial-lane",
+                              "streamed-one-row-lanes"])
 def test_projector_takes_the_documented_cycles(config, layer, parallel, lanes, early, request):
     vectors = projector_vectors(config, layer, samples=30, seed=7)
     want = sum(_documented_cycles(config, layer, sample, parallel, lanes, early)

@@ -101,28 +101,13 @@ def test_analytic_cycle_model_tracks_the_rtl_counter(gateware):
         # fewer cycles (every layer step has neurons with reads).
         assert analytic_cycles(config, work, gateware, neuron_overhead=2) == analytic
         assert analytic_cycles(config, work, gateware, neuron_overhead=0) < analytic
-        # The after-waves what-ifs (per-layer units): off is the model as built; each one on
-        # never costs cycles, and together they shorten the ULX3S's sample.
-        if not gateware["shared_update"]:
-            names = ("streamed_rows", "lane_error_words", "early_masks")
-            assert analytic_cycles(config, work, gateware,
-                                   **dict.fromkeys(names, False)) == analytic
-            for name in names:
-                assert analytic_cycles(config, work, gateware, **{name: True}) <= analytic
-            assert analytic_cycles(config, work, gateware,
-                                   **dict.fromkeys(names, True)) < analytic
 
 
 @pytest.mark.parametrize("what_if, bad, message", [
     *(("inputs_per_cycle", bad, "Inputs a cycle must be a positive int")
       for bad in (0, -2, 2.0, True, "4")),
     *(("neuron_overhead", bad, "Neuron overhead must be a non-negative int")
-      for bad in (-1, 1.0, False, "0")),
-    *((what_if, bad, f"{what} must be a bool")
-      for what_if, what in (("streamed_rows", "Streamed rows"),
-                            ("lane_error_words", "Lane error words"),
-                            ("early_masks", "Early masks"))
-      for bad in (1, None, "yes"))])
+      for bad in (-1, 1.0, False, "0"))])
 def test_cycle_model_rejects_a_bad_what_if(what_if, bad, message):
     config = DEFAULT_NETWORK
     stream, _, _ = _digits_stream(1)
@@ -130,10 +115,6 @@ def test_cycle_model_rejects_a_bad_what_if(what_if, bad, message):
     work = workload(train_step(config, init_state(config, 1), intensity, label, step))
     with pytest.raises(ValueError, match=message):
         analytic_cycles(config, work, ULX3S, **{what_if: bad})
-    if bad is None:     # the after-waves what-ifs model per-layer units only
-        with pytest.raises(ValueError, match=r"^The after-waves what-ifs model per-layer "
-                                             r"update units, not a shared one$"):
-            analytic_cycles(config, work, UP5K, **{what_if: True})
 
 
 @pytest.mark.parametrize("shared_update, samples", [(False, 200), (True, 60)],
