@@ -125,21 +125,21 @@ class WeightPortArbiter(wiring.Component):
                     cores[l].wdata.eq(Mux(host, self.host_wdata, unit.wdata)),
                     cores[l].we.eq(Mux(host, self.host_we, unit.we & mine)),
                 ]
-        # With lane layers a host read takes two cycles: their cores register each lane's
-        # word themselves (LIFCore's ``lane_port``); the other layers' words are registered
-        # here, to match.
+        # With lane layers a host read takes three cycles: their cores register the split
+        # address and each lane's word themselves (LIFCore's ``lane_port``); the other layers'
+        # words are registered twice here, to match.
         words = [core.rdata for core in cores]
         if self._lane_layers and len(self._lane_layers) < len(cores):
-            held = Signal.like(self.host_rdata)
-            m.d.sync += held.eq(Array(words)[self.host_layer])
-            words = [word if l in self._lane_layers else held for l, word in enumerate(words)]
+            held, later = Signal.like(self.host_rdata), Signal.like(self.host_rdata)
+            m.d.sync += [held.eq(Array(words)[self.host_layer]), later.eq(held)]
+            words = [word if l in self._lane_layers else later for l, word in enumerate(words)]
         m.d.comb += self.host_rdata.eq(Array(words)[self.host_layer])
         return m
 
     @staticmethod
     def read_latency(lane_layers) -> int:
-        """Cycles from ``host_addr`` to ``host_rdata``: 2 with any ``lane_layers``, else 1."""
-        return 2 if lane_layers else 1
+        """Cycles from ``host_addr`` to ``host_rdata``: 3 with any ``lane_layers``, else 1."""
+        return 3 if lane_layers else 1
 
 
 class ReadoutUnit(wiring.Component):
@@ -340,9 +340,9 @@ class LearnerCore(wiring.Component):
 
     @property
     def weights_read_latency(self) -> int:
-        """Cycles from ``weights.addr`` to ``weights.rdata`` (:func:`host_ports`): 2 where a
-        layer's update unit reaches its lanes directly (the host's word then registered
-        beside its memory), else 1."""
+        """Cycles from ``weights.addr`` to ``weights.rdata`` (:func:`host_ports`): 3 where a
+        layer's update unit reaches its lanes directly (the host's split address and word
+        then registered beside its memories), else 1."""
         return WeightPortArbiter.read_latency(self._lane_layers())
 
     def _lane_layers(self):
@@ -636,8 +636,9 @@ class LearnerCore(wiring.Component):
                     m.next = "IDLE"
         with m.State("DELTA_ROUND"):
             m.d.comb += readout.finish.eq(1)
-            m.d.sync += [r.feed_layer.eq(0), r.feed.eq(0), r.done_seen.eq(0)]
+            m.d.sync += r.done_seen.eq(0)
             if self._shared:
+                m.d.sync += [r.feed_layer.eq(0), r.feed.eq(0)]
                 m.next = "FEED_X"
             else:
                 m.d.sync += [feed.eq(0) for feed in r.e_feeds]
@@ -729,7 +730,7 @@ class LearnerCore(wiring.Component):
                 m.d.comb += unit.e.valid.eq(pending)
                 with m.If(pending & unit.e.ready):
                     m.d.sync += feed.eq(feed + 1)
-                offering.append(feed != words)
+                offering.append(pending)
             with m.If(~Cat(offering).any()):
                 m.next = "WAIT_UPDATES"
         with m.State("WAIT_UPDATES"):

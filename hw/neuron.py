@@ -153,8 +153,11 @@ class LIFCore(LayerComponent):
         data one cycle after the address, valid while idle.
     weights : ``In(weight_port_signature(m * (n + 1), master))``
         Master weight port for the learning unit; honoured only while idle. With ``lane_port``
-        it is the host's alone, and ``rdata`` comes two cycles after ``raddr`` (each lane's
-        word registered before the lane is chosen).
+        it is the host's alone: its addresses are split into (lane, word) and registered
+        before they reach the memories, so ``rdata`` comes three cycles after ``raddr`` (each
+        lane's word also registered before the lane is chosen) and a write lands a cycle
+        after it is asked for (as reads are addressed a cycle later, a read asked for after a
+        write still sees it).
     lane_weights : ``In(lane_port_signature(lanes, g * (n + 1), master))``
         With ``lane_port``: the same word of every lane at once (lane ``b``'s word ``k (n + 1)
         + j`` is weight ``j`` of neuron ``b g + k``); honoured only while idle.
@@ -295,6 +298,17 @@ class LIFCore(LayerComponent):
         raddr_lane, raddr_local = self._split(m, self.weights.raddr, lane_words)
         waddr_lane, waddr_local = self._split(m, self.weights.waddr, lane_words)
         v_lane, v_local = self._split(m, self.v_addr, rows)
+        if self._lane_port:
+            # The host's port (this core's alone): the split addresses registered before the
+            # memories, a write's enable per lane (the host's flat address through the split
+            # into layer 1's ten lane memories headed the ECP5 build's critical path).
+            split = raddr_lane, raddr_local, waddr_local
+            raddr_lane, raddr_local, waddr_local = (Signal.like(one) for one in split)
+            wdata, host_we = Signal.like(self.weights.wdata), Signal(lanes)
+            m.d.sync += [raddr_lane.eq(split[0]), raddr_local.eq(split[1]),
+                         waddr_local.eq(split[2]), wdata.eq(self.weights.wdata),
+                         host_we.eq(Cat(self.weights.we & ~self.busy & (waddr_lane == b)
+                                        for b in range(lanes)))]
         rdata_lane, v_data_lane = Signal.like(raddr_lane), Signal.like(v_lane)
         m.d.sync += [rdata_lane.eq(raddr_lane), v_data_lane.eq(v_lane)]
         for b in range(lanes):
@@ -302,9 +316,8 @@ class LIFCore(LayerComponent):
                 port = self.lane_weights
                 writes = [
                     w_wrs[b].addr.eq(Mux(port.active, port.waddr, waddr_local)),
-                    w_wrs[b].data.eq(Mux(port.active, port.wdata[b], self.weights.wdata)),
-                    w_wrs[b].en.eq(~self.busy & Mux(port.active, port.we[b],
-                                                    self.weights.we & (waddr_lane == b))),
+                    w_wrs[b].data.eq(Mux(port.active, port.wdata[b], wdata)),
+                    w_wrs[b].en.eq(Mux(port.active, port.we[b] & ~self.busy, host_we[b])),
                     port.rdata[b].eq(w_rds[b].data),
                 ]
             else:
@@ -574,12 +587,15 @@ class LIFCore(LayerComponent):
         added = Signal(range(count + 1))
         m.d.comb += added.eq(sum(self.append))
         # The k-th set append (k = 0 ... A - 1): the lowest set bit not among the k before it.
+        ones_before = [C(0)]                               # set bits below each bit
+        for bit in range(1, count - 1):
+            ones_before.append(ones_before[-1] + self.append[bit - 1])
         kth = []
         for k in range(count):
             index = self.append_index[count - 1]
             for bit in reversed(range(k, count - 1)):     # bits below k have fewer before them
-                ones_before = sum(self.append[:bit]) if bit else C(0)
-                index = Mux(self.append[bit] & (ones_before == k), self.append_index[bit], index)
+                index = Mux(self.append[bit] & (ones_before[bit] == k),
+                            self.append_index[bit], index)
             kth.append(index)
         target = Mux(taking, reading_list, ~reading_list)   # the list appended to
         entry = Mux(taking, 0, appended)                     # where the first append goes

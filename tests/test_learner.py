@@ -91,10 +91,10 @@ def test_learner_rejects_bad_parameters():
 
 
 @pytest.mark.parametrize("kwargs, latency", [
-    ({}, 1), ({"lanes": (3, 4)}, 2), ({"lanes": (3, 1)}, 2),
+    ({}, 1), ({"lanes": (3, 4)}, 3), ({"lanes": (3, 1)}, 3),
     ({"lanes": (3, 4), "shared_update": True}, 1)],
     ids=["one-lane", "lanes", "lanes-in-layer-0", "shared-unit"])
-def test_weight_reads_take_two_cycles_only_where_a_unit_reaches_the_lanes(kwargs, latency):
-    # Where a layer's own unit updates a row of every lane at once, the host's word is
-    # registered beside each lane's memory (the ECP5 build's host read-back path).
+def test_weight_reads_take_three_cycles_only_where_a_unit_reaches_the_lanes(kwargs, latency):
+    # Where a layer's own unit updates a row of every lane at once, the host's split address
+    # and word are registered beside the lanes' memories (the ECP5 build's host paths).
     assert LearnerCore(SMALL, **kwargs).weights_read_latency == latency

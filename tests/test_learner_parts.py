@@ -100,11 +100,12 @@ def test_weight_port_arbiter_routes_host_and_units(shared):
 
 
 def test_weight_port_arbiter_registers_only_the_words_a_core_does_not():
-    # Layer 0 reaches its lanes directly (its core registers the host's word itself): every
-    # host read then takes two cycles, the other layers' words registered in the arbiter.
+    # Layer 0 reaches its lanes directly (its core registers the host's split address and
+    # word itself): every host read then takes three cycles, the other layers' words
+    # registered twice in the arbiter.
     dut = WeightPortArbiter(DEEP, [(l,) for l in range(DEEP.layers)], lane_layers={0})
     core = [getattr(dut, f"core{l}") for l in range(DEEP.layers)]
-    assert WeightPortArbiter.read_latency({0}) == 2
+    assert WeightPortArbiter.read_latency({0}) == 3
 
     async def bench(ctx):
         for l in range(DEEP.layers):
@@ -113,6 +114,8 @@ def test_weight_port_arbiter_registers_only_the_words_a_core_does_not():
         assert ctx.get(dut.host_rdata) == 100
         for host_layer in range(1, DEEP.layers):
             ctx.set(dut.host_layer, host_layer)
+            assert ctx.get(dut.host_rdata) != 100 + host_layer
+            await ctx.tick()
             assert ctx.get(dut.host_rdata) != 100 + host_layer
             await ctx.tick()
             assert ctx.get(dut.host_rdata) == 100 + host_layer
