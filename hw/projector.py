@@ -883,12 +883,15 @@ class ProjectorUpdate(LayerComponent):
                 next_row()
         with m.State("COLUMNS"):
             # Read a word (cycle 0), step it (1: the step's registers), write it (2).
-            issue = rows.index < d.n
+            in_range = rows.index < d.n      # addresses are driven only while in range
+            issue = in_range
             if d.streamed:
-                issue &= ~d.project | (rows.index < d.u_written)
+                # A read waits for u_j; its addresses need not (an unused read is harmless:
+                # the stall kept off the address path, the ECP5 build's critical path).
+                issue = in_range & (~d.project | (rows.index < d.u_written))
             m.d.sync += [rows.fetched.eq(issue), rows.waddr.eq(rows.base + rows.index),
                          rows.stepped.eq(rows.fetched), rows.write_addr.eq(rows.waddr)]
-            with m.If(issue):
+            with m.If(in_range):
                 m.d.comb += self.weights.raddr.eq(rows.base + rows.index)
                 if d.streamed:      # the expansion reads v meanwhile: only the source's port
                     with m.If(d.project):
@@ -897,6 +900,7 @@ class ProjectorUpdate(LayerComponent):
                         m.d.comb += d.x_rd.addr.eq(rows.index)
                 else:
                     m.d.comb += [d.x_rd.addr.eq(rows.index), d.u_rd.addr.eq(rows.index)]
+            with m.If(issue):
                 m.d.sync += rows.index.eq(rows.index + 1)
             with m.If(rows.stepped):
                 if lanes == 1:
