@@ -183,11 +183,10 @@ def analytic_phases(config, work, gateware: dict, *, inputs_per_cycle=None,
             return bias[layer] + max(ready, last_error + 1) + cycles
         # Streamed rows (parallel slots): they start with the expansion (DOTS_DRAIN cycles
         # after BIAS) once the errors are in, a changed row's reads behind u's writes.
+        # (the rows swept: a lane's with lane updates, as many as error words, else the layer's)
         start = max(DOTS_DRAIN + 2, last_error + 2)
-        group = rows[layer] if at_once[layer] > 1 else m
-        changed = sorted({i % group for i in work["changed"][layer]}) if at_once[layer] > 1 \
-            else sorted(work["changed"][layer])
-        stall = max(0, DOTS_DRAIN + 5 - (start + 2 * changed[0] + 2)) if changed else 0
+        first = min((i % words for i in work["changed"][layer]), default=None)
+        stall = 0 if first is None else max(0, DOTS_DRAIN + 5 - (start + 2 * first + 2))
         return bias[layer] + max(DOTS_DRAIN + (n + 5) + 2, start + cycles + stall)
     done = max(layer_done(layer, n, m) for layer, (n, m) in enumerate(layers))
     return {"start": 2, "waves": passes,                               # IDLE, PASS

@@ -231,6 +231,7 @@ class _Registers:
         self.done_seen = Signal(units)
         if error_words is None:
             return
+        self.error_words = error_words                       # per layer (a list of ints)
         # Per-layer units take their counts during the last waves (LearnerCore._feed_counts).
         self.x_feeding = Signal()
         self.x_layer   = Signal(range(cfg.layers))
@@ -477,7 +478,7 @@ class LearnerCore(wiring.Component):
             return cores[l - 1].v_addr, cores[l - 1].count_data
 
         with m.FSM():
-            self._pass_states(m, r, noise, cores, readout)
+            self._pass_states(m, r, noise, cores, readout, offsets)
             self._readout_states(m, r, cores[-1], y_first, readout)
             if self._shared:
                 self._shared_feed_states(m, r, count_source, cores, units[0], offsets)
@@ -509,12 +510,13 @@ class LearnerCore(wiring.Component):
         m.d.sync += bank.eq(address[:bits])
         return inputs, (address, Array(rd.data.count for rd, _ in inputs)[bank])
 
-    def _pass_states(self, m, r, noise, cores, readout):
+    def _pass_states(self, m, r, noise, cores, readout, offsets):
         """IDLE -> PASS (reseed; a TRAIN's signs are drawn beside wave 0, :meth:`_signs`) ->
         ``T + L`` waves (WAVE starts them, WAVE_WAIT waits for all): in wave ``w`` the encoder
         encodes step ``w`` into layer 0's input list while layer ``l`` computes step
         ``w - 1 - l`` (both passes of a TRAIN), each on what the stage before it made in the
-        wave before (the cores take their inputs at start) -> READOUT."""
+        wave before (the cores take their inputs at start) -> READOUT. ``offsets``: each layer's
+        first neuron in ``r.signs`` (and the masks)."""
         cfg = self._config
         steps, layers = cfg.timesteps, cfg.layers
         with m.State("IDLE"):
@@ -540,7 +542,7 @@ class LearnerCore(wiring.Component):
             with m.If(r.wave < steps):
                 m.d.sync += [r.encoding.eq(1), r.enc_index.eq(0), r.enc_fetched.eq(0)]
             if not self._shared:
-                self._masks(m, r, cores)
+                self._masks(m, r, cores, offsets)
                 # The input counts are final: per-layer units take their counts from now on.
                 with m.If((r.wave == steps) & (r.command == Command.TRAIN)):
                     m.d.sync += [r.x_feeding.eq(1), r.x_layer.eq(0), r.x_feed.eq(0),
@@ -719,7 +721,7 @@ class LearnerCore(wiring.Component):
         with m.State("ERRORS"):
             offering = []
             for l, (unit, feed) in enumerate(zip(unit_of, r.e_feeds, strict=True)):
-                words = LIFCore.lane_rows(cfg, l, unit.lanes)
+                words = r.error_words[l]
                 pending = feed != words
                 if unit.lanes == 1:
                     m.d.comb += unit.e.payload.eq(error(l, feed))
@@ -773,7 +775,7 @@ class LearnerCore(wiring.Component):
                                 m.d.sync += r.x_layer.eq(l + 1)
                         _offer_count(m, x, addr, count, r.x_feed, sizes[l], layer_done)
 
-    def _masks(self, m, r, cores):
+    def _masks(self, m, r, cores, offsets):
         """Per-layer units: each hidden neuron's error mask (its second pass's count ``c`` has
         ``0 < c < T``: it spiked, but not in every step) as two sticky bits, ``r.spiked`` and
         ``r.missed``, cleared in PASS and updated in each WAVE cycle from the spikes that
@@ -782,8 +784,7 @@ class LearnerCore(wiring.Component):
         cfg = self._config
         steps = cfg.timesteps
         for l, core in enumerate(cores[:-1]):
-            offset = sum(cfg.sizes[1:1 + l])
-            span = slice(offset, offset + cfg.sizes[l + 1])
+            span = slice(offsets[l], offsets[l] + cfg.sizes[l + 1])
             spikes = core.spikes_out[1]
             with m.If((r.wave >= l + 2) & (r.wave <= steps + l + 1)):
                 m.d.sync += [r.spiked[span].eq(r.spiked[span] | spikes),
