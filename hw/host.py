@@ -393,8 +393,9 @@ class HostInterface(wiring.Component):
         (READ_ITEM, READ_WAIT_<k>, READ_LATCH, SEND again), the PING identity (SEND_IDENTITY)."""
         cfg, learn = self._config, self._config.learning
         # The address is on the ports from READ_ITEM on; the word is there a cycle later, a
-        # weight ``weights_read_latency`` cycles later: every read waits for the slowest.
-        waits = [f"READ_WAIT_{k}" for k in range(learner.weights_read_latency - 1)]
+        # weight's or basis word's up to ``host_read_latency`` cycles later: every read waits
+        # for the slowest.
+        waits = [f"READ_WAIT_{k}" for k in range(learner.host_read_latency - 1)]
         latch = [*waits, "READ_LATCH"]
         with m.State("READ_ITEM"):
             with m.If(r.remaining == 0):

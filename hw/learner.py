@@ -31,8 +31,9 @@ class Command(enum.Enum, shape=2):
 def host_ports(config: NetworkConfig) -> dict:
     """:class:`LearnerCore`'s memory ports as its host sees them (the learner's members are
     these, flipped); every read's data comes a cycle after its address (a weight's
-    :attr:`LearnerCore.weights_read_latency` cycles after), and the ports are honoured only
-    while the learner is idle.
+    :attr:`LearnerCore.weights_read_latency` cycles after, a basis word's
+    :attr:`LearnerCore.basis_read_latency`), and the ports are honoured only while the
+    learner is idle.
 
     * ``inputs``: ``addr``, ``data`` (``ENCODER_BITS``), ``we``: the ``n0`` input intensities;
     * ``weights``: ``layer``, ``addr`` -> ``rdata``; ``wdata``, ``we``: master weight words;
@@ -345,6 +346,17 @@ class LearnerCore(wiring.Component):
         layer's update unit reaches its lanes directly (the host's split address and word
         then registered beside its memories), else 1."""
         return WeightPortArbiter.read_latency(self._lane_layers())
+
+    @property
+    def basis_read_latency(self) -> int:
+        """Cycles from ``projector.basis_addr`` to ``projector.basis_rdata``: 2 where a unit
+        projects its slots at once (:attr:`ProjectorUpdate.basis_read_latency`), else 1."""
+        return 2 if not self._shared and any(self._parallel_slots) else 1
+
+    @property
+    def host_read_latency(self) -> int:
+        """Cycles a host waits for any read's word: the slowest port's."""
+        return max(self.weights_read_latency, self.basis_read_latency)
 
     def _lane_layers(self):
         """The layers whose unit of its own updates a row of every lane at once."""

@@ -144,7 +144,9 @@ class ProjectorUpdate(LayerComponent):
     step_shift : ``In(step_shift_bits)``
     busy, done : ``Out(1)``
     basis_addr, basis_wdata, basis_we, basis_rdata : basis memory port (``(2C + r) x (n + 1)``
-        words; data one cycle later), the host's while ``busy`` is low
+        words; data :attr:`basis_read_latency` cycles later; with ``parallel_slots`` a write
+        lands a cycle later and holds the next ``x`` word off meanwhile), the host's while
+        ``busy`` is low
     centroid_raddr / centroid_rdata, u_raddr / u_rdata : read ports, data one cycle later, only
         while waiting for ``x`` (the centroid memory holds ``C + r`` rows: centroids, tracker)
     weights : ``Out(weight_port_signature(m * (n + 1), master))``
@@ -249,6 +251,12 @@ class ProjectorUpdate(LayerComponent):
     @property
     def lanes(self):
         return self._lanes
+
+    @property
+    def basis_read_latency(self) -> int:
+        """Cycles from ``basis_addr`` to ``basis_rdata``: 2 with ``parallel_slots`` (the host's
+        split address registered beside the banks), else 1."""
+        return 2 if self._parallel else 1
 
     @property
     def early(self):
@@ -443,17 +451,29 @@ class ProjectorUpdate(LayerComponent):
 
     def _connect_basis_banks(self, m, d):
         """The host's flat basis address ``row * n + j`` split into (bank, word) by comparing
-        with the row starts; reads answer a cycle later from the bank addressed then. While
-        ``d.unit_reads`` (``busy``, and loads when the dots run on them), banks ``0 .. C-1``
-        read at ``d.slot_read_addr`` and bank ``C`` at ``d.b_read_addr``."""
+        with the row starts, and registered with the write data and a write enable per bank
+        (the split into layer 0's eleven LUT-RAM banks headed the ECP5 build's critical path):
+        a write lands a cycle after it is asked for, a read is addressed a cycle later and
+        answers the cycle after that (:attr:`basis_read_latency`), so a read after a write
+        still sees it. The first ``x`` word waits while a write is pending (its cycle is the
+        host's at the banks). While ``d.unit_reads`` (``busy``, and loads when the dots run on
+        them), banks ``0 .. C-1`` read at ``d.slot_read_addr`` and bank ``C`` at
+        ``d.b_read_addr``."""
         clusters, n = self._config.clusters, self._ns[0]
-        host_bank = Signal(range(clusters + 1))
-        host_word = Signal(range(n))                   # in banks 0 .. C-1
+        split_bank = Signal(range(clusters + 1))
+        split_word = Signal(range(n))                  # in banks 0 .. C-1
         for k in range(clusters + 1):
             with m.If(self.basis_addr >= k * n):
-                m.d.comb += host_bank.eq(k)
-                m.d.comb += host_word.eq(self.basis_addr - k * n if k < clusters else 0)
-        own_word = Mux(host_bank == clusters, self.basis_addr - clusters * n, 0)
+                m.d.comb += split_bank.eq(k)
+                m.d.comb += split_word.eq(self.basis_addr - k * n if k < clusters else 0)
+        split_own = Mux(split_bank == clusters, self.basis_addr - clusters * n, 0)
+        host_bank, host_word = Signal.like(split_bank), Signal.like(split_word)
+        own_word, wdata = Signal.like(d.b_read_addr), Signal.like(self.basis_wdata)
+        d.host_writes = Signal(clusters + 1)           # the registered write enable per bank
+        m.d.sync += [host_bank.eq(split_bank), host_word.eq(split_word), own_word.eq(split_own),
+                     wdata.eq(self.basis_wdata),
+                     d.host_writes.eq(Cat(self.basis_we & ~self.busy & (split_bank == k)
+                                          for k in range(clusters + 1)))]
         read_bank = Signal.like(host_bank)
         m.d.sync += read_bank.eq(host_bank)
         m.d.comb += self.basis_rdata.eq(Array(bank.rdata for bank in d.banks)[read_bank])
@@ -461,8 +481,8 @@ class ProjectorUpdate(LayerComponent):
             m.d.comb += [
                 bank.addr.eq(Mux(d.unit_reads, d.b_read_addr, own_word) if k == clusters else
                              Mux(d.unit_reads, d.slot_read_addr, host_word)),
-                bank.wdata.eq(self.basis_wdata),
-                bank.we.eq(self.basis_we & ~self.busy & (host_bank == k)),
+                bank.wdata.eq(wdata),
+                bank.we.eq(d.host_writes[k]),
             ]
 
     def _move_row_toward(self, m, d, target, waddr=None):
@@ -490,19 +510,22 @@ class ProjectorUpdate(LayerComponent):
         cfg, learn = self._config, self._config.learning
         frac, rank = learn.vector.frac_bits, learn.rank
         with m.State("LOAD_X"):
+            # With the banks, a host write still pending holds the first word off.
+            ready = ~d.host_writes.any() if self._parallel else C(1)
+            taken = self.x.valid & ready if self._parallel else self.x.valid
             m.d.comb += [
-                self.x.ready.eq(1),
+                self.x.ready.eq(ready),
                 d.x_wr.addr.eq(d.index), d.x_wr.data.eq(self.x.payload << frac),
-                d.x_wr.en.eq(self.x.valid),
+                d.x_wr.en.eq(taken),
                 d.c_rd.addr.eq(d.centroid_base + self.centroid_raddr),
                 d.u_rd.addr.eq(self.u_raddr),
             ]
-            with m.If(self.x.valid):
+            with m.If(taken):
                 m.d.sync += d.index.eq(d.index + 1)
                 with m.If(d.index == d.n - 2):
                     m.next = "BIAS"
             if d.dots_on_load:
-                self._dots_on_load_step(m, d, d.index, self.x.payload << frac, self.x.valid)
+                self._dots_on_load_step(m, d, d.index, self.x.payload << frac, taken)
 
         def start():
             """Latch the sample's controls, raise ``busy`` and go to the first stage."""

@@ -136,6 +136,8 @@ def test_board_actions_against_a_simulated_board(tmp_path):
             refresh_bases(config, golden)
         train_step(config, golden, intensity, label, step)
     assert state["weights"] == [w.flatten().tolist() for w in golden.master]
+    assert state["centroids"] == [c.flatten().tolist() for c in golden.centroids]
+    assert state["bases"] == [b.flatten().tolist() for b in golden.bases]
     # a fresh board: load the file, infer; predictions are the golden model's
     fresh = VerilatorTransport(config)
     assert loco([*base, "load", "--weights", str(state_file)], transport=fresh)["words"] == \

@@ -51,6 +51,18 @@ def test_host_round_trips_weights_and_detects_a_wrong_configuration():
         LearnerHost(SimulationTransport(SMALL), other).ping()
 
 
+@pytest.mark.parametrize("parallel_slots", [None, (True, True)], ids=["one-mac", "banked"])
+def test_host_round_trips_bases_however_their_reads_are_timed(parallel_slots):
+    # Banked by slot, the basis answers two cycles after its address (the split registered),
+    # one later than the one-lane weights: the host waits for the slowest port.
+    host = LearnerHost(SimulationTransport(SMALL, parallel_slots=parallel_slots), SMALL)
+    for layer in range(SMALL.layers):
+        words = [(-1) ** k * (k * 7919 + layer) % 30000 for k in
+                 range(SMALL.basis_rows * (SMALL.sizes[layer] + 1))]
+        host.write_basis(layer, words)
+        assert host.read_basis(layer) == words
+
+
 def test_unknown_opcode_gets_nak_and_the_simulated_read_times_out_per_read():
     transport = SimulationTransport(SMALL, max_cycles_per_read=20_000)
     transport.write(bytes([0x7F]))

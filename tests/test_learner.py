@@ -98,3 +98,14 @@ def test_weight_reads_take_three_cycles_only_where_a_unit_reaches_the_lanes(kwar
     # Where a layer's own unit updates a row of every lane at once, the host's split address
     # and word are registered beside the lanes' memories (the ECP5 build's host paths).
     assert LearnerCore(SMALL, **kwargs).weights_read_latency == latency
+
+
+@pytest.mark.parametrize("kwargs, basis, host", [
+    ({}, 1, 1), ({"parallel_slots": (True, False)}, 2, 2),
+    ({"lanes": (3, 4), "parallel_slots": (True, True)}, 2, 3)],
+    ids=["one-mac", "banked", "banked-with-lanes"])
+def test_basis_reads_take_two_cycles_where_a_unit_banks_its_slots(kwargs, basis, host):
+    # The host's split basis address is registered beside the slot banks (the ECP5 build's
+    # host paths); the host waits for the slowest read.
+    learner = LearnerCore(SMALL, **kwargs)
+    assert (learner.basis_read_latency, learner.host_read_latency) == (basis, host)
