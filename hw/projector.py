@@ -111,7 +111,7 @@ class ProjectorUpdate(LayerComponent):
     inputs (``tests/test_blocks.py`` checks them to the cycle; the learner's cycle model,
     :mod:`cosim.performance`, uses them): ``(C + 1) * (n + 4)`` (dots) + ``(n + 1) * (C + 4)``
     (expansion) when projecting (``n + 4`` + ``n + 5`` with ``parallel_slots``), plus
-    ``r * (n + 4) + r * (n + 3) + (n + 1) * (r + 3)`` with the low-rank part;
+    ``r * (n + 4) + r * (n + 4) + (n + 1) * (r + 3)`` with the low-rank part;
     ``2 m + (active rows) * (n + 4)`` (update; ``2 g + (active lane rows) * (n + 4)`` with
     ``lanes``); 1, plus ``n + 3`` when the centroid moves (with ``parallel_slots`` while
     projecting it moves beside the expansion: nothing more). With ``parallel_slots`` and
@@ -485,21 +485,33 @@ class ProjectorUpdate(LayerComponent):
                 bank.we.eq(d.host_writes[k]),
             ]
 
-    def _move_row_toward(self, m, d, target, waddr=None):
+    def _move_row_toward(self, m, d, target, waddr=None, factor=None):
         """Move the centroid-memory row at ``base`` toward ``target(v_j)`` by
         ``2**-centroid_shift``, a word per cycle (read, then write a cycle later, at ``waddr``,
         a register: ``d.waddr`` by default); returns the condition that holds in the cycle
-        after the last write."""
+        after the last write. With ``factor``, ``target`` gets ``factor * v_j``, registered
+        first (its multiply headed the rank-4 build's critical path): each write comes a
+        cycle later, ``n + 4`` cycles a row instead of ``n + 3``."""
         waddr = d.waddr if waddr is None else waddr
-        m.d.sync += [d.fetched.eq(d.index < d.n), waddr.eq(d.base + d.index)]
+        # With the product's stage, the address is held a cycle more.
+        fetched_addr = waddr if factor is None else Signal.like(waddr)
+        m.d.sync += [d.fetched.eq(d.index < d.n), fetched_addr.eq(d.base + d.index)]
         with m.If(d.index < d.n):
             m.d.comb += [d.c_rd.addr.eq(d.base + d.index), d.x_rd.addr.eq(d.index)]
             m.d.sync += d.index.eq(d.index + 1)
-        with m.If(d.fetched):
-            moved = d.c_rd.data + fixed.round_shift(target(d.x_rd.data) - d.c_rd.data,
-                                                    self._config.learning.centroid_shift)
+        if factor is None:
+            writing, old, moving = d.fetched, d.c_rd.data, target(d.x_rd.data)
+        else:
+            old = Signal.like(d.c_rd.data)
+            product = Signal(signed(len(factor) + len(d.x_rd.data)))
+            m.d.sync += [waddr.eq(fetched_addr), d.multiplied.eq(d.fetched),
+                         old.eq(d.c_rd.data), product.eq(factor * d.x_rd.data)]
+            writing, moving = d.multiplied, target(product)
+        with m.If(writing):
+            moved = old + fixed.round_shift(moving - old, self._config.learning.centroid_shift)
             m.d.comb += [d.c_wr.addr.eq(waddr), d.c_wr.data.eq(moved), d.c_wr.en.eq(1)]
-        return ~d.fetched & (d.index == d.n)
+        done = ~d.fetched & (d.index == d.n)
+        return done if factor is None else done & ~d.multiplied
 
     def _load_states(self, m, d):
         """LOAD_X (the counts, shifted to vector words) -> BIAS (T appended) -> LOAD_E (the
@@ -658,12 +670,11 @@ class ProjectorUpdate(LayerComponent):
         if rank:
             with m.State("TRACK"):
                 # Y_kj += round_shift(saturate(round_shift(b_k v_j)) - Y_kj): row k = slot.
-                def tracked(v):
+                def tracked(product):
                     return fixed.saturate(
-                        fixed.round_shift(d.coeff[d.slot] * v,
-                                          learn.coeff.frac_bits + learn.tracker_shift),
+                        fixed.round_shift(product, learn.coeff.frac_bits + learn.tracker_shift),
                         learn.vector)
-                with m.If(self._move_row_toward(m, d, tracked)):
+                with m.If(self._move_row_toward(m, d, tracked, factor=d.coeff[d.slot])):
                     m.d.sync += d.index.eq(0)
                     with m.If(d.slot == rank - 1):
                         m.d.sync += [d.slot.eq(0), d.base.eq(d.lowrank_base), d.acc.eq(0)]

@@ -157,7 +157,7 @@ def _documented_cycles(config, layer, sample, parallel, lanes, early):
     if sample["use_projector"]:
         cycles += (0 if dots_on_load else n + 4) + (n + 5) if parallel else \
             (clusters + 1) * (n + 4) + (n + 1) * (clusters + 4)
-        cycles += rank * (n + 4) + rank * (n + 3) + (n + 1) * (rank + 3) if rank else 0
+        cycles += 2 * rank * (n + 4) + (n + 1) * (rank + 3) if rank else 0
     rows = LIFCore.lane_rows(config, layer, lanes)
     active = sum(any(b * rows + k < m and errors[b * rows + k] for b in range(lanes))
                  for k in range(rows))
