@@ -183,10 +183,12 @@ def build_router(board: str, config: NetworkConfig) -> str:
     return BUILD_ROUTERS.get(build_name(board, config), "router1")
 
 
-def build_options(board: str, sizes=None) -> str:
+def build_options(board: str, sizes=None, rank=None) -> str:
     """The ``loco build`` options of ``board``'s build of the network ``sizes`` (default the
-    board's), for the hints that say what to run."""
-    return f"--board {board}" + (f" --sizes {','.join(map(str, sizes))}" if sizes else "")
+    board's) with the low-rank part of ``rank`` (default off), for the hints that say what to
+    run."""
+    return f"--board {board}" + (f" --sizes {','.join(map(str, sizes))}" if sizes else "") + \
+        (f" --rank {rank}" if rank else "")
 
 
 def board_clock(board: str, clock_mhz=None, config: NetworkConfig = DEFAULT_NETWORK) -> float:

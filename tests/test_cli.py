@@ -63,6 +63,8 @@ class Untouchable:
      "--clock: Clock must be a positive number of MHz, not -5"),
     (["build", "--board", "ulx3s-85f", "--seed", "0"], "must be at least 1, not 0"),
     (["seeds", "--board", "ulx3s-85f", "--seeds", "0"], r"--seeds must be positive, not \[0\]"),
+    (["seeds", "--board", "ulx3s-85f", "--rank", "0"], "--rank must be at least 1, not 0"),
+    (["report", "--board", "ulx3s-85f", "--rank", "-1"], "--rank must be at least 1, not -1"),
     (["report", "--board", "ulx3s-85f", "--samples", "0"], "must be at least 1, not 0"),
     (["report", "--board", "ulx3s-85f", "--sizes", "100,10"], "No dataset has 100 inputs"),
     (["sim", "--name", "../escape"], "--name must be a plain name"),
@@ -76,6 +78,24 @@ def test_bad_arguments_are_one_line_and_exit_2_before_any_work(argv, message, ca
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and err.startswith("loco ")
     assert re.search(message, err), err
+
+
+@pytest.mark.parametrize("argv, clock", [([], 40.0), (["--rank", "4"], 25.0),
+                                          (["--rank", "4", "--clock", "40"], 40.0)],
+                         ids=["default", "rank-4", "rank-4-at-40"])
+def test_build_takes_the_clock_of_the_network_it_builds(argv, clock, monkeypatch, tmp_path):
+    # The rank-4 learner's default clock (boards.build.BUILD_CLOCKS) reaches its build.
+    import boards.build
+    asked = {}
+
+    def build_board(board, sizes, *, rank, clock_mhz, seed, program):
+        asked.update(rank=rank, clock_mhz=clock_mhz)
+        (tmp_path / "report.md").write_text("# report")
+        return {"board": board, "fmax_mhz": {}, "timing_met": True,
+                "bitstream": str(tmp_path / "loco.bit")}
+    monkeypatch.setattr(boards.build, "build_board", build_board)
+    loco(["build", "--board", "ulx3s-85f", *argv])
+    assert asked == {"rank": 4 if argv else None, "clock_mhz": clock}
 
 
 def test_board_rejects_bad_weight_files_before_connecting(tmp_path, capsys):
