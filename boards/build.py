@@ -168,9 +168,6 @@ BUILD_SEEDS = {"ulx3s-85f": 3}
 # nextpnr's router of a build (by its name) when not its default, router1. The rank-4 learner
 # with lanes had ≈ 111 000 overused wires after 4 minutes of router1's routing.
 BUILD_ROUTERS = {"ulx3s-85f": "router2", "ulx3s-85f-rank4": "router2"}
-# The learner's default clock (MHz) of a build (by its name) where not its board's: the rank-4
-# learner (the tracker's multiply unregistered) reached 28.46 MHz placed for 40, 27.60 for 25.
-BUILD_CLOCKS = {"ulx3s-85f-rank4": 25}
 
 
 def build_seed(board: str, config: NetworkConfig) -> int:
@@ -193,8 +190,7 @@ def build_options(board: str, sizes=None, rank=None) -> str:
 
 def board_clock(board: str, clock_mhz=None, config: NetworkConfig = DEFAULT_NETWORK) -> float:
     """The learner's clock on ``board`` for the network ``config``: ``clock_mhz`` (default the
-    board's for that network's width, or the build's in :data:`BUILD_CLOCKS`), checked
-    against what the board's PLL can make.
+    board's for that network's width), checked against what the board's PLL can make.
 
     Raises
     ------
@@ -205,8 +201,7 @@ def board_clock(board: str, clock_mhz=None, config: NetworkConfig = DEFAULT_NETW
     if board not in BOARDS:
         raise ValueError(f"Unknown board {board!r}; choose from {', '.join(BOARDS)}")
     spec = BOARDS[board]
-    default = BUILD_CLOCKS.get(build_name(board, config),
-                               spec.wide_clock_mhz if _wide(config) else spec.clock_mhz)
+    default = spec.wide_clock_mhz if _wide(config) else spec.clock_mhz
     clock = default if clock_mhz is None else clock_mhz
     if isinstance(clock, bool) or not isinstance(clock, (int, float)) or not clock > 0:
         raise ValueError(f"Clock must be a positive number of MHz, not {clock_mhz!r}")

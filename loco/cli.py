@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--rank", type=int, help="low-rank part on, rank R (default: off)")
         p.add_argument("--clock", type=float, metavar="MHZ",
                        help="the learner's clock from the PLL (default: the board's, "
-                            "icebreaker 18, ulx3s-85f 40; 25 for the ulx3s-85f with --rank 4)")
+                            "icebreaker 18, ulx3s-85f 40)")
         p.add_argument("--seed", type=positive_int,
                        help="nextpnr's placement seed (default 1; 3 for the ulx3s-85f's "
                             "default network, placed with seed 3 and routed with router2: "

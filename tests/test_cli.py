@@ -80,11 +80,10 @@ def test_bad_arguments_are_one_line_and_exit_2_before_any_work(argv, message, ca
     assert re.search(message, err), err
 
 
-@pytest.mark.parametrize("argv, clock", [([], 40.0), (["--rank", "4"], 25.0),
-                                          (["--rank", "4", "--clock", "40"], 40.0)],
-                         ids=["default", "rank-4", "rank-4-at-40"])
-def test_build_takes_the_clock_of_the_network_it_builds(argv, clock, monkeypatch, tmp_path):
-    # The rank-4 learner's default clock (boards.build.BUILD_CLOCKS) reaches its build.
+@pytest.mark.parametrize("argv, clock", [([], 40.0), (["--rank", "4"], 40.0),
+                                          (["--rank", "4", "--clock", "50"], 50.0)],
+                         ids=["default", "rank-4", "rank-4-at-50"])
+def test_build_takes_the_clock_and_network_asked_for(argv, clock, monkeypatch, tmp_path):
     import boards.build
     asked = {}
 
