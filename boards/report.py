@@ -7,8 +7,7 @@ MNIST images for a 784-input one) on the Verilator-compiled gateware *of that bu
 configuration*
 with the golden model in lockstep (every readable word compared), measures the cycles per
 training sample and per inference from the gateware's counter beside the analytic estimate and
-the weight-memory port bound (:mod:`cosim.performance`; its analytic model covers rank 0 only,
-so a low-rank build's row says "not modelled"), takes the float / fixed-point / RTL
+the weight-memory port bound (:mod:`cosim.performance`), takes the float / fixed-point / RTL
 accuracies from the benchmark JSONs when they have been run, and rewrites
 ``build/<build>/report.md`` and ``report.json`` (the build's fields kept, a ``summary`` added).
 """
@@ -67,7 +66,6 @@ def _cosimulate(config, gateware: dict, samples: int) -> dict:
             "cycles_per_training_sample": statistics.fmean(tally.train_cycles),
             "cycles_per_inference": statistics.fmean(tally.infer_cycles),
             "analytic_cycles_per_training_sample":
-                None if config.learning.rank else
                 statistics.fmean(analytic_cycles(config, w, gateware) for w in works),
             "port_bound_cycles": statistics.fmean(port_bound(config, w, gateware)
                                                   for w in works)}
@@ -170,8 +168,6 @@ def _markdown(board: str, built: dict) -> str:
                             built["rank"])
     made = f"loco report {options}"
     timing, rate, accuracy = s["timing"], s["throughput"], s["accuracy"]
-    analytic = "not modelled (rank > 0)" if cosim["analytic_cycles_per_training_sample"] is None \
-        else f"{cosim['analytic_cycles_per_training_sample']:.0f} analytic"
     rows = "\n".join(f"| {kind} | {v['used']} | {v['available']} | "
                      f"{100 * v['used'] / v['available']:.1f} % |"
                      for kind, v in built["utilisation"].items())
@@ -198,7 +194,7 @@ def _markdown(board: str, built: dict) -> str:
 |---|---|
 | Bit-exact co-simulation (Verilator, golden model in lockstep, {cosim['dataset']}) | {verdict} |
 | Cycles per training sample | {cosim['cycles_per_training_sample']:.0f} measured, \
-{analytic}, \
+{cosim['analytic_cycles_per_training_sample']:.0f} analytic, \
 port bound {cosim['port_bound_cycles']:.0f} ({rate['cycles_over_port_bound']:.2f}× the bound) |
 | Cycles per inference | {cosim['cycles_per_inference']:.0f} |
 | Timing (nextpnr seed {timing['seed']}, {timing['router']}) | Fmax {timing['fmax_mhz']} MHz \

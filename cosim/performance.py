@@ -2,14 +2,14 @@
 
 * :func:`analytic_cycles` (by phase: :func:`analytic_phases`): the cycle formulas the blocks
   document (``LIFCore``, both passes in one step: ``1 + g (a0 + 3)`` plus ``g`` for layer 0's
-  second pass, which shares the first pass's input sums, or ``g (a1 + 3)`` for a later
-  layer's, ``g`` the neurons per lane; the encoder ``n0 + 3``, ``ceil(n0 / 2) + 3`` when
-  layer 0 has lanes (two inputs a cycle); ``ProjectorUpdate``: dots, expansion, update,
-  centroid), combined as ``LearnerCore`` sequences them (encoder and layers side by side in
-  waves, the slowest setting the pace, the signs drawn beside the first: :func:`wave_stages`;
-  per-layer units fed their counts during the last waves, projecting meanwhile, then every
-  layer's errors at once, and updating at the same time, a row of every lane at once; a
-  shared unit fed after the readout, one layer after another, a row at a time);
+  second pass, which shares the first pass's input sums, or ``g (a1 + 3)`` for a later layer's,
+  ``g`` the neurons per lane; the encoder ``n0 + 3``, ``ceil(n0 / 2) + 3`` when layer 0 has lanes
+  (two inputs a cycle); ``ProjectorUpdate``: low-rank stage, dots, expansion, update, centroid),
+  combined as ``LearnerCore`` sequences them (encoder and layers side by side in waves, the
+  slowest setting the pace, the signs drawn beside the first: :func:`wave_stages`; per-layer units
+  fed their counts during the last waves, projecting meanwhile, then every layer's errors at once,
+  and updating at the same time, a row of every lane at once; a shared unit fed after the readout,
+  one layer after another, a row at a time);
 * :func:`port_bound`: the accesses of the busiest weight memory (a lane's) in one TRAIN
   (``active + 1`` words per neuron of the lane, step and pass, once for both passes in layer 0;
   the update one access per word of each changed row of the lane, or of the layer when one
@@ -54,10 +54,15 @@ def _changed_per_lane(work, layer, lanes, rows):
     return [sum(1 for i in work["changed"][layer] if i // rows == b) for b in range(lanes)]
 
 
-def _projection(n: int, clusters: int) -> int:
-    """Cycles of a unit's dot products and expansion for ``n`` layer inputs, one slot at a
-    time, then its centroid's move (after CENTROID_START)."""
-    return (clusters + 1) * (n + 4) + (n + 1) * (clusters + 4) + 1 + n + 3
+def _projection(n: int, clusters: int, rank: int = 0, parallel: bool = False) -> int:
+    """Cycles of a unit's projection for ``n`` layer inputs and its centroid's move: the
+    low-rank stage's dots, tracker rows and expansion (rank ``r``), then the cluster stage's
+    dot products and expansion one slot at a time and the move (after CENTROID_START), or with
+    ``parallel`` slots all slots at once, the move beside the expansion."""
+    lowrank = 2 * rank * (n + 4) + (n + 1) * (rank + 3) if rank else 0
+    if parallel:
+        return lowrank + (n + 4) + (n + 5) + 1
+    return lowrank + (clusters + 1) * (n + 4) + (n + 1) * (clusters + 4) + 1 + n + 3
 
 
 # A neuron's cycles in LIFCore beyond its ``a + 1`` weight reads (a pass): the last add, FIRE.
@@ -126,15 +131,14 @@ def analytic_cycles(config, work, gateware: dict, **what_if) -> int:
 def analytic_phases(config, work, gateware: dict, *, inputs_per_cycle=None,
                     neuron_overhead=None) -> dict:
     """The learner's cycles for one TRAIN from the blocks' documented formulas, by phase
-    (rank 0: the low-rank stage's cycles are not modelled; the projector on): per-layer units
+    (the projector on; with the low-rank part its stage first, one MAC a cycle): per-layer units
     ``start`` (IDLE, PASS; the signs are drawn in wave 0), ``waves``, ``after_waves`` (the
     readout, the errors, the update units' rest: their counts and projections overlap the last
     waves); a shared unit ``waves``, ``feed`` (counts and errors), ``updates`` (projection,
     rows, centroid; layer after layer). The waves: :func:`wave_stages` (and its what-ifs,
     ``inputs_per_cycle`` and ``neuron_overhead``)."""
-    if config.learning.rank:
-        raise ValueError("The cycle model covers rank 0 only (no low-rank stage)")
-    sizes, steps, clusters = config.sizes, config.timesteps, config.clusters
+    sizes, steps, clusters, rank = config.sizes, config.timesteps, config.clusters, \
+        config.learning.rank
     layers = list(zip(sizes[:-1], sizes[1:], strict=True))
     rows = _lane_rows(config, gateware)
     parallel = gateware.get("parallel_slots") or (False,) * config.layers
@@ -154,7 +158,7 @@ def analytic_phases(config, work, gateware: dict, *, inputs_per_cycle=None,
         wave_starts.append(wave_starts[-1] + max(stages.values()) + 1)
     passes = wave_starts[-1]
     if gateware.get("shared_update"):
-        projections = [_projection(n, clusters) for n, _ in layers]
+        projections = [_projection(n, clusters, rank) for n, _ in layers]
         feed = sum(n + m + 3 for n, m in layers)                       # counts + errors
         units = [projection + update(layer, n, m) + 1                  # update, done
                  for layer, ((n, m), projection) in enumerate(zip(layers, projections,
@@ -178,8 +182,8 @@ def analytic_phases(config, work, gateware: dict, *, inputs_per_cycle=None,
         words = rows[layer] if at_once[layer] > 1 else m
         last_error = max(errors - bias[layer], 1) + words - 1
         cycles = update(layer, n, m)
-        if not parallel[layer]:
-            ready = 1 + _projection(n, clusters)
+        if not parallel[layer] or rank:             # the rows after the projection
+            ready = 1 + _projection(n, clusters, rank, parallel[layer])
             return bias[layer] + max(ready, last_error + 1) + cycles
         # Streamed rows (parallel slots): they start with the expansion (DOTS_DRAIN cycles
         # after BIAS) once the errors are in, a changed row's reads behind u's writes.
