@@ -455,8 +455,8 @@ class ProjectorUpdate(LayerComponent):
         (the split into layer 0's eleven LUT-RAM banks headed the ECP5 build's critical path):
         a write lands a cycle after it is asked for, a read is addressed a cycle later and
         answers the cycle after that (:attr:`basis_read_latency`), so a read after a write
-        still sees it. The first ``x`` word waits while a write is pending (its cycle is the
-        host's at the banks). While ``d.unit_reads`` (``busy``, and loads when the dots run on
+        still sees it. An ``x`` word waits while a write is pending (that cycle is the host's
+        at the banks). While ``d.unit_reads`` (``busy``, and loads when the dots run on
         them), banks ``0 .. C-1`` read at ``d.slot_read_addr`` and bank ``C`` at
         ``d.b_read_addr``."""
         clusters, n = self._config.clusters, self._ns[0]
