@@ -61,8 +61,9 @@ BOARDS = {
     # four-input encoder did not route with nextpnr's default router (seed 2: ≈ 98 000
     # overused wires after 10 minutes of routing), and router2 reached 43.56 MHz (seed 3,
     # placed for 50; 44.68 placed for 40, 44.94 with the rows streamed), host-only paths into
-    # the lanes' or slots' LUT RAM heading it; the learner before (32 and 5 lanes, two inputs
-    # a cycle) met 50 at 55.97
+    # the lanes' or slots' LUT RAM heading it; with those registered, 44.29-50.83 over seeds
+    # 1-3, but placed for 50 (seed 1) 49.66; the learner before (32 and 5 lanes, two inputs a
+    # cycle) met 50 at 55.97
     "ulx3s-85f":  Board(ULX3S_85F_Platform, "loco.bit", False, (32, 10), (8, 8), 40.0, 40.0,
                          ecp5_pll),
 }
