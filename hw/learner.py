@@ -349,9 +349,10 @@ class LearnerCore(wiring.Component):
 
     @property
     def basis_read_latency(self) -> int:
-        """Cycles from ``projector.basis_addr`` to ``projector.basis_rdata``: 2 where a unit
-        projects its slots at once (:attr:`ProjectorUpdate.basis_read_latency`), else 1."""
-        return 2 if not self._shared and any(self._parallel_slots) else 1
+        """Cycles from ``projector.basis_addr`` to ``projector.basis_rdata``: the slowest
+        unit's (:meth:`ProjectorUpdate.basis_latency`; only a unit of its own projects its
+        slots at once)."""
+        return ProjectorUpdate.basis_latency(not self._shared and any(self._parallel_slots))
 
     @property
     def host_read_latency(self) -> int:

@@ -254,9 +254,15 @@ class ProjectorUpdate(LayerComponent):
 
     @property
     def basis_read_latency(self) -> int:
-        """Cycles from ``basis_addr`` to ``basis_rdata``: 2 with ``parallel_slots`` (the host's
-        split address registered beside the banks), else 1."""
-        return 2 if self._parallel else 1
+        """Cycles from ``basis_addr`` to ``basis_rdata`` (:meth:`basis_latency`)."""
+        return self.basis_latency(self._parallel)
+
+    @staticmethod
+    def basis_latency(parallel_slots: bool) -> int:
+        """Cycles from ``basis_addr`` to ``basis_rdata`` of a unit with or without
+        ``parallel_slots``: 2 with them (the host's split address registered beside the
+        banks), else 1."""
+        return 2 if parallel_slots else 1
 
     @property
     def early(self):
