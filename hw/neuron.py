@@ -531,6 +531,10 @@ class LIFCore(LayerComponent):
         length = Signal(range(n + 1))     # entries in the list being read
         appended = Signal(range(n + 1))   # entries in the list being appended to
         position = Signal(range(n + 2))   # entry on the read port; ``length``: the bias
+        # ``position <= length`` kept in a register of its own (the compare, into every lane's
+        # membrane read address through ``read_pass``, headed the ECP5 build's critical path):
+        # set by a load (``length`` changes only then), cleared once the bias is issued.
+        reading = Signal()
         taking = self.start & ~self.busy  # the lists swap
         if self._appends == 1:
             entry, request, added = self._single_list(m, reading_list, appended, taking)
@@ -543,14 +547,14 @@ class LIFCore(LayerComponent):
             m.d.sync += appended.eq(appended + (1 if self._appends == 1 else added))
 
         def load(pass_):
-            return [position.eq(0)]
+            return [position.eq(0), reading.eq(1)]
 
         def issue():
-            reading = position <= length
+            at_bias = position == length
             m.d.comb += [request(reading_list, position + 1),
-                         address.eq(base + Mux(position == length, n, entry))]
+                         address.eq(base + Mux(at_bias, n, entry))]
             with m.If(reading):
-                m.d.sync += position.eq(position + 1)
+                m.d.sync += [position.eq(position + 1), reading.eq(~at_bias)]
             return reading
         return load, issue
 
