@@ -128,16 +128,33 @@ def _wide(config: NetworkConfig) -> bool:
     return config.sizes[0] > WIDE_INPUTS
 
 
-def board_gateware(board: str, config: NetworkConfig) -> dict:
+def board_gateware(board: str, config: NetworkConfig, lanes=None) -> dict:
     """The learner's organisation on ``board`` (:class:`hw.learner.LearnerCore`'s
-    ``shared_update``, ``lanes`` and ``parallel_slots``) for the network ``config``. A unit
-    per layer (which also changes a row of every lane at once) projects its slots at once."""
+    ``shared_update``, ``lanes`` and ``parallel_slots``) for the network ``config``: the
+    board's neuron ``lanes`` per layer unless given (a trade of cycles against area and
+    clock). A unit per layer (which also changes a row of every lane at once) projects its
+    slots at once.
+
+    Raises
+    ------
+    ValueError
+        For ``lanes`` that are not one positive count per layer leaving no lane without
+        neurons.
+    """
     spec = BOARDS[board]
-    first, later = spec.wide_most_lanes if _wide(config) else spec.most_lanes
     shared = spec.shared_update
-    return {"shared_update": shared,
-            "lanes": tuple(_lanes_up_to(config, layer, later if layer else first)
-                           for layer in range(config.layers)),
+    if lanes is None:
+        first, later = spec.wide_most_lanes if _wide(config) else spec.most_lanes
+        lanes = tuple(_lanes_up_to(config, layer, later if layer else first)
+                      for layer in range(config.layers))
+    else:
+        lanes = tuple(lanes)
+        if len(lanes) != config.layers:
+            raise ValueError(f"Lanes need one count per layer ({config.layers} for the network "
+                             f"{'-'.join(map(str, config.sizes))}), not {list(lanes)}")
+        for layer, count in enumerate(lanes):
+            LIFCore.lane_rows(config, layer, count)      # raises ValueError
+    return {"shared_update": shared, "lanes": lanes,
             "parallel_slots": (not shared,) * config.layers}
 
 
@@ -147,14 +164,17 @@ def described(gateware: dict) -> dict:
             for key, value in gateware.items()}
 
 
-def build_name(board: str, config: NetworkConfig) -> str:
+def build_name(board: str, config: NetworkConfig, lanes=None) -> str:
     """The build folder of ``board`` with ``config``: the board's name, plus ``-<sizes>`` for a
-    network other than the default one and ``-rank<R>`` with the low-rank part."""
+    network other than the default one, ``-rank<R>`` with the low-rank part and
+    ``-lanes<a>-<b>`` with neuron lanes other than the board's (:func:`board_gateware`)."""
     name = board
     if config.sizes != DEFAULT_NETWORK.sizes:
         name += "-" + "-".join(map(str, config.sizes))
     if config.learning.rank:
         name += f"-rank{config.learning.rank}"
+    if lanes is not None and tuple(lanes) != board_gateware(board, config)["lanes"]:
+        name += "-lanes" + "-".join(map(str, lanes))
     return name
 
 
@@ -172,21 +192,24 @@ BUILD_ROUTERS = {"ulx3s-85f": "router2", "ulx3s-85f-rank4": "router2"}
 
 
 def build_seed(board: str, config: NetworkConfig) -> int:
-    """The nextpnr seed ``board``'s build of ``config`` uses by default (:data:`BUILD_SEEDS`)."""
+    """The nextpnr seed ``board``'s build of ``config`` uses by default (:data:`BUILD_SEEDS`;
+    a build with other lanes takes its network's)."""
     return BUILD_SEEDS.get(build_name(board, config), 1)
 
 
 def build_router(board: str, config: NetworkConfig) -> str:
-    """nextpnr's router for ``board``'s build of ``config`` (:data:`BUILD_ROUTERS`)."""
+    """nextpnr's router for ``board``'s build of ``config`` (:data:`BUILD_ROUTERS`; a build
+    with other lanes takes its network's)."""
     return BUILD_ROUTERS.get(build_name(board, config), "router1")
 
 
-def build_options(board: str, sizes=None, rank=None) -> str:
+def build_options(board: str, sizes=None, rank=None, lanes=None) -> str:
     """The ``loco build`` options of ``board``'s build of the network ``sizes`` (default the
-    board's) with the low-rank part of ``rank`` (default off), for the hints that say what to
-    run."""
+    board's) with the low-rank part of ``rank`` (default off) and neuron ``lanes`` (default
+    the board's), for the hints that say what to run."""
     return f"--board {board}" + (f" --sizes {','.join(map(str, sizes))}" if sizes else "") + \
-        (f" --rank {rank}" if rank else "")
+        (f" --rank {rank}" if rank else "") + \
+        (f" --lanes {','.join(map(str, lanes))}" if lanes else "")
 
 
 def board_clock(board: str, clock_mhz=None, config: NetworkConfig = DEFAULT_NETWORK) -> float:
@@ -212,24 +235,25 @@ def board_clock(board: str, clock_mhz=None, config: NetworkConfig = DEFAULT_NETW
     return float(clock)
 
 
-def build_board(board: str, sizes=None, *, rank=None, clock_mhz=None, gateware=None, seed=None,
-                build_root=ROOT / "build", program=False) -> dict:
-    """Build ``board``'s bitstream of the network ``sizes`` (``rank``: its low-rank part) at
-    ``clock_mhz`` (default :func:`board_clock`'s) into ``build_root/<build_name>``, placed and
-    routed with nextpnr seed ``seed`` (default :func:`build_seed`'s); returns what
-    ``report.json`` records. ``gateware`` is the learner's organisation (default
-    :func:`board_gateware`'s; CI builds a smaller one), recorded in the report."""
+def build_board(board: str, sizes=None, *, rank=None, lanes=None, clock_mhz=None, gateware=None,
+                seed=None, build_root=ROOT / "build", program=False) -> dict:
+    """Build ``board``'s bitstream of the network ``sizes`` (``rank``: its low-rank part;
+    ``lanes``: neuron lanes per layer, default the board's) at ``clock_mhz`` (default
+    :func:`board_clock`'s) into ``build_root/<build_name>``, placed and routed with nextpnr
+    seed ``seed`` (default :func:`build_seed`'s); returns what ``report.json`` records.
+    ``gateware`` is the learner's whole organisation instead (default :func:`board_gateware`'s;
+    CI builds a smaller one), recorded in the report."""
     config = board_config(board, sizes, rank)
+    if gateware is None:
+        gateware = board_gateware(board, config, lanes)     # checks ``lanes`` first
     seed = build_seed(board, config) if seed is None else seed
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 1:
         raise ValueError(f"Seed must be a positive integer, not {seed!r}")
     target = board_clock(board, clock_mhz, config)
     _use_yowasp()
     platform_class, bitstream = BOARDS[board].platform, BOARDS[board].bitstream
-    if gateware is None:
-        gateware = board_gateware(board, config)
     platform = platform_class()
-    out = Path(build_root) / build_name(board, config)
+    out = Path(build_root) / build_name(board, config, lanes)
     # -dsp: the iCE40UP's multipliers (Amaranth's script leaves them out by default)
     synth_opts = "-dsp" if platform.family == "iCE40" else ""
     router = build_router(board, config)

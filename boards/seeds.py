@@ -15,7 +15,8 @@ import statistics
 import subprocess
 from pathlib import Path
 
-from .build import BOARDS, ROOT, _use_yowasp, board_config, build_name, build_options, nextpnr_fmax
+from .build import (BOARDS, ROOT, _use_yowasp, board_config, board_gateware, build_name,
+                    build_options, nextpnr_fmax)
 
 __all__ = ["seed_sweep"]
 
@@ -51,20 +52,22 @@ def _nextpnr_command(build_dir: Path, seed: int) -> list:
     return command
 
 
-def seed_sweep(board: str, seeds, *, sizes=None, rank=None,
+def seed_sweep(board: str, seeds, *, sizes=None, rank=None, lanes=None,
                build_root: Path = ROOT / "build") -> dict:
     """Place and route the netlist of ``board``'s build with the network ``sizes`` (default the
-    board's; ``rank``: its low-rank part) with each of ``seeds``; returns (and writes to
-    ``seeds.json``) the Fmax per seed, the build's own seed (1 unless ``loco build --seed``)
-    included."""
+    board's; ``rank``: its low-rank part; ``lanes``: its neuron lanes, default the board's)
+    with each of ``seeds``; returns (and writes to ``seeds.json``) the Fmax per seed, the
+    build's own seed (1 unless ``loco build --seed``) included."""
     if board not in BOARDS:
         raise ValueError(f"Unknown board {board!r}; choose from {', '.join(BOARDS)}")
     if not seeds or any(not isinstance(s, int) or s < 1 for s in seeds):
         raise ValueError(f"Seeds must be positive integers, not {seeds!r}")
-    build_dir = Path(build_root) / build_name(board, board_config(board, sizes, rank))
+    config = board_config(board, sizes, rank)
+    board_gateware(board, config, lanes)                  # checks ``lanes``
+    build_dir = Path(build_root) / build_name(board, config, lanes)
     if not (build_dir / "build_loco.sh").exists() or not (build_dir / "report.json").exists():
         raise SeedSweepError(f"{build_dir} has no build: run `loco build "
-                             f"{build_options(board, sizes, rank)}` first")
+                             f"{build_options(board, sizes, rank, lanes)}` first")
     _use_yowasp()
     commands = {seed: _nextpnr_command(build_dir, seed) for seed in seeds}
     built = json.loads((build_dir / "report.json").read_text())

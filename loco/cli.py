@@ -67,12 +67,16 @@ def _add_board(parser, *, required=True):
 
 
 def _add_build_network(parser):
-    """``--sizes`` and ``--rank`` of a subcommand that works on an existing build."""
+    """``--sizes``, ``--rank`` and ``--lanes`` of a subcommand that works on an existing
+    build."""
     parser.add_argument("--sizes", type=int_list,
                         help="the network of the build (as given to `loco build`; default the "
                              "board's)")
     parser.add_argument("--rank", type=int,
                         help="the build's low-rank part (as given to `loco build`; default off)")
+    parser.add_argument("--lanes", type=int_list,
+                        help="the build's neuron lanes per layer (as given to `loco build`; "
+                             "default the board's)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -105,6 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--sizes", type=int_list,
                        help=f"layer sizes (default {','.join(map(str, DEFAULT_NETWORK.sizes))})")
         p.add_argument("--rank", type=int, help="low-rank part on, rank R (default: off)")
+        p.add_argument("--lanes", type=int_list,
+                       help="neuron lanes per layer, e.g. 16,5: fewer take more cycles and "
+                            "less logic (default: the board's, ulx3s-85f 32,10 for 64-32-10, "
+                            "icebreaker 1,1); the build goes to build/<board>-lanes<a>-<b>/")
         p.add_argument("--clock", type=float, metavar="MHZ",
                        help="the learner's clock from the PLL (default: the board's, "
                             "icebreaker 18, ulx3s-85f 40)")
@@ -150,14 +158,15 @@ def _build(parser, args):
     if args.sizes is not None and (len(args.sizes) < 2 or min(args.sizes) < 1):
         parser.error(f"--sizes needs at least two positive sizes, not {args.sizes}")
     _check_rank(parser, args)
+    config = board_config(args.board, args.sizes, args.rank)
+    _check_lanes(parser, args, config)
     try:
-        clock = board_clock(args.board, args.clock,
-                            board_config(args.board, args.sizes, args.rank))
+        clock = board_clock(args.board, args.clock, config)
     except ValueError as error:
         parser.error(f"--clock: {error}")
     from pathlib import Path
-    result = build_board(args.board, args.sizes, rank=args.rank, clock_mhz=clock,
-                         seed=args.seed, program=args.program)
+    result = build_board(args.board, args.sizes, rank=args.rank, lanes=args.lanes,
+                         clock_mhz=clock, seed=args.seed, program=args.program)
     print((Path(result["bitstream"]).parent / "report.md").read_text())
     print(json.dumps({k: result[k] for k in ("board", "fmax_mhz", "timing_met", "bitstream")}))
     return result
@@ -168,22 +177,38 @@ def _check_rank(parser, args):
         parser.error(f"--rank must be at least 1, not {args.rank}")
 
 
+def _check_lanes(parser, args, config):
+    """``--lanes``: one count per layer of ``config``, none leaving a lane without neurons."""
+    from boards.build import board_gateware
+    if args.lanes is not None:
+        try:
+            board_gateware(args.board, config, args.lanes)
+        except ValueError as error:
+            parser.error(f"--lanes: {error}")
+
+
 def _report(parser, args):
     from boards.build import board_config, build_name
     from boards.report import ROOT, board_report
     _check_rank(parser, args)
-    result = board_report(args.board, sizes=args.sizes, rank=args.rank, samples=args.samples)
-    name = build_name(args.board, board_config(args.board, args.sizes, args.rank))
+    config = board_config(args.board, args.sizes, args.rank)
+    _check_lanes(parser, args, config)
+    result = board_report(args.board, sizes=args.sizes, rank=args.rank, lanes=args.lanes,
+                          samples=args.samples)
+    name = build_name(args.board, config, args.lanes)
     print((ROOT / "build" / name / "report.md").read_text())
     return result
 
 
 def _seeds(parser, args):
+    from boards.build import board_config
     from boards.seeds import seed_sweep
     _check_rank(parser, args)
+    _check_lanes(parser, args, board_config(args.board, args.sizes, args.rank))
     if min(args.seeds) < 1:
         parser.error(f"--seeds must be positive, not {args.seeds}")
-    result = seed_sweep(args.board, args.seeds, sizes=args.sizes, rank=args.rank)
+    result = seed_sweep(args.board, args.seeds, sizes=args.sizes, rank=args.rank,
+                        lanes=args.lanes)
     for seed, fmax in result["fmax_mhz"].items():
         print(f"seed {seed}: {fmax:6.2f} MHz ({'met' if result['met'][seed] else 'NOT met'} "
               f"at {result['clock_mhz']:g} MHz)")

@@ -13,7 +13,7 @@ import warnings
 import pytest
 
 from boards.build import (BOARDS, board_clock, board_config, board_gateware, build_board,
-                          build_router, build_seed)
+                          build_name, build_router, build_seed)
 from boards.clocks import ClockError, ecp5_pll, ice40_pll
 from boards.report import ReportError, board_report
 from boards.seeds import SeedSweepError, seed_sweep
@@ -75,6 +75,9 @@ def test_report_and_seed_sweep_need_a_build_first(tmp_path):
     with pytest.raises(SeedSweepError, match=r"ulx3s-85f-rank4 has no build: run `loco build "
                                              r"--board ulx3s-85f --rank 4`"):
         seed_sweep("ulx3s-85f", [2], rank=4, build_root=tmp_path)
+    with pytest.raises(SeedSweepError, match=r"ulx3s-85f-lanes16-5 has no build: run `loco "
+                                             r"build --board ulx3s-85f --lanes 16,5`"):
+        seed_sweep("ulx3s-85f", [2], lanes=[16, 5], build_root=tmp_path)
     with pytest.raises(ValueError, match=r"^Seeds must be positive integers, not \[0\]$"):
         seed_sweep("ulx3s-85f", [0], build_root=tmp_path)
     with pytest.raises(ReportError, match=r"report\.json is missing: run `loco build "
@@ -86,6 +89,10 @@ def test_report_and_seed_sweep_need_a_build_first(tmp_path):
     with pytest.raises(ReportError, match=r"ulx3s-85f-rank4/report\.json is missing: run "
                                           r"`loco build --board ulx3s-85f --rank 4`"):
         board_report("ulx3s-85f", rank=4, build_root=tmp_path)
+    with pytest.raises(ReportError, match=r"ulx3s-85f-784-128-10-lanes4-5/report\.json is "
+                                          r"missing: run `loco build --board ulx3s-85f --sizes "
+                                          r"784,128,10 --lanes 4,5`"):
+        board_report("ulx3s-85f", sizes=[784, 128, 10], lanes=(4, 5), build_root=tmp_path)
     with pytest.raises(ValueError, match=r"^Samples must be a positive integer, not 0$"):
         board_report("icebreaker", samples=0, build_root=tmp_path)
 
@@ -123,6 +130,18 @@ def test_boards_choose_their_organisations():
                                                    "parallel_slots": (True, True)}
     assert board_gateware("ulx3s-85f", mnist)["lanes"] == (8, 5)
     assert board_gateware("icebreaker", board_config("icebreaker")) == SMALL
+    # Other lanes on request (a trade of cycles against logic and clock), checked, and named
+    # in the build's folder unless they are the board's own.
+    assert board_gateware("ulx3s-85f", digits, [16, 5]) == {
+        "shared_update": False, "lanes": (16, 5), "parallel_slots": (True, True)}
+    assert build_name("ulx3s-85f", digits, (16, 5)) == "ulx3s-85f-lanes16-5"
+    assert build_name("ulx3s-85f", digits, (32, 10)) == "ulx3s-85f"
+    assert build_name("ulx3s-85f", mnist, [4, 5]) == "ulx3s-85f-784-128-10-lanes4-5"
+    for lanes, message in (([16], r"need one count per layer \(2 for the network 64-32-10\)"),
+                           ([31, 5], r"no lane without neurons \(layer 0 has 32\), not 31"),
+                           ([32, True], "not True")):
+        with pytest.raises(ValueError, match=message):
+            board_gateware("ulx3s-85f", digits, lanes)
 
 
 def test_builds_take_their_own_seed_and_router():

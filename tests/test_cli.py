@@ -64,6 +64,12 @@ class Untouchable:
     (["build", "--board", "ulx3s-85f", "--seed", "0"], "must be at least 1, not 0"),
     (["seeds", "--board", "ulx3s-85f", "--seeds", "0"], r"--seeds must be positive, not \[0\]"),
     (["seeds", "--board", "ulx3s-85f", "--rank", "0"], "--rank must be at least 1, not 0"),
+    (["build", "--board", "ulx3s-85f", "--lanes", "16"],
+     r"--lanes: Lanes need one count per layer \(2 for the network 64-32-10\), not \[16\]"),
+    (["build", "--board", "ulx3s-85f", "--lanes", "16,7"],
+     r"--lanes: .*leaves no lane without neurons \(layer 1 has 10\), not 7"),
+    (["report", "--board", "ulx3s-85f", "--lanes", "0,5"], r"--lanes: .*\(layer 0 has 32\)"),
+    (["seeds", "--board", "icebreaker", "--lanes", "1,x"], "is not a comma-separated list"),
     (["report", "--board", "ulx3s-85f", "--rank", "-1"], "--rank must be at least 1, not -1"),
     (["report", "--board", "ulx3s-85f", "--samples", "0"], "must be at least 1, not 0"),
     (["report", "--board", "ulx3s-85f", "--sizes", "100,10"], "No dataset has 100 inputs"),
@@ -81,20 +87,22 @@ def test_bad_arguments_are_one_line_and_exit_2_before_any_work(argv, message, ca
 
 
 @pytest.mark.parametrize("argv, clock", [([], 40.0), (["--rank", "4"], 40.0),
-                                          (["--rank", "4", "--clock", "50"], 50.0)],
-                         ids=["default", "rank-4", "rank-4-at-50"])
+                                          (["--rank", "4", "--clock", "50"], 50.0),
+                                          (["--lanes", "16,5", "--clock", "50"], 50.0)],
+                         ids=["default", "rank-4", "rank-4-at-50", "16-5-lanes-at-50"])
 def test_build_takes_the_clock_and_network_asked_for(argv, clock, monkeypatch, tmp_path):
     import boards.build
     asked = {}
 
-    def build_board(board, sizes, *, rank, clock_mhz, seed, program):
-        asked.update(rank=rank, clock_mhz=clock_mhz)
+    def build_board(board, sizes, *, rank, lanes, clock_mhz, seed, program):
+        asked.update(rank=rank, clock_mhz=clock_mhz, lanes=lanes)
         (tmp_path / "report.md").write_text("# report")
         return {"board": board, "fmax_mhz": {}, "timing_met": True,
                 "bitstream": str(tmp_path / "loco.bit")}
     monkeypatch.setattr(boards.build, "build_board", build_board)
     loco(["build", "--board", "ulx3s-85f", *argv])
-    assert asked == {"rank": 4 if argv else None, "clock_mhz": clock}
+    lanes = [16, 5] if "--lanes" in argv else None
+    assert asked == {"rank": 4 if "--rank" in argv else None, "clock_mhz": clock, "lanes": lanes}
 
 
 def test_board_rejects_bad_weight_files_before_connecting(tmp_path, capsys):
