@@ -167,14 +167,17 @@ def described(gateware: dict) -> dict:
 def build_name(board: str, config: NetworkConfig, lanes=None) -> str:
     """The build folder of ``board`` with ``config``: the board's name, plus ``-<sizes>`` for a
     network other than the default one, ``-rank<R>`` with the low-rank part and
-    ``-lanes<a>-<b>`` with neuron lanes other than the board's (:func:`board_gateware`)."""
+    ``-lanes<a>-<b>`` with neuron lanes other than the board's (:func:`board_gateware`, which
+    checks them: ValueError)."""
     name = board
     if config.sizes != DEFAULT_NETWORK.sizes:
         name += "-" + "-".join(map(str, config.sizes))
     if config.learning.rank:
         name += f"-rank{config.learning.rank}"
-    if lanes is not None and tuple(lanes) != board_gateware(board, config)["lanes"]:
-        name += "-lanes" + "-".join(map(str, lanes))
+    if lanes is not None:
+        lanes = board_gateware(board, config, lanes)["lanes"]
+        if lanes != board_gateware(board, config)["lanes"]:
+            name += "-lanes" + "-".join(map(str, lanes))
     return name
 
 

@@ -15,8 +15,7 @@ import statistics
 import subprocess
 from pathlib import Path
 
-from .build import (BOARDS, ROOT, _use_yowasp, board_config, board_gateware, build_name,
-                    build_options, nextpnr_fmax)
+from .build import BOARDS, ROOT, _use_yowasp, board_config, build_name, build_options, nextpnr_fmax
 
 __all__ = ["seed_sweep"]
 
@@ -62,9 +61,7 @@ def seed_sweep(board: str, seeds, *, sizes=None, rank=None, lanes=None,
         raise ValueError(f"Unknown board {board!r}; choose from {', '.join(BOARDS)}")
     if not seeds or any(not isinstance(s, int) or s < 1 for s in seeds):
         raise ValueError(f"Seeds must be positive integers, not {seeds!r}")
-    config = board_config(board, sizes, rank)
-    board_gateware(board, config, lanes)                  # checks ``lanes``
-    build_dir = Path(build_root) / build_name(board, config, lanes)
+    build_dir = Path(build_root) / build_name(board, board_config(board, sizes, rank), lanes)
     if not (build_dir / "build_loco.sh").exists() or not (build_dir / "report.json").exists():
         raise SeedSweepError(f"{build_dir} has no build: run `loco build "
                              f"{build_options(board, sizes, rank, lanes)}` first")
