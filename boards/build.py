@@ -26,7 +26,7 @@ from .top import BAUD, LearnerBoard
 
 __all__ = ["BOARDS", "Board", "BuildError", "board_clock", "board_config", "board_gateware",
            "build_board", "build_name", "build_router", "build_seed", "described",
-           "build_options", "nextpnr_fmax"]
+           "build_options", "multiplier_path_ns", "nextpnr_fmax"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -91,10 +91,44 @@ def _reduced_text(board: str) -> str:
     return f"{cuts} (docs/design.md)" if cuts else "none, the full default configuration"
 
 
+# nextpnr's iCE40 timing model treats every SB_MAC16 port as a register (ice40/arch.cc,
+# whatever the cell's configuration), while yosys infers the multipliers combinational (bypass
+# modes, no register in the cell). So a register-to-register path through a multiplier is cut
+# in two: into the multipliers' constant clock net (``$PACKER_GND_NET``, made a "clock") and out
+# of it, cross-domain paths that no clock constraint checks. :func:`multiplier_path_ns` bounds
+# the whole path by the two parts plus the multiplier's own worst delay:
+MAC16_BYPASS_NS = 9.05      # UP5K SB_MAC16, 16x16 bypass, worst A/B -> O, slow corner
+                            # (icestorm's icefuzz/timings_up5k.txt, the data icetime uses)
+
+
+def multiplier_path_ns(report: dict):
+    """Upper bound (ns) of the register-to-register paths through the iCE40's combinational
+    multipliers in a nextpnr ``--report``: the worst path into a multiplier, its delay
+    (:data:`MAC16_BYPASS_NS`), a multiplier-to-multiplier path and a second multiplier's delay
+    if there is one, and the worst path out, less the register timing nextpnr models at the
+    multiplier's ports. ``None`` if the report has no path both into and out of one (ECP5:
+    nextpnr times its multipliers as combinational itself)."""
+    parts = {}
+    for path in report["critical_paths"]:
+        into, out_of = "PACKER" in path["to"], "PACKER" in path["from"]
+        if not (into or out_of) or "async" in path["from"] + path["to"]:
+            continue
+        steps = path["path"]
+        delay = sum(step["delay"] for step in steps)
+        delay -= (steps[-1]["delay"] if into else 0) + (steps[0]["delay"] if out_of else 0)
+        parts["through" if into and out_of else "into" if into else "out_of"] = delay
+    if "into" not in parts or "out_of" not in parts:
+        return None
+    inside = parts["through"] + MAC16_BYPASS_NS if "through" in parts else 0.0
+    return parts["into"] + MAC16_BYPASS_NS + inside + parts["out_of"]
+
+
 def nextpnr_fmax(report: dict) -> dict:
     """Achieved Fmax (MHz, 2 decimals) per clock net of a nextpnr ``--report``, the tool's
-    pseudo-nets (PACKER) left out."""
-    return {name.replace("$glbnet$", "").strip("$"): round(v["achieved"], 2)
+    pseudo-nets (PACKER) left out, each no higher than :func:`multiplier_path_ns` allows."""
+    bound = multiplier_path_ns(report)
+    ceiling = float("inf") if bound is None else 1e3 / bound
+    return {name.replace("$glbnet$", "").strip("$"): round(min(v["achieved"], ceiling), 2)
             for name, v in report["fmax"].items() if "PACKER" not in name}
 
 
@@ -284,6 +318,7 @@ def build_board(board: str, sizes=None, *, rank=None, lanes=None, clock_mhz=None
               **described(gateware),
               "reduced": _REDUCED.get(board, {}),
               "clock_mhz": target, "seed": seed, "router": router, "fmax_mhz": fmax,
+              "multiplier_path_ns": multiplier_path_ns(report),
               "timing_met": all(v >= target for v in fmax.values()),
               "utilisation": utilisation, "baud": BAUD,
               "bitstream": str(out / bitstream)}

@@ -75,21 +75,32 @@ def _final_mean(curves) -> float:
     return statistics.fmean(curve[-1] for curve in curves)
 
 
-def _accuracy(board: str, benchmarks: Path) -> dict:
-    """Digits test accuracies of this board's arithmetic from the benchmark JSONs, if run:
-    float and fixed-point LOCO (``fixed_point.py``, mean of its seeds; the iCEBreaker's reduced
-    variant is the ``no-schedule`` ablation) and the RTL (``rtl_training.py``, seed 0)."""
+def _accuracy(board: str, rank: int, benchmarks: Path) -> dict:
+    """Digits test accuracies of this board's arithmetic with the low-rank part ``rank`` (0:
+    off) from the benchmark JSONs, where they ran it: float and fixed-point LOCO
+    (``fixed_point.py``, mean of its seeds; the iCEBreaker's reduced variant is its
+    ``no-schedule`` ablation, the ULX3S's rank 4 its ``rank4`` and ``float-rank4`` ones) and the
+    RTL (``rtl_training.py``, seed 0; rank 0 only)."""
     found = {}
     fixed = benchmarks / "fixed_point.json"
-    if fixed.exists() and json.loads(fixed.read_text()).get("dataset") == "digits":
-        run = json.loads(fixed.read_text())
-        found["float_loco"] = _final_mean(run["float_test_accuracy"])
-        found["fixed_loco"] = _final_mean(run["ablations"]["no-schedule"] if board == "icebreaker"
-                                          else run["fixed_test_accuracy"])
-        found["source"] = (f"build/benchmarks/fixed_point.json ({len(run['seeds'])} seeds, "
-                           f"{run['epochs']} epochs)")
+    run = json.loads(fixed.read_text()) if fixed.exists() else {}
+    if run.get("dataset") == "digits":
+        ablations = run["ablations"]
+        if not rank:
+            curves = {"float_loco": run["float_test_accuracy"],
+                      "fixed_loco": ablations.get("no-schedule") if board == "icebreaker"
+                      else run["fixed_test_accuracy"]}
+        elif board != "icebreaker":             # no ablation has the UP5K's cuts with a rank
+            curves = {"float_loco": ablations.get(f"float-rank{rank}"),
+                      "fixed_loco": ablations.get(f"rank{rank}")}
+        else:
+            curves = {}
+        found.update({key: _final_mean(c) for key, c in curves.items() if c})
+        if found:
+            found["source"] = (f"build/benchmarks/fixed_point.json ({len(run['seeds'])} seeds, "
+                               f"{run['epochs']} epochs)")
     rtl = benchmarks / "rtl_training.json"
-    if rtl.exists():
+    if rtl.exists() and not rank:
         run = json.loads(rtl.read_text())
         for variant in run["variants"].values():
             if variant["board"] == board:
@@ -134,14 +145,15 @@ def board_report(board: str, *, sizes=None, rank=None, lanes=None, samples: int 
         "cosimulation": cosim,
         "timing": {"clock_mhz": clock, "fmax_mhz": fmax, "met": built["timing_met"],
                    "slack_ns": 1e3 / clock - 1e3 / fmax, "seed": built.get("seed", 1),
-                   "router": built.get("router", "router1")},
+                   "router": built.get("router", "router1"),
+                   "multiplier_path_ns": built.get("multiplier_path_ns")},
         "throughput": {"samples_per_s": clock * 1e6 / cycles,
                        "samples_per_s_at_fmax": fmax * 1e6 / cycles,
                        "inferences_per_s": clock * 1e6 / cosim["cycles_per_inference"],
                        "cycles_over_port_bound": cycles / cosim["port_bound_cycles"]},
         # Lanes change no arithmetic: the board's network's accuracies hold for any lanes.
-        "accuracy": _accuracy(board, Path(build_root) / "benchmarks")
-        if build_name(board, config) == board else {}}
+        "accuracy": _accuracy(board, config.learning.rank, Path(build_root) / "benchmarks")
+        if config.sizes == board_config(board).sizes else {}}
     seeds = path.with_name("seeds.json")
     if seeds.exists():                      # boards.seeds: Fmax over nextpnr seeds
         sweep = json.loads(seeds.read_text())
@@ -186,12 +198,21 @@ def _markdown(board: str, built: dict) -> str:
                if "rtl_loco_seed0" in accuracy else ""]
         sources = "; ".join(v for k, v in accuracy.items() if k.endswith("source"))
         accuracy_line = ", ".join(g for g in got if g) + f" — {sources}"
-    elif board != built["board"]:
+    elif not default_sizes:
         accuracy_line = "not measured (the accuracy benchmarks train the default network)"
+    elif built["rank"] == 4 and built["board"] != "icebreaker":
+        accuracy_line = ("not measured: run `python benchmarks/fixed_point.py --ablations "
+                         "rank4,float-rank4`")
+    elif built["rank"]:
+        accuracy_line = "not measured (the accuracy benchmarks run rank 4 on the full defaults)"
     else:
         accuracy_line = ("not measured: run `python benchmarks/fixed_point.py` and "
                          "`python benchmarks/rtl_training.py`")
     unmet = "" if timing["met"] else " (clock not met)"
+    multipliers = ("" if timing.get("multiplier_path_ns") is None else
+                   f"; paths through the combinational multipliers ≤ "
+                   f"{timing['multiplier_path_ns']:.1f} ns, included (boards.build."
+                   f"multiplier_path_ns)")
     return f"""# {board} ({built['device']}), network {'-'.join(map(str, built['sizes']))}
 
 | | |
@@ -203,7 +224,7 @@ port bound {cosim['port_bound_cycles']:.0f} ({rate['cycles_over_port_bound']:.2f
 | Cycles per inference | {cosim['cycles_per_inference']:.0f} |
 | Timing (nextpnr seed {timing['seed']}, {timing['router']}) | Fmax {timing['fmax_mhz']} MHz \
 vs clock {timing['clock_mhz']:g} MHz: {'met' if timing['met'] else 'NOT met'}, slack \
-{timing['slack_ns']:.1f} ns |
+{timing['slack_ns']:.1f} ns{multipliers} |
 | Fmax over nextpnr seeds | {_seeds_line(timing, options)} |
 | Training samples/s | {rate['samples_per_s']:.0f} at the clock{unmet}, \
 {rate['samples_per_s_at_fmax']:.0f} at Fmax |

@@ -8,14 +8,16 @@ bitstream of test_synth.py and the learner's synth_ice40 netlist simulation of
 test_netlist.py; the boards' organisations are co-simulated bit-exactly in test_compiled.py."""
 
 import dataclasses
+import json
 import warnings
 
 import pytest
 
-from boards.build import (BOARDS, board_clock, board_config, board_gateware, build_board,
-                          build_name, build_router, build_seed)
+from boards.build import (BOARDS, MAC16_BYPASS_NS, board_clock, board_config, board_gateware,
+                          build_board, build_name, build_router, build_seed, multiplier_path_ns,
+                          nextpnr_fmax)
 from boards.clocks import ClockError, ecp5_pll, ice40_pll
-from boards.report import ReportError, board_report
+from boards.report import ReportError, _accuracy, board_report
 from boards.seeds import SeedSweepError, seed_sweep
 from boards.top import LearnerBoard
 from hw.formats import DEFAULT_NETWORK
@@ -50,6 +52,9 @@ def test_board_bitstream_builds_and_meets_timing(board, gateware, tmp_path):
     router = build_router(board, board_config(board))
     assert summary["timing"]["router"] == router
     assert f"| Timing (nextpnr seed {seed}, {router}) |" in page
+    # The iCE40's combinational multipliers: nextpnr cuts the paths through them, the build
+    # bounds them (ECP5: nextpnr times them itself).
+    assert (result["multiplier_path_ns"] is not None) == (board == "icebreaker")
 
 
 @pytest.mark.slow
@@ -152,6 +157,57 @@ def test_builds_take_their_own_seed_and_router():
     for board, sizes in (("ulx3s-85f", (784, 128, 10)), ("icebreaker", None)):
         assert build_seed(board, board_config(board, sizes)) == 1
         assert build_router(board, board_config(board, sizes)) == "router1"
+
+
+def test_report_accuracy_is_the_builds_arithmetic(tmp_path):
+    """The report's accuracies come from the benchmark runs of the build's own arithmetic: the
+    iCEBreaker's no-schedule ablation, the rank-4 ablations for a rank-4 build (no RTL run)."""
+    curves = {name: [[0.1, value], [0.2, value + 0.02]] for name, value in
+              [("float", 0.80), ("fixed", 0.70), ("no-schedule", 0.60), ("rank4", 0.50),
+               ("float-rank4", 0.40)]}
+    (tmp_path / "fixed_point.json").write_text(json.dumps({
+        "dataset": "digits", "seeds": [0, 1], "epochs": 2,
+        "float_test_accuracy": curves["float"], "fixed_test_accuracy": curves["fixed"],
+        "ablations": {k: curves[k] for k in ("no-schedule", "rank4", "float-rank4")}}))
+    (tmp_path / "rtl_training.json").write_text(json.dumps({"seed": 0, "epochs": 2, "variants": {
+        "per-layer": {"board": "ulx3s-85f", "test_accuracy_per_epoch": [0.3, 0.75],
+                      "mismatched_words": 0}}}))
+    ulx3s = _accuracy("ulx3s-85f", 0, tmp_path)
+    assert (ulx3s["float_loco"], ulx3s["fixed_loco"], ulx3s["rtl_loco_seed0"]) == \
+        pytest.approx((0.81, 0.71, 0.75))
+    assert _accuracy("icebreaker", 0, tmp_path)["fixed_loco"] == pytest.approx(0.61)
+    rank4 = _accuracy("ulx3s-85f", 4, tmp_path)
+    assert (rank4["float_loco"], rank4["fixed_loco"]) == pytest.approx((0.41, 0.51))
+    assert "rtl_loco_seed0" not in rank4 and "2 seeds, 2 epochs" in rank4["source"]
+    assert _accuracy("ulx3s-85f", 2, tmp_path) == {} == _accuracy("icebreaker", 4, tmp_path)
+
+
+def _path(source, sink, *delays):
+    return {"from": source, "to": sink, "path": [{"delay": d} for d in delays]}
+
+
+def test_fmax_bounds_the_paths_through_ice40_multipliers():
+    """nextpnr's iCE40 model cuts a path through a combinational SB_MAC16 into a path into the
+    multiplier (ending in a modelled setup) and one out of it (starting with a modelled
+    clock-to-out), both to a pseudo clock no constraint checks; the Fmax must count their sum
+    and the multiplier's own delay."""
+    clk, dsp = "posedge clk", "posedge $PACKER_GND_NET_$glb_clk"
+    report = {"fmax": {"clk": {"achieved": 25.0}, "$PACKER_GND_NET_$glb_clk": {"achieved": 1e3}},
+              "critical_paths": [_path(clk, clk, 1.0, 39.0),
+                                 _path(clk, dsp, 1.4, 14.0, 0.1),      # 15.4 ns into it
+                                 _path(dsp, clk, 0.1, 20.0, 5.8),      # 25.8 ns out of it
+                                 _path("<async>", dsp, 30.0, 30.0)]}   # an input pin: unchecked
+    bound = 15.4 + MAC16_BYPASS_NS + 25.8
+    assert multiplier_path_ns(report) == pytest.approx(bound)
+    assert nextpnr_fmax(report) == {"clk": round(1e3 / bound, 2)}      # below the 25 MHz
+    # A multiplier feeding another: both multipliers' delays and the path between them.
+    chained = dict(report, critical_paths=report["critical_paths"] + [_path(dsp, dsp, 0.1, 3.0,
+                                                                            0.1)])
+    assert multiplier_path_ns(chained) == pytest.approx(bound + 3.0 + MAC16_BYPASS_NS)
+    # Without multiplier paths (ECP5) the tool's own Fmax stands.
+    plain = {"fmax": {"$glbnet$clk": {"achieved": 48.2234}},
+             "critical_paths": [_path(clk, clk, 1.0, 19.7)]}
+    assert multiplier_path_ns(plain) is None and nextpnr_fmax(plain) == {"clk": 48.22}
 
 
 def test_unknown_board_is_rejected():
