@@ -226,6 +226,11 @@ BUILD_SEEDS = {"ulx3s-85f": 3}
 # nextpnr's router of a build (by its name) when not its default, router1. The rank-4 learner
 # with lanes had ≈ 111 000 overused wires after 4 minutes of router1's routing.
 BUILD_ROUTERS = {"ulx3s-85f": "router2", "ulx3s-85f-rank4": "router2"}
+# A build's clock (MHz, by its name) where the board's would not hold over nextpnr seeds: the
+# rank-4 learner placed for 40 MHz reached 41.47 / 39.82 / 40.64 MHz at seeds 1-3 (layer 1's
+# unit's row index through the weight address adder into layer 1's lane memories, 24.1 ns),
+# so it runs at 37.5 (25 x 3 / 2).
+BUILD_CLOCKS = {"ulx3s-85f-rank4": 37.5}
 
 
 def build_seed(board: str, config: NetworkConfig) -> int:
@@ -251,7 +256,8 @@ def build_options(board: str, sizes=None, rank=None, lanes=None) -> str:
 
 def board_clock(board: str, clock_mhz=None, config: NetworkConfig = DEFAULT_NETWORK) -> float:
     """The learner's clock on ``board`` for the network ``config``: ``clock_mhz`` (default the
-    board's for that network's width), checked against what the board's PLL can make.
+    build's own, :data:`BUILD_CLOCKS`, else the board's for that network's width), checked
+    against what the board's PLL can make.
 
     Raises
     ------
@@ -262,7 +268,8 @@ def board_clock(board: str, clock_mhz=None, config: NetworkConfig = DEFAULT_NETW
     if board not in BOARDS:
         raise ValueError(f"Unknown board {board!r}; choose from {', '.join(BOARDS)}")
     spec = BOARDS[board]
-    default = spec.wide_clock_mhz if _wide(config) else spec.clock_mhz
+    default = BUILD_CLOCKS.get(build_name(board, config),
+                               spec.wide_clock_mhz if _wide(config) else spec.clock_mhz)
     clock = default if clock_mhz is None else clock_mhz
     if isinstance(clock, bool) or not isinstance(clock, (int, float)) or not clock > 0:
         raise ValueError(f"Clock must be a positive number of MHz, not {clock_mhz!r}")

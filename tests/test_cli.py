@@ -86,7 +86,7 @@ def test_bad_arguments_are_one_line_and_exit_2_before_any_work(argv, message, ca
     assert re.search(message, err), err
 
 
-@pytest.mark.parametrize("argv, clock", [([], 40.0), (["--rank", "4"], 40.0),
+@pytest.mark.parametrize("argv, clock", [([], 40.0), (["--rank", "4"], 37.5),
                                           (["--rank", "4", "--clock", "50"], 50.0),
                                           (["--lanes", "16,5", "--clock", "50"], 50.0)],
                          ids=["default", "rank-4", "rank-4-at-50", "16-5-lanes-at-50"])
