@@ -75,27 +75,33 @@ def _final_mean(curves) -> float:
     return statistics.fmean(curve[-1] for curve in curves)
 
 
+def _fixed_point_series(board: str, rank: int) -> dict:
+    """The ``benchmarks/fixed_point.py`` runs of ``board``'s arithmetic with the low-rank part
+    ``rank`` (0: off): report key -> (``"main"`` and its JSON key, or ``"ablations"`` and the
+    ablation's name); the iCEBreaker's reduced variant is the ``no-schedule`` ablation, rank 4
+    on the full defaults the ``rank4`` and ``float-rank4`` ones; ``{}`` where no run has it."""
+    if not rank:
+        return {"float_loco": ("main", "float_test_accuracy"),
+                "fixed_loco": ("ablations", "no-schedule") if board == "icebreaker"
+                else ("main", "fixed_test_accuracy")}
+    if rank == 4 and board != "icebreaker":
+        return {"float_loco": ("ablations", "float-rank4"), "fixed_loco": ("ablations", "rank4")}
+    return {}
+
+
 def _accuracy(board: str, rank: int, benchmarks: Path) -> dict:
     """Digits test accuracies of this board's arithmetic with the low-rank part ``rank`` (0:
     off) from the benchmark JSONs, where they ran it: float and fixed-point LOCO
-    (``fixed_point.py``, mean of its seeds; the iCEBreaker's reduced variant is its
-    ``no-schedule`` ablation, the ULX3S's rank 4 its ``rank4`` and ``float-rank4`` ones) and the
-    RTL (``rtl_training.py``, seed 0; rank 0 only)."""
+    (:func:`_fixed_point_series`, mean of its seeds) and the RTL (``rtl_training.py``, seed 0;
+    rank 0 only)."""
     found = {}
     fixed = benchmarks / "fixed_point.json"
     run = json.loads(fixed.read_text()) if fixed.exists() else {}
     if run.get("dataset") == "digits":
-        ablations = run["ablations"]
-        if not rank:
-            curves = {"float_loco": run["float_test_accuracy"],
-                      "fixed_loco": ablations.get("no-schedule") if board == "icebreaker"
-                      else run["fixed_test_accuracy"]}
-        elif board != "icebreaker":             # no ablation has the UP5K's cuts with a rank
-            curves = {"float_loco": ablations.get(f"float-rank{rank}"),
-                      "fixed_loco": ablations.get(f"rank{rank}")}
-        else:
-            curves = {}
-        found.update({key: _final_mean(c) for key, c in curves.items() if c})
+        for key, (group, name) in _fixed_point_series(board, rank).items():
+            curves = run.get(name) if group == "main" else run["ablations"].get(name)
+            if curves:
+                found[key] = _final_mean(curves)
         if found:
             found["source"] = (f"build/benchmarks/fixed_point.json ({len(run['seeds'])} seeds, "
                                f"{run['epochs']} epochs)")
@@ -200,11 +206,12 @@ def _markdown(board: str, built: dict) -> str:
         accuracy_line = ", ".join(g for g in got if g) + f" — {sources}"
     elif not default_sizes:
         accuracy_line = "not measured (the accuracy benchmarks train the default network)"
-    elif built["rank"] == 4 and built["board"] != "icebreaker":
-        accuracy_line = ("not measured: run `python benchmarks/fixed_point.py --ablations "
-                         "rank4,float-rank4`")
     elif built["rank"]:
-        accuracy_line = "not measured (the accuracy benchmarks run rank 4 on the full defaults)"
+        ablations = [name for _, name in _fixed_point_series(built["board"], built["rank"])
+                     .values()]
+        accuracy_line = (f"not measured: run `python benchmarks/fixed_point.py --ablations "
+                         f"{','.join(ablations)}`" if ablations else
+                         "not measured (the accuracy benchmarks run rank 4 on the full defaults)")
     else:
         accuracy_line = ("not measured: run `python benchmarks/fixed_point.py` and "
                          "`python benchmarks/rtl_training.py`")
