@@ -8,15 +8,20 @@ and compared. After every epoch each test sample is INFERred **on the RTL**; the
 from those predictions (each also compared with the golden model's).
 
 The variants are the boards' networks (``boards.build.board_config``): the ULX3S's (one update
-unit per layer, the full defaults) and the iCEBreaker's (one shared unit, no step-size schedule).
-With ``--epochs 10 --seed 0`` the per-layer run is ``benchmarks/fixed_point.py``'s fixed LOCO seed
-0 on the RTL: its last weights were compared word for word, so its accuracies are the same.
+unit per layer, the full defaults), the iCEBreaker's (one shared unit, no step-size schedule) and,
+asked for by name (it is the slowest), the ULX3S's with the rank-4 low-rank part (``rank4``, the
+``loco build --board ulx3s-85f --rank 4`` learner). With ``--epochs 10 --seed 0`` the per-layer run
+is ``benchmarks/fixed_point.py``'s fixed LOCO seed 0 on the RTL and the rank-4 one its ``rank4``
+ablation's seed 0: their last weights were compared word for word, so their accuracies are the
+same.
 
-``python benchmarks/rtl_training.py [--epochs 1] [--variants per-layer,shared] [--seed 0]``
-writes ``build/benchmarks/rtl_training.json`` and ``rtl_training.png``.
+``python benchmarks/rtl_training.py [--epochs 1] [--variants per-layer,shared,rank4] [--seed 0]``
+writes ``build/benchmarks/rtl_training.json`` and ``rtl_training.png``; the variants of an earlier
+run with the same epochs, seed, refresh period and limit that were not run again are kept.
 """
 
 import argparse
+import json
 import sys
 import time
 
@@ -31,9 +36,12 @@ from loco_sw.host import LearnerHost
 from loco_sw.plots import learning_curves
 from loco_sw.train import to_intensity
 
-# name -> the board whose network and organisation it is: the ULX3S's per-layer units and
-# neuron lanes, the UP5K's shared unit (its reduced variant: no step-size schedule)
-VARIANTS = {"per-layer": "ulx3s-85f", "shared": "icebreaker"}
+# name -> the board whose network and organisation it is, and the low-rank part's rank (None:
+# off): the ULX3S's per-layer units and neuron lanes, the UP5K's shared unit (its reduced
+# variant: no step-size schedule), the ULX3S's rank-4 build
+VARIANTS = {"per-layer": ("ulx3s-85f", None), "shared": ("icebreaker", None),
+            "rank4": ("ulx3s-85f", 4)}
+DEFAULT_VARIANTS = ["per-layer", "shared"]
 
 
 class _Timed:
@@ -60,8 +68,8 @@ class _Timed:
 
 def run_variant(name, args, data):
     x, y, xt, yt = data
-    board = VARIANTS[name]
-    net = board_config(board)
+    board, rank = VARIANTS[name]
+    net = board_config(board, rank=rank)
     gateware = board_gateware(board, net)
     transport = _Timed(VerilatorTransport(net, **gateware))
     host = LearnerHost(transport, net)
@@ -74,7 +82,8 @@ def run_variant(name, args, data):
     elapsed = time.perf_counter() - started
     model_seconds = sum(transport.seconds.values())
     return {
-        "board": board, **described(gateware), "samples": tally.samples,
+        "board": board, "rank": net.learning.rank, **described(gateware),
+        "samples": tally.samples,
         "final_weight_words": sum(w.numel() for w in state.master),
         "test_inferences": len(tally.infer_cycles),
         "words_compared": tally.words_compared, "mismatched_words": tally.mismatched_words,
@@ -89,12 +98,27 @@ def run_variant(name, args, data):
     }
 
 
+def _earlier_variants(run: dict) -> dict:
+    """The variants of the ``rtl_training.json`` already written when it was the same run
+    (``run``: epochs, seed, refresh, limit; a JSON without ``limit`` had none), else ``{}``."""
+    path = OUT / "rtl_training.json"
+    try:
+        earlier = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    same = all(earlier.get(key) == value for key, value in run.items())
+    return {name: v for name, v in earlier.get("variants", {}).items()
+            if name in VARIANTS} if same else {}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=positive_int, default=1)
-    parser.add_argument("--variants", type=comma_list(str, VARIANTS), default=list(VARIANTS),
-                        help="per-layer (ULX3S: one update unit per layer), shared (iCEBreaker)")
+    parser.add_argument("--variants", type=comma_list(str, VARIANTS), default=DEFAULT_VARIANTS,
+                        help="per-layer (ULX3S: one update unit per layer), shared (iCEBreaker), "
+                             "rank4 (ULX3S with the rank-4 low-rank part); default "
+                             + ",".join(DEFAULT_VARIANTS))
     parser.add_argument("--seed", type=int, default=0,
                         help="initial weights and shuffles (train_fixed_point's seed)")
     parser.add_argument("--refresh", type=positive_int, default=64, help="basis refresh period")
@@ -104,13 +128,18 @@ def main(argv=None):
     torch.set_num_threads(1)
     x, y, xt, yt = load_digits_split()
     data = (to_intensity(x), y, to_intensity(xt), yt)
-    results = {name: run_variant(name, args, data) for name in args.variants}
-    first = results[args.variants[0]]
+    run = {"epochs": args.epochs, "seed": args.seed, "refresh": args.refresh,
+           "limit": args.limit}
+    fresh = {name: run_variant(name, args, data) for name in args.variants}
+    kept = _earlier_variants(run)
+    results = {name: fresh.get(name) or kept[name] for name in VARIANTS
+               if name in fresh or name in kept}
+    variant = next(iter(results))
+    first = results[variant]
     payload = {"simulator": verilator_version(),
                "network": list(board_config("ulx3s-85f").sizes),
                "dataset": f"sklearn digits, {len(y)} train / {len(yt)} test",
-               "epochs": args.epochs, "seed": args.seed, "refresh": args.refresh,
-               "variant": args.variants[0],
+               **run, "variant": variant,
                **{k: first[k] for k in ("samples", "mismatched_words", "samples_per_s",
                                         "cycles_per_training_sample", "cycles_per_inference",
                                         "test_accuracy_per_epoch")},

@@ -92,8 +92,8 @@ def _fixed_point_series(board: str, rank: int) -> dict:
 def _accuracy(board: str, rank: int, benchmarks: Path) -> dict:
     """Digits test accuracies of this board's arithmetic with the low-rank part ``rank`` (0:
     off) from the benchmark JSONs, where they ran it: float and fixed-point LOCO
-    (:func:`_fixed_point_series`, mean of its seeds) and the RTL (``rtl_training.py``, seed 0;
-    rank 0 only)."""
+    (:func:`_fixed_point_series`, mean of its seeds) and the RTL (``rtl_training.py``'s variant
+    of this board and rank, seed 0)."""
     found = {}
     fixed = benchmarks / "fixed_point.json"
     run = json.loads(fixed.read_text()) if fixed.exists() else {}
@@ -106,10 +106,10 @@ def _accuracy(board: str, rank: int, benchmarks: Path) -> dict:
             found["source"] = (f"build/benchmarks/fixed_point.json ({len(run['seeds'])} seeds, "
                                f"{run['epochs']} epochs)")
     rtl = benchmarks / "rtl_training.json"
-    if rtl.exists() and not rank:
+    if rtl.exists():
         run = json.loads(rtl.read_text())
         for variant in run["variants"].values():
-            if variant["board"] == board:
+            if variant["board"] == board and variant.get("rank", 0) == rank:
                 found["rtl_loco_seed0"] = variant["test_accuracy_per_epoch"][-1]
                 found["rtl_source"] = (f"build/benchmarks/rtl_training.json (seed {run['seed']}, "
                                        f"{run['epochs']} epochs, {variant['mismatched_words']} "
