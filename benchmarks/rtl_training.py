@@ -130,10 +130,9 @@ def main(argv=None):
     data = (to_intensity(x), y, to_intensity(xt), yt)
     run = {"epochs": args.epochs, "seed": args.seed, "refresh": args.refresh,
            "limit": args.limit}
-    fresh = {name: run_variant(name, args, data) for name in args.variants}
-    kept = _earlier_variants(run)
-    results = {name: fresh.get(name) or kept[name] for name in VARIANTS
-               if name in fresh or name in kept}
+    merged = {**_earlier_variants(run),
+              **{name: run_variant(name, args, data) for name in args.variants}}
+    results = {name: merged[name] for name in VARIANTS if name in merged}    # in VARIANTS order
     variant = next(iter(results))
     first = results[variant]
     payload = {"simulator": verilator_version(),
