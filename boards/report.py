@@ -210,7 +210,8 @@ def _markdown(board: str, built: dict) -> str:
         ablations = [name for _, name in _fixed_point_series(built["board"], built["rank"])
                      .values()]
         accuracy_line = (f"not measured: run `python benchmarks/fixed_point.py --ablations "
-                         f"{','.join(ablations)}`" if ablations else
+                         f"{','.join(ablations)}` and `python benchmarks/rtl_training.py "
+                         f"--variants rank{built['rank']}`" if ablations else
                          "not measured (the accuracy benchmarks run rank 4 on the full defaults)")
     else:
         accuracy_line = ("not measured: run `python benchmarks/fixed_point.py` and "
