@@ -10,6 +10,7 @@ Fmax per clock vs the board clock) and ``build/<board>/report.md``.
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -26,7 +27,7 @@ from .top import BAUD, LearnerBoard
 
 __all__ = ["BOARDS", "Board", "BuildError", "board_clock", "board_config", "board_gateware",
            "build_board", "build_name", "build_router", "build_seed", "described",
-           "build_options", "multiplier_path_ns", "nextpnr_fmax"]
+           "build_options", "critical_path", "multiplier_path_ns", "nextpnr_fmax"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -121,6 +122,36 @@ def multiplier_path_ns(report: dict):
         return None
     inside = parts["through"] + MAC16_BYPASS_NS if "through" in parts else 0.0
     return parts["into"] + MAC16_BYPASS_NS + inside + parts["out_of"]
+
+
+# Where a nextpnr cell name stops naming the design's signal and starts naming the mapping
+# (``x_feeding_TRELLIS_FF_Q``, ``vmem.0.17$DPRAM_COMB1``, ``spikes_out_SB_DFFESR_Q_57_DFFLC``)
+_CELL_SUFFIX = re.compile(r"(_TRELLIS_|\$DPRAM|_SB_|_LUT4|_CCU2|\$CCU2|_PFUMX|_L6MUX).*$")
+_LEARNER_PREFIX = "learner.host.learner."
+
+
+def _signal(cell: str) -> str:
+    """The design signal a nextpnr cell name comes from: the learner's hierarchy prefix and the
+    mapping's suffix cut off."""
+    return _CELL_SUFFIX.sub("", cell.removeprefix(_LEARNER_PREFIX))
+
+
+def critical_path(report: dict):
+    """The longest register-to-register path nextpnr timed within one clock in a ``--report``
+    (the paths into and out of the iCE40's combinational multipliers, timed to a pseudo
+    clock, and those to pins left out: :func:`multiplier_path_ns`): ``{"from", "to"}`` (the
+    signals, :func:`_signal`), ``"ns"``, ``"logic_ns"`` (clock to out, cells and setup) and
+    ``"routing_ns"``; ``None`` if there is none."""
+    paths = [path for path in report["critical_paths"]
+             if path["from"] == path["to"] and "PACKER" not in path["from"]
+             and "async" not in path["from"]]
+    if not paths:
+        return None
+    steps = max(paths, key=lambda path: sum(step["delay"] for step in path["path"]))["path"]
+    routing = sum(step["delay"] for step in steps if step["type"] == "routing")
+    total = sum(step["delay"] for step in steps)
+    return {"from": _signal(steps[0]["from"]["cell"]), "to": _signal(steps[-1]["to"]["cell"]),
+            "ns": total, "logic_ns": total - routing, "routing_ns": routing}
 
 
 def nextpnr_fmax(report: dict) -> dict:

@@ -28,7 +28,7 @@ from loco_sw.host import LearnerHost
 from loco_sw.train import to_intensity
 
 from .build import (BOARDS, ROOT, board_config, board_gateware, build_name, build_options,
-                    described)
+                    critical_path, described)
 
 __all__ = ["board_report"]
 
@@ -152,7 +152,8 @@ def board_report(board: str, *, sizes=None, rank=None, lanes=None, samples: int 
         "timing": {"clock_mhz": clock, "fmax_mhz": fmax, "met": built["timing_met"],
                    "slack_ns": 1e3 / clock - 1e3 / fmax, "seed": built.get("seed", 1),
                    "router": built.get("router", "router1"),
-                   "multiplier_path_ns": built.get("multiplier_path_ns")},
+                   "multiplier_path_ns": built.get("multiplier_path_ns"),
+                   "critical_path": critical_path(built["nextpnr"])},
         "throughput": {"samples_per_s": clock * 1e6 / cycles,
                        "samples_per_s_at_fmax": fmax * 1e6 / cycles,
                        "inferences_per_s": clock * 1e6 / cosim["cycles_per_inference"],
@@ -178,6 +179,13 @@ def _seeds_line(timing: dict, options: str) -> str:
     low, mean, high = sweep["fmax_min_mean_max"]
     return (f"{len(sweep['fmax_mhz'])} seeds: min {low:.2f} / mean {mean:.2f} / max {high:.2f} "
             f"MHz, {'all met' if sweep['all_met'] else 'NOT all met'}")
+
+
+def _path_line(path) -> str:
+    if path is None:
+        return "none timed"
+    return (f"`{path['from']}` → `{path['to']}`: {path['ns']:.1f} ns, {path['logic_ns']:.1f} "
+            f"of them logic, {path['routing_ns']:.1f} routing")
 
 
 def _markdown(board: str, built: dict) -> str:
@@ -233,6 +241,7 @@ port bound {cosim['port_bound_cycles']:.0f} ({rate['cycles_over_port_bound']:.2f
 | Timing (nextpnr seed {timing['seed']}, {timing['router']}) | Fmax {timing['fmax_mhz']} MHz \
 vs clock {timing['clock_mhz']:g} MHz: {'met' if timing['met'] else 'NOT met'}, slack \
 {timing['slack_ns']:.1f} ns{multipliers} |
+| Critical path (nextpnr, register to register) | {_path_line(timing["critical_path"])} |
 | Fmax over nextpnr seeds | {_seeds_line(timing, options)} |
 | Training samples/s | {rate['samples_per_s']:.0f} at the clock{unmet}, \
 {rate['samples_per_s_at_fmax']:.0f} at Fmax |

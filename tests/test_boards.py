@@ -14,8 +14,8 @@ import warnings
 import pytest
 
 from boards.build import (BOARDS, MAC16_BYPASS_NS, board_clock, board_config, board_gateware,
-                          build_board, build_name, build_router, build_seed, multiplier_path_ns,
-                          nextpnr_fmax)
+                          build_board, build_name, build_router, build_seed, critical_path,
+                          multiplier_path_ns, nextpnr_fmax)
 from boards.clocks import ClockError, ecp5_pll, ice40_pll
 from boards.report import ReportError, _accuracy, board_report
 from boards.seeds import SeedSweepError, seed_sweep
@@ -52,6 +52,12 @@ def test_board_bitstream_builds_and_meets_timing(board, gateware, tmp_path):
     router = build_router(board, board_config(board))
     assert summary["timing"]["router"] == router
     assert f"| Timing (nextpnr seed {seed}, {router}) |" in page
+    # The critical path nextpnr timed: a path of this learner's signals, as long as its Fmax.
+    path = summary["timing"]["critical_path"]
+    assert path["ns"] == pytest.approx(path["logic_ns"] + path["routing_ns"])
+    assert 1e3 / path["ns"] == pytest.approx(summary["timing"]["fmax_mhz"], rel=0.02) or \
+        result["multiplier_path_ns"] is not None
+    assert f"| Critical path (nextpnr, register to register) | `{path['from']}` → " in page
     # The iCE40's combinational multipliers: nextpnr cuts the paths through them, the build
     # bounds them (ECP5: nextpnr times them itself).
     assert (result["multiplier_path_ns"] is not None) == (board == "icebreaker")
@@ -189,6 +195,31 @@ def test_report_accuracy_is_the_builds_arithmetic(tmp_path):
 
 def _path(source, sink, *delays):
     return {"from": source, "to": sink, "path": [{"delay": d} for d in delays]}
+
+
+def _step(kind, delay, source, sink=None):
+    sink = sink or source
+    return {"type": kind, "delay": delay, "from": {"cell": source}, "to": {"cell": sink}}
+
+
+def test_critical_path_names_the_signals_and_splits_logic_from_routing():
+    """The report's critical path: the longest path within a clock (not the pseudo clock of
+    the iCE40's multipliers, not a pin's), its ends named by the design's signals."""
+    clk, dsp = "posedge $glbnet$clk", "posedge $PACKER_GND_NET_$glb_clk"
+    source = "learner.host.learner.x_feeding_TRELLIS_FF_Q"
+    sink = "learner.host.learner.core0.vmem.0.17$DPRAM_COMB1"
+    long = [_step("clk-to-q", 0.5, source), _step("routing", 9.0, source, "a_LUT4_Z"),
+            _step("logic", 0.25, "a_LUT4_Z"), _step("routing", 4.0, "a_LUT4_Z", sink),
+            _step("setup", 0.1, sink)]
+    report = {"critical_paths": [
+        {"from": clk, "to": clk, "path": long},
+        {"from": clk, "to": clk, "path": [_step("clk-to-q", 0.5, "b"), _step("setup", 0.1, "c")]},
+        {"from": clk, "to": dsp, "path": [_step("routing", 40.0, "d")]},
+        {"from": "<async>", "to": clk, "path": [_step("routing", 50.0, "e")]}]}
+    path = critical_path(report)
+    assert (path["from"], path["to"]) == ("x_feeding", "core0.vmem.0.17")
+    assert (path["ns"], path["logic_ns"], path["routing_ns"]) == pytest.approx((13.85, 0.85, 13.0))
+    assert critical_path({"critical_paths": report["critical_paths"][2:]}) is None
 
 
 def test_fmax_bounds_the_paths_through_ice40_multipliers():
