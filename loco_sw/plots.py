@@ -1,4 +1,5 @@
-"""PNG plots of runs: learning curves, accuracy vs depth, forgetting (accuracy) matrix."""
+"""PNG plots of runs: learning curves, accuracy vs depth, forgetting (accuracy) matrix, a
+build's Fmax and throughput against its neuron lanes."""
 
 from pathlib import Path
 
@@ -7,7 +8,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-__all__ = ["learning_curves", "depth_curve", "accuracy_matrix"]
+__all__ = ["learning_curves", "depth_curve", "accuracy_matrix", "fmax_and_throughput"]
 
 
 def _finish(fig, ax, path, *, title, xlabel, ylabel):
@@ -55,6 +56,29 @@ def accuracy_matrix(matrix, path: Path, *, title="accuracy after each task"):
     ax.set_ylabel("after learning task")
     ax.set_title(title)
     fig.colorbar(image, ax=ax)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def fmax_and_throughput(points: dict, path: Path, *, goals, title=""):
+    """``points``: neuron lanes (all layers) -> (Fmax MHz, training samples/s at Fmax);
+    ``goals``: (MHz, samples/s), drawn as dashed lines."""
+    lanes = sorted(points)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    for k, (ax, goal, label) in enumerate(zip(axes, goals, ("Fmax (MHz)",
+                                                            "training samples/s at Fmax"),
+                                              strict=True)):
+        ax.plot(lanes, [points[n][k] for n in lanes], marker="o", label="measured")
+        ax.axhline(goal, linestyle="--", color="tab:red", label=f"goal {goal:g}")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(lanes, [str(n) for n in lanes])
+        ax.set_ylim(bottom=0)
+        ax.set_xlabel("neuron lanes (all layers)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
