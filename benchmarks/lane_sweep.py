@@ -4,11 +4,12 @@ a smaller learner reach issue 9's 80 MHz?
 Reads each build's ``build/<build>/report.json`` (made by ``loco build --board ulx3s-85f
 --lanes A,B --clock 80 --seed 1``; the board's own 32,10 build by ``loco build --board
 ulx3s-85f``; a build that is missing is listed with the command that makes it, nothing is
-built here) for its Fmax, logic and critical path (:func:`boards.build.critical_path`), and
-models its cycles per training sample over the first ``--samples`` samples of a digits epoch
-(:func:`cosim.performance.analytic_cycles` with the golden model; within 0.3 % of the RTL's
-own counter, ``loco report``). Samples/s are at the build's Fmax: the throughput the lane
-count would give if its clock were raised to what it reached.
+built here, and with none there nothing is written) for its Fmax, logic and critical path
+(:func:`boards.build.critical_path`), and models its cycles per training sample over the
+first ``--samples`` samples of a digits epoch (:func:`cosim.performance.analytic_cycles` with
+the golden model; within 0.3 % of the RTL's own counter, ``loco report``). Samples/s are at
+the build's Fmax: the throughput the lane count would give if its clock were raised to what
+it reached.
 
 ``python benchmarks/lane_sweep.py [--lanes 1,1 4,2 16,5 32,10] [--samples 64]`` prints a table
 and writes ``build/benchmarks/lane_sweep.json`` (per build: lanes, clock placed for, nextpnr
@@ -101,16 +102,17 @@ def main():
                      "cycles/sample (model)", "samples/s @Fmax", "critical path", "ns"], rows)
     for name, command in missing.items():
         print(f"{name}: not built; make it with `{command}`")
+    if not builds:
+        parser.exit(1, "lane_sweep: none of the builds is there; nothing written\n")
     write_json("lane_sweep", {"board": BOARD, "network": list(config.sizes),
                               "samples_modelled": args.samples, "goal_mhz": GOAL_MHZ,
                               "goal_samples_per_s": GOAL_SAMPLES_PER_S, "builds": builds,
                               "missing": missing})
-    if builds:
-        points = {sum(b["lanes"]): (b["fmax_mhz"], b["samples_per_s_at_fmax"])
-                  for b in builds.values()}
-        fmax_and_throughput(points, OUT / "lane_sweep.png", goals=(GOAL_MHZ, GOAL_SAMPLES_PER_S),
-                            title=f"{BOARD} learner, 64-32-10: lanes vs Fmax")
-        print(f"wrote {OUT / 'lane_sweep.png'}")
+    points = {sum(b["lanes"]): (b["fmax_mhz"], b["samples_per_s_at_fmax"])
+              for b in builds.values()}
+    fmax_and_throughput(points, OUT / "lane_sweep.png", goals=(GOAL_MHZ, GOAL_SAMPLES_PER_S),
+                        title=f"{BOARD} learner, 64-32-10: lanes vs Fmax")
+    print(f"wrote {OUT / 'lane_sweep.png'}")
 
 
 if __name__ == "__main__":
