@@ -11,16 +11,26 @@ import matplotlib.pyplot as plt  # noqa: E402
 __all__ = ["learning_curves", "depth_curve", "accuracy_matrix", "fmax_and_throughput"]
 
 
-def _finish(fig, ax, path, *, title, xlabel, ylabel):
-    """Label, grid, legend, save as PNG and close."""
+def _label(ax, *, title, xlabel, ylabel):
+    """Axis labels, title, grid and legend."""
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
+
+
+def _save(fig, path):
+    """Lay out, save as PNG and close."""
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def _finish(fig, ax, path, *, title, xlabel, ylabel):
+    """Label one plot (:func:`_label`) and save it (:func:`_save`)."""
+    _label(ax, title=title, xlabel=xlabel, ylabel=ylabel)
+    _save(fig, path)
 
 
 def learning_curves(runs: dict, path: Path, *, title="", key="test_accuracy"):
@@ -56,9 +66,7 @@ def accuracy_matrix(matrix, path: Path, *, title="accuracy after each task"):
     ax.set_ylabel("after learning task")
     ax.set_title(title)
     fig.colorbar(image, ax=ax)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def fmax_and_throughput(points: dict, path: Path, *, goals, title=""):
@@ -74,11 +82,6 @@ def fmax_and_throughput(points: dict, path: Path, *, goals, title=""):
         ax.set_xscale("log", base=2)
         ax.set_xticks(lanes, [str(n) for n in lanes])
         ax.set_ylim(bottom=0)
-        ax.set_xlabel("neuron lanes (all layers)")
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
-        ax.legend()
+        _label(ax, title="", xlabel="neuron lanes (all layers)", ylabel=label)
     fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path)
